@@ -1,0 +1,45 @@
+//! Plumbing shared by the CPU kernels: the float types they are generic over and access to
+//! candle's CPU storage.
+
+use candle_core::{CpuStorage, Layout, Result, WithDType};
+
+/// The element types of the CPU kernels: f32 for training, f64 for gradient checks.
+pub(crate) trait Float:
+    WithDType + num_traits::Float + num_traits::FromPrimitive + Send + Sync + 'static
+{
+}
+
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// The elements of a contiguous tensor as a slice. The public functions make their inputs
+/// contiguous before applying an op, so a strided layout here is a bug in la-ops.
+pub(crate) fn slice<'a, T: WithDType>(
+    op: &'static str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> Result<&'a [T]> {
+    let data = storage.as_slice::<T>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: internal error, the kernel received a strided input"),
+    }
+}
+
+/// Runs `$f::<T>` for the float dtype of `$storage`, or fails naming the op.
+macro_rules! dispatch_float {
+    ($op:expr, $storage:expr, $f:ident ( $($arg:expr),* )) => {
+        match $storage {
+            candle_core::CpuStorage::F32(_) => $f::<f32>($($arg),*),
+            candle_core::CpuStorage::F64(_) => $f::<f64>($($arg),*),
+            s => Err($crate::OpError::DType {
+                op: $op,
+                input: "input",
+                got: s.dtype(),
+                expected: "f32 or f64",
+            }
+            .into()),
+        }
+    };
+}
+pub(crate) use dispatch_float;

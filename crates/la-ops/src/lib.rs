@@ -1,0 +1,12 @@
+//! Tensor operations that candle 0.11 lacks or runs slowly on CPU, written as candle custom ops
+//! so that they compose with candle's autograd.
+//!
+//! Every op checks its inputs first and returns an error naming the op and the offending input
+//! (an [`OpError`] inside `candle_core::Error`), never a panic.
+#![deny(missing_docs)]
+
+mod check;
+mod cpu;
+mod error;
+
+pub use error::OpError;
