@@ -35,7 +35,7 @@ macro_rules! dispatch_float {
             s => Err($crate::OpError::DType {
                 op: $op,
                 input: "input",
-                got: s.dtype(),
+                got: candle_core::backend::BackendStorage::dtype(s),
                 expected: "f32 or f64",
             }
             .into()),

@@ -4,9 +4,10 @@ use candle_core::DType;
 
 /// What went wrong in an la-ops operation.
 ///
-/// The public functions return `candle_core::Result` so that they compose with the rest of
-/// candle; an `OpError` travels inside `candle_core::Error::Wrapped` and its message names the
-/// operation, the offending input and what was expected.
+/// The public functions return `candle_core::Result` so that they compose with candle's own
+/// ops and autograd; an `OpError` becomes the message of the returned `candle_core::Error`
+/// (candle keeps wrapped errors as text), naming the operation, the offending input and what
+/// was expected.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpError {
@@ -47,7 +48,9 @@ pub enum OpError {
         expected: String,
     },
     /// An index points outside the plane it addresses.
-    #[error("{op}: index {index} at flat position {position} is outside the output plane of {plane} elements")]
+    #[error(
+        "{op}: index {index} at flat position {position} is outside the output plane of {plane} elements"
+    )]
     IndexOutOfRange {
         /// The operation.
         op: &'static str,

@@ -8,5 +8,9 @@
 mod check;
 mod cpu;
 mod error;
+mod pool;
+mod unpool;
 
 pub use error::OpError;
+pub use pool::max_pool2d_with_indices;
+pub use unpool::max_unpool2d;

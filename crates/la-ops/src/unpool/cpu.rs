@@ -1,0 +1,90 @@
+//! CPU kernels moving values between pooled planes and full planes through flat indices.
+
+use candle_core::{CpuStorage, Layout, Result};
+use rayon::prelude::*;
+
+use crate::OpError;
+use crate::cpu::{Float, slice};
+
+/// `out[plane][idx[i]] += src[plane][i]` into zeroed planes of `out_plane` elements.
+pub(crate) fn scatter_add<T: Float>(
+    op: &'static str,
+    src: (&CpuStorage, &Layout),
+    idx: (&CpuStorage, &Layout),
+    out_plane: usize,
+) -> Result<CpuStorage> {
+    let (src, idx, in_plane) = planes::<T>(op, src, idx)?;
+    let planes = src.len().checked_div(in_plane).unwrap_or(0);
+    let mut out = vec![T::zero(); planes * out_plane];
+    if in_plane > 0 && out_plane > 0 {
+        out.par_chunks_mut(out_plane)
+            .zip(src.par_chunks(in_plane).zip(idx.par_chunks(in_plane)))
+            .enumerate()
+            .try_for_each(|(p, (out, (src, idx)))| {
+                for (i, (&v, &at)) in src.iter().zip(idx).enumerate() {
+                    let slot = out
+                        .get_mut(at as usize)
+                        .ok_or_else(|| out_of_range(op, at, p * in_plane + i, out_plane))?;
+                    *slot += v;
+                }
+                Ok::<(), candle_core::Error>(())
+            })?;
+    } else if in_plane > 0 {
+        // Planes of zero elements cannot hold any index.
+        return Err(out_of_range(op, idx[0], 0, 0));
+    }
+    Ok(T::to_cpu_storage_owned(out))
+}
+
+/// `out[plane][i] = src[plane][idx[i]]` where `src` planes have `src_plane` elements.
+pub(crate) fn gather<T: Float>(
+    op: &'static str,
+    src: (&CpuStorage, &Layout),
+    idx: (&CpuStorage, &Layout),
+    src_plane: usize,
+) -> Result<CpuStorage> {
+    let src = slice::<T>(op, src.0, src.1)?;
+    let idx = slice::<u32>(op, idx.0, idx.1)?;
+    let planes = src.len().checked_div(src_plane).unwrap_or(0);
+    let out_plane = idx.len().checked_div(planes).unwrap_or(0);
+    let mut out = vec![T::zero(); idx.len()];
+    if out_plane > 0 {
+        out.par_chunks_mut(out_plane)
+            .zip(idx.par_chunks(out_plane).zip(src.par_chunks(src_plane)))
+            .enumerate()
+            .try_for_each(|(p, (out, (idx, src)))| {
+                for (i, (o, &at)) in out.iter_mut().zip(idx).enumerate() {
+                    *o = *src
+                        .get(at as usize)
+                        .ok_or_else(|| out_of_range(op, at, p * out_plane + i, src_plane))?;
+                }
+                Ok::<(), candle_core::Error>(())
+            })?;
+    }
+    Ok(T::to_cpu_storage_owned(out))
+}
+
+/// The source values and indices as slices, with the plane size they share.
+fn planes<'a, T: Float>(
+    op: &'static str,
+    src: (&'a CpuStorage, &Layout),
+    idx: (&'a CpuStorage, &Layout),
+) -> Result<(&'a [T], &'a [u32], usize)> {
+    let dims = src.1.dims();
+    let plane = dims[2] * dims[3];
+    Ok((
+        slice::<T>(op, src.0, src.1)?,
+        slice::<u32>(op, idx.0, idx.1)?,
+        plane,
+    ))
+}
+
+fn out_of_range(op: &'static str, index: u32, position: usize, plane: usize) -> candle_core::Error {
+    OpError::IndexOutOfRange {
+        op,
+        index: index.into(),
+        position,
+        plane,
+    }
+    .into()
+}
