@@ -5,8 +5,17 @@ use candle_core::{CpuStorage, Layout, Result, WithDType};
 
 /// The element types of the CPU kernels: f32 for training, f64 for gradient checks.
 pub(crate) trait Float:
-    WithDType + num_traits::Float + num_traits::FromPrimitive + Send + Sync + 'static
+    WithDType + num_traits::Float + std::ops::AddAssign + Send + Sync + 'static
 {
+    /// The value as f64 (exact for both types).
+    fn f64(self) -> f64 {
+        WithDType::to_f64(self)
+    }
+
+    /// The nearest value to `v`.
+    fn of(v: f64) -> Self {
+        WithDType::from_f64(v)
+    }
 }
 
 impl Float for f32 {}

@@ -5,12 +5,16 @@
 //! (an [`OpError`] inside `candle_core::Error`), never a panic.
 #![deny(missing_docs)]
 
+mod batch_norm;
 mod check;
+mod conv;
 mod cpu;
 mod error;
 mod pool;
 mod unpool;
 
+pub use batch_norm::{BatchNormConfig, BatchNormMode, batch_norm2d};
+pub use conv::{conv_transpose2d, conv2d};
 pub use error::OpError;
 pub use pool::max_pool2d_with_indices;
 pub use unpool::max_unpool2d;

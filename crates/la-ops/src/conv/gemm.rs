@@ -1,0 +1,102 @@
+//! A thin, checked wrapper over the `gemm` crate for the row-major matrices of the conv kernels.
+
+use crate::cpu::Float;
+
+/// A matrix inside a slice: `rows x cols` elements, element (r, c) at `offset + r*rs + c*cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat {
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl Mat {
+    /// A dense row-major matrix at the start of its slice.
+    pub fn dense(rows: usize, cols: usize) -> Self {
+        Self::at(0, rows, cols, cols)
+    }
+
+    /// A row-major matrix with row stride `rs`, starting at `offset`.
+    pub fn at(offset: usize, rows: usize, cols: usize, rs: usize) -> Self {
+        Mat {
+            offset,
+            rows,
+            cols,
+            rs,
+            cs: 1,
+        }
+    }
+
+    /// The same elements seen as the transposed matrix.
+    pub fn t(self) -> Self {
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    /// One past the largest offset the matrix touches.
+    fn end(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            return self.offset;
+        }
+        self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+    }
+}
+
+/// `dst = lhs @ rhs`, or `dst += lhs @ rhs` when `accumulate`, computed by `gemm`
+/// single-threaded unless `parallel` (the callers parallelise over images and tiles).
+///
+/// # Safety
+/// `dst` must point to a buffer of at least `dst_mat.end()` elements that no other thread
+/// reads or writes inside `dst_mat` during the call.
+pub(crate) unsafe fn matmul<T: Float>(
+    dst: *mut T,
+    dst_mat: Mat,
+    lhs: (&[T], Mat),
+    rhs: (&[T], Mat),
+    accumulate: bool,
+    parallel: bool,
+) {
+    let (l, lm) = lhs;
+    let (r, rm) = rhs;
+    assert!(
+        lm.end() <= l.len() && rm.end() <= r.len(),
+        "matmul operand out of bounds"
+    );
+    assert!(lm.rows == dst_mat.rows && rm.cols == dst_mat.cols && lm.cols == rm.rows);
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: operands are bounds-checked above; the caller guarantees `dst`.
+    unsafe {
+        gemm::gemm(
+            dst_mat.rows,
+            dst_mat.cols,
+            lm.cols,
+            dst.add(dst_mat.offset),
+            dst_mat.cs as isize,
+            dst_mat.rs as isize,
+            accumulate,
+            l.as_ptr().add(lm.offset),
+            lm.cs as isize,
+            lm.rs as isize,
+            r.as_ptr().add(rm.offset),
+            rm.cs as isize,
+            rm.rs as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}

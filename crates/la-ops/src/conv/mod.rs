@@ -1,0 +1,424 @@
+//! Stride-1 `conv2d` and `conv_transpose2d` whose forward and backward passes are all
+//! im2col + GEMM.
+//!
+//! Only two kernels exist: the forward convolution and its filter gradient. The input gradient
+//! of a convolution is the forward convolution of the output gradient with the 180-degree
+//! rotated, transposed weight; a transposed convolution is the forward convolution with that
+//! same rotated weight, so its backward passes come out of autograd for free.
+
+mod cpu;
+mod gemm;
+mod im2col;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+use crate::cpu::{Float, dispatch_float, slice};
+use crate::{OpError, check};
+
+const CONV: &str = "conv2d";
+const CONV_T: &str = "conv_transpose2d";
+
+/// The sizes of one image's convolution: input (c_in, h, w) -> output (c_out, out_h, out_w).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Geometry {
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub pad: (usize, usize),
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Geometry {
+    fn new(x: [usize; 4], w: [usize; 4], pad: (usize, usize)) -> Self {
+        let [_, c_in, h, wd] = x;
+        let [c_out, _, kh, kw] = w;
+        Geometry {
+            c_in,
+            h,
+            w: wd,
+            c_out,
+            kh,
+            kw,
+            pad,
+            out_h: (h + 2 * pad.0 + 1).saturating_sub(kh),
+            out_w: (wd + 2 * pad.1 + 1).saturating_sub(kw),
+        }
+    }
+
+    /// Rows of the column matrix: one per (input channel, kernel position).
+    pub fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// A 1x1 convolution without padding needs no im2col: the input is its own column matrix.
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.pad == (0, 0)
+    }
+}
+
+/// 2-d convolution with stride 1 and zero `padding` on both sides of both axes.
+///
+/// `xs` is (N, C_in, H, W), `weight` (C_out, C_in, kh, kw), `bias` (C_out); the result is
+/// (N, C_out, H + 2p - kh + 1, W + 2p - kw + 1). f32 or f64. Gradients flow to every input
+/// that needs one; none is computed for an input that needs none (such as the image batch).
+///
+/// ```
+/// # use candle_core::{Device, Tensor};
+/// let x = Tensor::ones((1, 2, 3, 3), candle_core::DType::F32, &Device::Cpu)?;
+/// let w = Tensor::ones((1, 2, 3, 3), candle_core::DType::F32, &Device::Cpu)?;
+/// let y = la_ops::conv2d(&x, &w, None, 1)?;
+/// // The centre sees all 9 positions of both channels, a corner only 4 of them.
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [8., 12., 8., 12., 18., 12., 8., 12., 8.]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn conv2d(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+) -> Result<Tensor> {
+    validate(
+        CONV,
+        xs,
+        weight,
+        bias,
+        |[_, c_in, _, _], [c_out, c, _, _]| (c == c_in, c_out),
+    )?;
+    conv_padded(CONV, xs, weight, bias, (padding, padding))
+}
+
+/// 2-d transposed convolution with stride 1 and `padding`, as PyTorch's `conv_transpose2d`.
+///
+/// `xs` is (N, C_in, H, W), `weight` (C_in, C_out, kh, kw), `bias` (C_out); the result is
+/// (N, C_out, H + kh - 1 - 2p, W + kw - 1 - 2p). `padding` must be below the kernel size.
+/// Computed as the forward convolution with the rotated, transposed weight and padding
+/// `k - 1 - p`.
+///
+/// ```
+/// # use candle_core::{Device, Tensor};
+/// let x = Tensor::new(&[[[[1f32]]]], &Device::Cpu)?;
+/// let w = Tensor::new(&[[[[1f32, 2.], [3., 4.]]]], &Device::Cpu)?;
+/// // A single input pixel stamps the kernel into the output.
+/// let y = la_ops::conv_transpose2d(&x, &w, None, 0)?;
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [1., 2., 3., 4.]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn conv_transpose2d(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+) -> Result<Tensor> {
+    validate(
+        CONV_T,
+        xs,
+        weight,
+        bias,
+        |[_, c_in, _, _], [c, c_out, _, _]| (c == c_in, c_out),
+    )?;
+    let [_, _, kh, kw] = check::dims4(CONV_T, "weight", weight)?;
+    if padding >= kh.min(kw) {
+        return Err(OpError::Param {
+            op: CONV_T,
+            param: "padding",
+            got: padding.to_string(),
+            expected: format!("less than the kernel size {kh}x{kw}"),
+        }
+        .into());
+    }
+    let rotated = weight.contiguous()?.apply_op1(FlipTranspose)?;
+    conv_padded(
+        CONV_T,
+        xs,
+        &rotated,
+        bias,
+        (kh - 1 - padding, kw - 1 - padding),
+    )
+}
+
+/// Checks ranks, dtypes, devices and channel counts.
+fn validate(
+    op: &'static str,
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    channels: impl Fn([usize; 4], [usize; 4]) -> (bool, usize),
+) -> Result<()> {
+    let x = check::dims4(op, "input", xs)?;
+    let w = check::dims4(op, "weight", weight)?;
+    check::float(op, "input", xs)?;
+    check::dtype_is(op, "weight", weight, xs.dtype(), "the dtype of the input")?;
+    check::same_device(op, "weight", weight, xs)?;
+    let (in_matches, c_out) = channels(x, w);
+    if !in_matches {
+        return Err(OpError::Shape {
+            op,
+            input: "weight",
+            got: w.to_vec(),
+            expected: format!("input channels matching the input's {}", x[1]),
+        }
+        .into());
+    }
+    if let Some(b) = bias {
+        check::shape_is(op, "bias", b, &[c_out])?;
+        check::dtype_is(op, "bias", b, xs.dtype(), "the dtype of the input")?;
+        check::same_device(op, "bias", b, xs)?;
+    }
+    Ok(())
+}
+
+/// The forward convolution with per-axis padding, through [`Conv`].
+fn conv_padded(
+    op: &'static str,
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    pad: (usize, usize),
+) -> Result<Tensor> {
+    let g = Geometry::new(xs.dims4()?.into(), weight.dims4()?.into(), pad);
+    if g.out_h == 0 || g.out_w == 0 {
+        return Err(empty_output(op, xs, weight, &g));
+    }
+    let (xs, weight) = (xs.contiguous()?, weight.contiguous()?);
+    match bias {
+        Some(b) => xs.apply_op3(&weight, &b.contiguous()?, Conv(g)),
+        None => xs.apply_op2(&weight, Conv(g)),
+    }
+}
+
+fn empty_output(
+    op: &'static str,
+    xs: &Tensor,
+    weight: &Tensor,
+    g: &Geometry,
+) -> candle_core::Error {
+    OpError::Shape {
+        op,
+        input: "input",
+        got: xs.dims().to_vec(),
+        expected: format!(
+            "a plane large enough for the kernel {:?} and padding {:?}",
+            weight.dims(),
+            g.pad
+        ),
+    }
+    .into()
+}
+
+/// The stride-1 convolution op, with or without bias.
+struct Conv(Geometry);
+
+impl Conv {
+    fn fwd(
+        &self,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        b: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let n = x.1.dims()[0];
+        let out = dispatch_float!(CONV, x.0, conv_fwd(x, w, b, n, &self.0))?;
+        Ok((
+            out,
+            Shape::from((n, self.0.c_out, self.0.out_h, self.0.out_w)),
+        ))
+    }
+
+    /// Gradients of input and weight, each only when it is needed.
+    fn bwd_xw(
+        &self,
+        xs: &Tensor,
+        weight: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = &self.0;
+        let dx = if xs.track_op() {
+            let rotated = weight.apply_op1_no_bwd(&FlipTranspose)?;
+            // The adjoint pads by k - 1 - p; a negative padding crops the gradient instead.
+            let (crop_h, crop_w) = (
+                (g.pad.0 + 1).saturating_sub(g.kh),
+                (g.pad.1 + 1).saturating_sub(g.kw),
+            );
+            let grad = grad.narrow(2, crop_h, g.out_h - 2 * crop_h)?.narrow(
+                3,
+                crop_w,
+                g.out_w - 2 * crop_w,
+            )?;
+            let pad = ((g.kh - 1 + crop_h) - g.pad.0, (g.kw - 1 + crop_w) - g.pad.1);
+            Some(conv_padded(CONV, &grad, &rotated, None, pad)?)
+        } else {
+            None
+        };
+        let dw = if weight.track_op() {
+            Some(xs.apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(*g))?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+fn conv_fwd<T: Float>(
+    x: (&CpuStorage, &Layout),
+    w: (&CpuStorage, &Layout),
+    b: Option<(&CpuStorage, &Layout)>,
+    n: usize,
+    g: &Geometry,
+) -> Result<CpuStorage> {
+    let xs = slice::<T>(CONV, x.0, x.1)?;
+    let ws = slice::<T>(CONV, w.0, w.1)?;
+    let bs = b.map(|(s, l)| slice::<T>(CONV, s, l)).transpose()?;
+    Ok(T::to_cpu_storage_owned(cpu::forward(xs, n, g, ws, bs)))
+}
+
+impl CustomOp2 for Conv {
+    fn name(&self) -> &'static str {
+        CONV
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.fwd((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        xs: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        self.bwd_xw(xs, weight, grad)
+    }
+}
+
+impl CustomOp3 for Conv {
+    fn name(&self) -> &'static str {
+        CONV
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+
+    fn bwd(
+        &self,
+        xs: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.bwd_xw(xs, weight, grad)?;
+        let db = if bias.track_op() {
+            Some(grad.contiguous()?.apply_op1_no_bwd(&ChannelSum)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
+    }
+}
+
+/// The filter gradient of a convolution: (input, output gradient) -> weight-shaped tensor.
+struct FilterGrad(Geometry);
+
+impl CustomOp2 for FilterGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_filter_grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let out = dispatch_float!(CONV, s1, filter_grad(s1, l1, s2, l2, g))?;
+        Ok((out, Shape::from((g.c_out, g.c_in, g.kh, g.kw))))
+    }
+}
+
+fn filter_grad<T: Float>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    g: &Geometry,
+) -> Result<CpuStorage> {
+    let x = slice::<T>(CONV, s1, l1)?;
+    let grad = slice::<T>(CONV, s2, l2)?;
+    let dw = cpu::filter_grad(x, grad, l1.dims()[0], g);
+    Ok(T::to_cpu_storage_owned(dw))
+}
+
+/// (a, b, kh, kw) -> (b, a, kh, kw) rotated by 180 degrees; linear and its own adjoint, so its
+/// backward pass is itself.
+struct FlipTranspose;
+
+impl CustomOp1 for FlipTranspose {
+    fn name(&self) -> &'static str {
+        "conv_flip_transpose"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d: [usize; 4] = l.dims().try_into().map_err(|_| {
+            candle_core::Error::Msg(format!("{}: expected a 4-d weight", self.name()))
+        })?;
+        let out = dispatch_float!(self.name(), s, flip(s, l, d))?;
+        Ok((out, Shape::from((d[1], d[0], d[2], d[3]))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        grad.contiguous()?.apply_op1(FlipTranspose).map(Some)
+    }
+}
+
+fn flip<T: Float>(s: &CpuStorage, l: &Layout, d: [usize; 4]) -> Result<CpuStorage> {
+    let w = slice::<T>("conv_flip_transpose", s, l)?;
+    Ok(T::to_cpu_storage_owned(cpu::flip_transpose(w, d)))
+}
+
+/// Sums of an (N, C, H, W) tensor over everything but C: the bias gradient.
+struct ChannelSum;
+
+impl CustomOp1 for ChannelSum {
+    fn name(&self) -> &'static str {
+        "conv2d_bias_grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = l.dims();
+        let c = d[1];
+        let out = dispatch_float!(self.name(), s, channel_sum(s, l))?;
+        Ok((out, Shape::from(c)))
+    }
+}
+
+fn channel_sum<T: Float>(s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+    let d = l.dims();
+    let g = slice::<T>("conv2d_bias_grad", s, l)?;
+    Ok(T::to_cpu_storage_owned(cpu::channel_sum(
+        g,
+        d[0],
+        d[1],
+        d[2] * d[3],
+    )))
+}
