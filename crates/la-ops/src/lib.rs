@@ -10,11 +10,15 @@ mod check;
 mod conv;
 mod cpu;
 mod error;
+mod normalize;
 mod pool;
+mod topk;
 mod unpool;
 
 pub use batch_norm::{BatchNormConfig, BatchNormMode, batch_norm2d};
 pub use conv::{conv_transpose2d, conv2d};
 pub use error::OpError;
+pub use normalize::l2_normalize_rows;
 pub use pool::max_pool2d_with_indices;
+pub use topk::topk;
 pub use unpool::max_unpool2d;
