@@ -16,7 +16,7 @@ mod topk;
 mod unpool;
 
 pub use batch_norm::{BatchNormConfig, BatchNormMode, batch_norm2d};
-pub use conv::{conv_transpose2d, conv2d};
+pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use error::OpError;
 pub use normalize::l2_normalize_rows;
 pub use pool::max_pool2d_with_indices;

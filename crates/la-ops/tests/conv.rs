@@ -277,3 +277,25 @@ fn bad_inputs_are_errors_naming_the_op_and_shapes() {
     let msg = err(conv_transpose2d(&x, &w, None, 1));
     assert!(msg.contains("conv_transpose2d"), "{msg}");
 }
+
+#[test]
+fn weight_gradient_function_matches_autograd() {
+    let (x, w) = (
+        tensor(1, &[2, 3, 5, 4]),
+        Var::from_tensor(&tensor(2, &[4, 3, 3, 2])).unwrap(),
+    );
+    let y = conv2d(&x, w.as_tensor(), None, 1).unwrap();
+    let g = tensor(3, y.dims());
+    let auto = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
+    let direct = la_ops::conv2d_weight_grad(&x, &g, (3, 2), 1).unwrap();
+    assert_close(
+        &values(&direct),
+        &values(auto.get(w.as_tensor()).unwrap()),
+        1e-12,
+        "dW",
+    );
+    let msg = la_ops::conv2d_weight_grad(&x, &g, (3, 3), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("grad"), "{msg}");
+}

@@ -140,6 +140,33 @@ pub fn conv_transpose2d(
     )
 }
 
+/// The gradient of [`conv2d`]'s weight: given the convolution's input `xs` (N, C_in, H, W) and
+/// the gradient of its output `grad` (N, C_out, H', W'), returns the (C_out, C_in, kh, kw)
+/// gradient of a `kernel_hw` weight applied with `padding`, as `torch.nn.grad.conv2d_weight`.
+/// (The input gradient is [`conv_transpose2d`] of `grad` with the same weight and padding.)
+pub fn conv2d_weight_grad(
+    xs: &Tensor,
+    grad: &Tensor,
+    kernel_hw: (usize, usize),
+    padding: usize,
+) -> Result<Tensor> {
+    let op = "conv2d_weight_grad";
+    let [n, c_in, _, _] = check::dims4(op, "input", xs)?;
+    let [_, c_out, _, _] = check::dims4(op, "grad", grad)?;
+    check::float(op, "input", xs)?;
+    check::dtype_is(op, "grad", grad, xs.dtype(), "the dtype of the input")?;
+    check::same_device(op, "grad", grad, xs)?;
+    let (kh, kw) = kernel_hw;
+    let g = Geometry::new(
+        xs.dims4()?.into(),
+        [c_out, c_in, kh, kw],
+        (padding, padding),
+    );
+    check::shape_is(op, "grad", grad, &[n, c_out, g.out_h, g.out_w])?;
+    xs.contiguous()?
+        .apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(g))
+}
+
 /// Checks ranks, dtypes, devices and channel counts.
 fn validate(
     op: &'static str,

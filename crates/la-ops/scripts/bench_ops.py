@@ -1,0 +1,87 @@
+"""PyTorch CPU timings of the ops that examples/bench_ops.rs times, same shapes, same output
+format (one JSON object per line, impl "pytorch"). Needs torch; CI does not run it.
+
+python3 crates/la-ops/scripts/bench_ops.py [--reps N] [--threads 2]
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+BATCH = 16
+CONVS = [(64, 64, 64), (128, 128, 32), (256, 256, 16), (512, 512, 8), (3, 64, 64), (64, 3, 64)]
+
+
+def timed(reps, f):
+    f()
+    ms = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        f()
+        ms.append((time.perf_counter() - start) * 1e3)
+    return sorted(ms)[len(ms) // 2]
+
+
+def report(op, shape, ms):
+    print(json.dumps({"op": op, "shape": shape, "impl": "pytorch", "ms": round(ms, 3)}), flush=True)
+
+
+def conv_backward(g, x, w, mask):
+    return torch.ops.aten.convolution_backward(
+        g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    r = a.reps
+    for ci, co, side in CONVS:
+        shape = f"{ci}->{co}@{side}"
+        x = torch.randn(BATCH, ci, side, side)
+        w, wt, b = torch.randn(co, ci, 3, 3), torch.randn(ci, co, 3, 3), torch.randn(co)
+        g = torch.randn(BATCH, co, side, side)
+        report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)))
+        report("conv_input_grad", shape, timed(r, lambda: conv_backward(g, x, w, [True, False, False])))
+        report("conv_weight_grad", shape, timed(r, lambda: conv_backward(g, x, w, [False, True, False])))
+        report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)))
+        if ci == co:
+            norm_and_pool(r, x)
+
+
+def norm_and_pool(r, x):
+    _, c, h, w = x.shape
+    shape = f"{c}@{h}"
+    xg = x.clone().requires_grad_(True)
+    weight = torch.ones(c, requires_grad=True)
+    bias = torch.zeros(c, requires_grad=True)
+    rm, rv = torch.zeros(c), torch.ones(c)
+
+    def bn():
+        y = F.relu(F.batch_norm(xg, rm, rv, weight, bias, training=True))
+        y.backward(torch.ones_like(y))
+
+    report("bn_relu_train_fwd_bwd", shape, timed(r, bn))
+
+    def pool():
+        y, _ = F.max_pool2d(xg, 2, return_indices=True)
+        y.backward(torch.ones_like(y))
+
+    report("pool_fwd_bwd", shape, timed(r, pool))
+    with torch.no_grad():
+        pooled, idx = F.max_pool2d(x, 2, return_indices=True)
+    pv = pooled.clone().requires_grad_(True)
+
+    def unpool():
+        y = F.max_unpool2d(pv, idx, 2, output_size=(h, w))
+        y.backward(torch.ones_like(y))
+
+    report("unpool_fwd_bwd", shape, timed(r, unpool))
+
+
+if __name__ == "__main__":
+    main()
