@@ -2,18 +2,22 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod fetch_weights;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci    format check, clippy and the test suite, exactly as .ci/run";
+  ci    format check, clippy and the test suite, exactly as .ci/run
+  fetch-weights [--variant vgg16_bn] [--repo ORG/NAME] [--file model.safetensors]
+        pretrained VGG-bn weights into the Hugging Face cache, checked";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::Ci.run(),
+        Some("fetch-weights") => fetch_weights::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -149,8 +149,8 @@ pub(crate) fn describe_download_failure(
     reason: &str,
 ) -> String {
     format!(
-        "cannot download {file} of {repo} from {endpoint} (HF_ENDPOINT) into {}: {reason}.\n\
-         The Hugging Face hub may be unreachable from this machine.\n{}",
+        "cannot download {file} of {repo} from {endpoint} into {}: {reason}.\n\
+         The Hugging Face hub may be unreachable from this machine (HF_ENDPOINT sets another endpoint).\n{}",
         cache_dir.display(),
         how_to_provide(repo, file, cache_dir)
     )
