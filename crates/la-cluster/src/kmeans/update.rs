@@ -1,0 +1,163 @@
+//! The update step: each centroid becomes the mean of its points; an empty cluster is
+//! re-seeded at the point farthest from its centroid (as scikit-learn does).
+
+use candle_core::{DType, Tensor};
+use rayon::prelude::*;
+
+use super::Metric;
+use super::points::{Points, on_cpu};
+use crate::Result;
+
+/// The per-cluster sums (f64, row-major k x d) and sizes of one group's labelling.
+pub(crate) struct Sums {
+    pub sums: Vec<f64>,
+    pub counts: Vec<usize>,
+}
+
+/// The sums and sizes of the clusters of each labelling in `labels` (each of length n, values
+/// below `k`).
+pub(crate) fn cluster_sums(points: &Points, labels: &[Vec<u32>], k: usize) -> Result<Vec<Sums>> {
+    let cpu = on_cpu(&points.x, |x| sums_cpu(x, points.d, labels, k));
+    match cpu {
+        Some(sums) => Ok(sums),
+        None => labels.iter().map(|l| sums_generic(points, l, k)).collect(),
+    }
+}
+
+/// Counting sort of the points by label, then one task per (group, cluster) adding its rows in
+/// f64, so the result does not depend on the number of threads.
+fn sums_cpu(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
+    let members: Vec<Vec<Vec<u32>>> = labels.iter().map(|l| members(l, k)).collect();
+    let mut out: Vec<Sums> = labels
+        .iter()
+        .map(|_| Sums {
+            sums: vec![0.0; k * d],
+            counts: vec![0; k],
+        })
+        .collect();
+    let tasks: Vec<(&mut [f64], &Vec<u32>)> = out
+        .iter_mut()
+        .zip(&members)
+        .flat_map(|(s, m)| s.sums.chunks_mut(d).zip(m))
+        .collect();
+    tasks.into_par_iter().for_each(|(sum, ids)| {
+        for &i in ids {
+            let row = &x[i as usize * d..(i as usize + 1) * d];
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += f64::from(v);
+            }
+        }
+    });
+    for (s, m) in out.iter_mut().zip(&members) {
+        s.counts = m.iter().map(Vec::len).collect();
+    }
+    out
+}
+
+/// The points of each cluster, in increasing order.
+fn members(labels: &[u32], k: usize) -> Vec<Vec<u32>> {
+    let mut m = vec![Vec::new(); k];
+    for (i, &l) in labels.iter().enumerate() {
+        m[l as usize].push(i as u32);
+    }
+    m
+}
+
+/// The same with tensor ops (an index-add) on the points' device.
+fn sums_generic(points: &Points, labels: &[u32], k: usize) -> Result<Sums> {
+    let ids = Tensor::from_slice(labels, labels.len(), points.device())?;
+    let zeros = Tensor::zeros((k, points.d), DType::F32, points.device())?;
+    let sums = zeros.index_add(&ids, &points.x, 0)?;
+    let sums: Vec<f32> = sums.flatten_all()?.to_vec1()?;
+    let mut counts = vec![0; k];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    Ok(Sums {
+        sums: sums.into_iter().map(f64::from).collect(),
+        counts,
+    })
+}
+
+/// The new centroids (k x d, row-major) of one group from its sums, after moving the points
+/// farthest from their centroids (by `dist`) into the empty clusters, one each.
+pub(crate) fn new_centroids(
+    points: &Points,
+    mut s: Sums,
+    labels: &[u32],
+    dist: &[f32],
+    old: &[f32],
+    metric: Metric,
+) -> Result<Vec<f32>> {
+    let d = points.d;
+    reseed_empty(points, &mut s, labels, dist)?;
+    let mut c = vec![0f32; old.len()];
+    for (j, (c, sum)) in c.chunks_mut(d).zip(s.sums.chunks(d)).enumerate() {
+        let scale = match metric {
+            Metric::Euclidean => 1.0 / s.counts[j] as f64,
+            Metric::Cosine => 1.0 / sum.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        };
+        if s.counts[j] == 0 || !scale.is_finite() {
+            // Only when a cluster lost its last point to a re-seed, or sums to zero.
+            c.copy_from_slice(&old[j * d..(j + 1) * d]);
+            continue;
+        }
+        for (c, &v) in c.iter_mut().zip(sum) {
+            *c = (v * scale) as f32;
+        }
+    }
+    Ok(c)
+}
+
+/// scikit-learn's relocation: the `e` points of largest distance seed the `e` empty clusters,
+/// each leaving the sums of the cluster it belonged to.
+fn reseed_empty(points: &Points, s: &mut Sums, labels: &[u32], dist: &[f32]) -> Result<()> {
+    let empty: Vec<usize> = (0..s.counts.len()).filter(|&j| s.counts[j] == 0).collect();
+    if empty.is_empty() {
+        return Ok(());
+    }
+    let mut order: Vec<u32> = (0..dist.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        dist[b as usize]
+            .total_cmp(&dist[a as usize])
+            .then(a.cmp(&b))
+    });
+    order.truncate(empty.len());
+    let rows = points.rows(&order)?;
+    let d = points.d;
+    for ((&j, &i), row) in empty.iter().zip(&order).zip(rows.chunks(d)) {
+        let from = labels[i as usize] as usize;
+        for (t, &v) in row.iter().enumerate() {
+            s.sums[from * d + t] -= f64::from(v);
+            s.sums[j * d + t] = f64::from(v);
+        }
+        s.counts[from] -= 1;
+        s.counts[j] = 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The index-add path (what GPUs run) agrees with the CPU path.
+    #[test]
+    fn generic_sums_match_the_cpu_sums() {
+        let (n, d, k) = (23, 4, 5);
+        let x: Vec<f32> = (0..n * d).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let x = Tensor::from_vec(x, (n, d), &Device::Cpu).unwrap();
+        let points = Points::new("x", &x, false).unwrap();
+        let labels: Vec<Vec<u32>> = (0..2)
+            .map(|g| (0..n).map(|i| ((i * (g + 2)) % (k - 1)) as u32).collect())
+            .collect();
+        let cpu = cluster_sums(&points, &labels, k).unwrap();
+        for (l, s) in labels.iter().zip(&cpu) {
+            let generic = sums_generic(&points, l, k).unwrap();
+            assert_eq!(generic.counts, s.counts);
+            assert_eq!(s.counts[k - 1], 0);
+            assert_eq!(generic.sums, s.sums);
+        }
+    }
+}

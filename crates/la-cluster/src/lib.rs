@@ -1,0 +1,35 @@
+//! Clustering on candle tensors: k-means, exact nearest neighbours and clustering metrics.
+//!
+//! - [`KMeans`]: Lloyd's k-means with greedy k-means++ or random initialisation, several runs
+//!   sharing each matrix product, empty clusters re-seeded, Euclidean or spherical (cosine).
+//!   The heavy work is matrix products on the data's device; the per-iteration bookkeeping
+//!   runs on the CPU.
+//! - [`CosineBank`] ([`NearestNeighbours`]): exact top-k by cosine similarity, chunked over
+//!   the bank; [`WeightedKnn`] (Wu et al. 2018) and [`predict_1nn`] classify with it.
+//! - Metrics against known labels: [`clustering_accuracy`] (Hungarian matching), [`nmi`],
+//!   [`ari`], [`purity`], [`accuracy`], [`confusion_matrix`].
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use la_cluster::{KMeans, nmi};
+//!
+//! // Two blobs on a line.
+//! let x = Tensor::new(&[[0f32], [0.5], [1.], [10.], [10.5], [11.]], &Device::Cpu)?;
+//! let model = KMeans::params(2).n_runs(4).tolerance(1e-4).seed(0).fit(&x)?;
+//! assert_eq!(nmi(&[0, 0, 0, 1, 1, 1], model.labels())?, 1.0);
+//! assert!((model.inertia() - 1.0).abs() < 1e-6);
+//! # Ok::<(), la_cluster::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod kmeans;
+mod knn;
+mod metrics;
+
+pub use error::{Error, ParamsError, Result};
+pub use kmeans::{Init, KMeans, KMeansParams, KMeansValidParams, Metric};
+pub use knn::{CosineBank, NearestNeighbours, Neighbours, WeightedKnn, predict_1nn};
+pub use metrics::{
+    ConfusionMatrix, accuracy, ari, clustering_accuracy, confusion_matrix, nmi, purity,
+};
