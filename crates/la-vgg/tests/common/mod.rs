@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
 use safetensors::tensor::{Metadata, TensorInfo};
@@ -213,4 +213,53 @@ pub fn vgg16_checkpoint(dtype: Dtype, head: Vec<(String, Vec<usize>)>) -> Vec<En
         });
     }
     entries
+}
+
+/// Writes `entries` to `dir/file` and returns the path.
+pub fn write(dir: &Path, file: &str, entries: &[Entry]) -> PathBuf {
+    let path = dir.join(file);
+    write_safetensors(&path, entries);
+    path
+}
+
+/// A tiny vgg11_bn (width 1/16) checkpoint in f32, as (name, shape) pairs in the torchvision
+/// layout: conv indices 0, 4, 8, 11, 15, 18, 22, 25 (torchvision vgg11_bn, see tests/plan.rs).
+pub fn tiny_vgg11() -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut in_ch = 3;
+    for (i, c) in [0, 4, 8, 11, 15, 18, 22, 25]
+        .into_iter()
+        .zip([4, 8, 16, 16, 32, 32, 32, 32])
+    {
+        out.push((format!("features.{i}.weight"), vec![c, in_ch, 3, 3]));
+        out.push((format!("features.{i}.bias"), vec![c]));
+        for s in ["weight", "bias", "running_mean", "running_var"] {
+            out.push((format!("features.{}.{s}", i + 1), vec![c]));
+        }
+        in_ch = c;
+    }
+    out
+}
+
+/// The network [`tiny_vgg11`] fits.
+pub fn tiny_config() -> la_vgg::VggConfig {
+    la_vgg::VggConfig {
+        depth: la_vgg::Depth::Vgg11,
+        width_divisor: 16,
+        in_channels: 3,
+    }
+}
+
+/// Entries holding [`value`]s in f32 (tensor `t` is the `t`-th of `tensors`).
+pub fn f32_entries(tensors: &[(String, Vec<usize>)]) -> Vec<Entry> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(t, (name, shape))| Entry {
+            name: name.clone(),
+            dtype: Dtype::F32,
+            shape: shape.clone(),
+            data: Data::Bytes(encode(t, shape.iter().product(), Dtype::F32)),
+        })
+        .collect()
 }
