@@ -1,0 +1,94 @@
+//! Saving and strict loading of named variables in safetensors files.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::params::{HasParams, Param};
+use crate::{Error, Result};
+
+/// Every variable of `model` by name (a copy: later training does not change it).
+pub fn state(model: &impl HasParams) -> Result<HashMap<String, Tensor>> {
+    model
+        .variables()
+        .into_iter()
+        .map(|p| Ok((p.name, p.var.as_tensor().copy()?)))
+        .collect()
+}
+
+/// Writes every variable of `model` to a safetensors file, through a temporary file renamed
+/// into place so that an interrupted save never leaves a truncated checkpoint.
+pub fn save(model: &impl HasParams, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(&state(model)?, &tmp)?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Loads `vars` from a safetensors file: every variable must be present with its exact shape
+/// (any float dtype, converted); names for which `ignore` is true may be in the file without
+/// being loaded, any other extra name is an error. All problems are reported together.
+pub(crate) fn load_into(
+    vars: &[Param],
+    path: &Path,
+    model: &str,
+    ignore: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+        Error::Checkpoint {
+            path: path.to_path_buf(),
+            model: model.to_string(),
+            problems: vec![format!("not a readable safetensors file ({e})")],
+        }
+    })?;
+    let mut problems = Vec::new();
+    for p in vars {
+        match tensors.get(&p.name) {
+            None => problems.push(format!("missing {}", p.name)),
+            Some(t) if t.dims() != p.var.dims() => problems.push(format!(
+                "{} has shape {:?}, expected {:?}",
+                p.name,
+                t.dims(),
+                p.var.dims()
+            )),
+            Some(t) if !t.dtype().is_float() => problems.push(format!(
+                "{} has dtype {:?}, expected a float type",
+                p.name,
+                t.dtype()
+            )),
+            Some(_) => {}
+        }
+    }
+    let known: std::collections::HashSet<&str> = vars.iter().map(|p| p.name.as_str()).collect();
+    let mut extra: Vec<&String> = tensors
+        .keys()
+        .filter(|k| !known.contains(k.as_str()) && !ignore(k))
+        .collect();
+    extra.sort();
+    problems.extend(extra.into_iter().map(|k| format!("unexpected {k}")));
+    if !problems.is_empty() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            model: model.to_string(),
+            problems,
+        });
+    }
+    set_all(vars, |name| tensors.get(name).cloned())
+}
+
+/// Sets each variable from `source(name)`, converted to the variable's dtype and device.
+pub(crate) fn set_all(vars: &[Param], source: impl Fn(&str) -> Option<Tensor>) -> Result<()> {
+    for p in vars {
+        if let Some(t) = source(&p.name) {
+            let t = t.to_dtype(DType::F32)?.to_dtype(p.var.dtype())?;
+            p.var.set(&t.to_device(p.var.device())?)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! The one error type of la-segnet.
+
+use std::path::PathBuf;
+
+/// What went wrong building, running, saving or loading a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The backbone configuration or the pretrained weights were rejected by la-vgg.
+    #[error(transparent)]
+    Vgg(#[from] la_vgg::Error),
+    /// A model configuration field is out of range.
+    #[error("invalid model configuration: {field} = {value}, expected {expected}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Its value, formatted.
+        value: String,
+        /// What is valid.
+        expected: String,
+    },
+    /// An input batch does not fit the model.
+    #[error("input has shape {got:?}, expected {expected}")]
+    Input {
+        /// The batch's dimensions.
+        got: Vec<usize>,
+        /// What the model needs.
+        expected: String,
+    },
+    /// A checkpoint lacks tensors or has tensors of the wrong shape.
+    #[error("checkpoint {path} does not fit the model {model}: {problems}", problems = problems.join("; "))]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// The model it was loaded into, described.
+        model: String,
+        /// Every missing, unexpected or mis-shaped tensor.
+        problems: Vec<String>,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// la-segnet's result type.
+pub type Result<T> = std::result::Result<T, Error>;
