@@ -5,29 +5,20 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use la_vgg::VggConfig;
 
+use crate::Result;
 use crate::checkpoint::{load_into, set_all};
 use crate::decoder::Decoder;
 use crate::encoder::{ENCODER_PREFIX, Encoder};
 use crate::init::Init;
 use crate::params::{HasParams, Param};
-use crate::Result;
 
 /// Builds an [`AutoEncoder`] or an encoder alone.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelConfig {
     /// The VGG-bn backbone. By default, VGG16-bn at full width on RGB images.
     pub vgg: VggConfig,
     /// Seed of the initial weights. By default, 0.
     pub seed: u64,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig {
-            vgg: VggConfig::default(),
-            seed: 0,
-        }
-    }
 }
 
 /// Encoder + decoder; `forward_t` reconstructs its input.
@@ -77,7 +68,9 @@ impl AutoEncoder {
     /// Loads every variable from a checkpoint written by [`crate::save`]; strict: a missing,
     /// mis-shaped or unknown tensor is an error listing all of them.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
-        load_into(&self.variables(), path.as_ref(), &self.describe(), |_| false)
+        load_into(&self.variables(), path.as_ref(), &self.describe(), |_| {
+            false
+        })
     }
 
     fn describe(&self) -> String {

@@ -27,7 +27,9 @@ pub fn save(model: &impl HasParams, path: impl AsRef<Path>) -> Result<()> {
     };
     let tmp = path.with_extension("safetensors.tmp");
     candle_core::safetensors::save(&state(model)?, &tmp)?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -40,13 +42,12 @@ pub(crate) fn load_into(
     model: &str,
     ignore: impl Fn(&str) -> bool,
 ) -> Result<()> {
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
-        Error::Checkpoint {
+    let tensors =
+        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             model: model.to_string(),
             problems: vec![format!("not a readable safetensors file ({e})")],
-        }
-    })?;
+        })?;
     let mut problems = Vec::new();
     for p in vars {
         match tensors.get(&p.name) {

@@ -18,7 +18,10 @@ pub const DECODER_PREFIX: &str = "decoder.layers.";
 #[derive(Debug, Clone)]
 enum Stage {
     /// Transposed conv3x3 + BatchNorm + ReLU; the last block has no norm and no ReLU.
-    Block { conv: Conv, norm: Option<Norm> },
+    Block {
+        conv: Conv,
+        norm: Option<Norm>,
+    },
     Unpool,
 }
 

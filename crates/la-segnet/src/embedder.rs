@@ -156,8 +156,20 @@ impl HasParams for Embedder {
     fn variables(&self) -> Vec<Param> {
         let mut v = self.encoder.variables();
         if let Some(h) = &self.head {
-            v.push(param(HEAD_PREFIX, "weight", &h.weight, ParamGroup::Head, Role::Weight));
-            v.push(param(HEAD_PREFIX, "bias", &h.bias, ParamGroup::Head, Role::Bias));
+            v.push(param(
+                HEAD_PREFIX,
+                "weight",
+                &h.weight,
+                ParamGroup::Head,
+                Role::Weight,
+            ));
+            v.push(param(
+                HEAD_PREFIX,
+                "bias",
+                &h.bias,
+                ParamGroup::Head,
+                Role::Bias,
+            ));
         }
         v
     }

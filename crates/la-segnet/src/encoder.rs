@@ -145,7 +145,10 @@ impl Encoder {
 }
 
 fn name(index: usize) -> String {
-    format!("{ENCODER_PREFIX}{}", feature_tensor_name(index, "").trim_end_matches('.'))
+    format!(
+        "{ENCODER_PREFIX}{}",
+        feature_tensor_name(index, "").trim_end_matches('.')
+    )
 }
 
 impl HasParams for Encoder {

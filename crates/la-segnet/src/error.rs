@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// The backbone configuration or the pretrained weights were rejected by la-vgg.
     #[error(transparent)]
-    Vgg(#[from] la_vgg::Error),
+    Vgg(Box<la_vgg::Error>),
     /// A model configuration field is out of range.
     #[error("invalid model configuration: {field} = {value}, expected {expected}")]
     Config {
@@ -48,6 +48,12 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+impl From<la_vgg::Error> for Error {
+    fn from(e: la_vgg::Error) -> Self {
+        Error::Vgg(Box::new(e))
+    }
 }
 
 /// la-segnet's result type.

@@ -33,7 +33,10 @@ impl Init {
     /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = out * kh * kw.
     pub fn torch_default_transposed(&mut self, dims: [usize; 4]) -> Result<(Tensor, Tensor)> {
         let bound = 1.0 / ((dims[1] * dims[2] * dims[3]) as f64).sqrt();
-        Ok((self.uniform(&dims, bound)?, self.uniform(&[dims[1]], bound)?))
+        Ok((
+            self.uniform(&dims, bound)?,
+            self.uniform(&[dims[1]], bound)?,
+        ))
     }
 
     /// N(0, std^2) values of the given dimensions.

@@ -50,7 +50,13 @@ impl Conv {
     }
 
     pub fn variables(&self, group: ParamGroup, out: &mut Vec<Param>) {
-        out.push(param(&self.name, "weight", &self.weight, group, Role::Weight));
+        out.push(param(
+            &self.name,
+            "weight",
+            &self.weight,
+            group,
+            Role::Weight,
+        ));
         out.push(param(&self.name, "bias", &self.bias, group, Role::Bias));
     }
 }
@@ -69,7 +75,8 @@ pub(crate) struct Norm {
 impl Norm {
     /// Weight 1, bias 0, running mean 0, running variance 1, as PyTorch.
     pub fn new(name: String, channels: usize, relu: bool, init: &Init) -> Result<Self> {
-        let var = |v: f64| -> Result<Var> { Ok(Var::from_tensor(&init.constant(&[channels], v)?)?) };
+        let var =
+            |v: f64| -> Result<Var> { Ok(Var::from_tensor(&init.constant(&[channels], v)?)?) };
         Ok(Norm {
             name,
             weight: var(1.0)?,
@@ -103,7 +110,19 @@ impl Norm {
         let n = &self.name;
         out.push(param(n, "weight", &self.weight, group, Role::NormWeight));
         out.push(param(n, "bias", &self.bias, group, Role::NormBias));
-        out.push(param(n, "running_mean", &self.running_mean, group, Role::RunningMean));
-        out.push(param(n, "running_var", &self.running_var, group, Role::RunningVar));
+        out.push(param(
+            n,
+            "running_mean",
+            &self.running_mean,
+            group,
+            Role::RunningMean,
+        ));
+        out.push(param(
+            n,
+            "running_var",
+            &self.running_var,
+            group,
+            Role::RunningVar,
+        ));
     }
 }
