@@ -1,0 +1,143 @@
+//! Decoding image files to RGB: size limits checked on the header before anything is allocated,
+//! EXIF orientation applied, every colour type converted to 8-bit RGB.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+
+use crate::error::{Error, Result};
+use crate::jpeg_markers::check_complete;
+
+/// How image files are decoded and which sizes are accepted.
+///
+/// Decoding reads the header first and refuses an image whose claimed size is over
+/// [`max_side`](Self::max_side) or [`max_pixels`](Self::max_pixels) before a pixel buffer is
+/// allocated (a 100 kB PNG may claim 100000x100000 pixels). Then it decodes, applies the EXIF
+/// orientation, and converts to 8-bit RGB: grayscale is replicated, 16-bit samples are rounded
+/// to 8 bits, CMYK JPEGs are converted by the JPEG decoder, and an alpha channel is dropped
+/// (as Pillow's `convert("RGB")` does, so the same file gives the same pixels as in the
+/// PyTorch reference pipeline). A JPEG file cut short is refused (the JPEG decoder alone would
+/// fill the missing part with gray).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoder {
+    /// The largest width or height accepted. By default 32768.
+    pub max_side: u32,
+    /// The largest pixel count accepted. By default 178,956,970: the count at which Pillow
+    /// refuses an image as a decompression bomb.
+    pub max_pixels: u64,
+    /// The smallest accepted shorter side, in pixels. By default 16: a smaller image (a 1x1
+    /// tracking pixel, an icon) has too little content to be upscaled into a training image.
+    pub min_side: u32,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder {
+            max_side: 32_768,
+            max_pixels: 178_956_970,
+            min_side: 16,
+        }
+    }
+}
+
+impl Decoder {
+    /// Reads and decodes the image file at `path` to RGB.
+    pub fn decode(&self, path: &Path) -> Result<RgbImage> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        self.decode_bytes(&bytes, path)
+    }
+
+    /// Decodes an image held in memory; `path` names it in errors and, when the bytes do not
+    /// reveal their format, its extension picks the decoder.
+    pub fn decode_bytes(&self, bytes: &[u8], path: &Path) -> Result<RgbImage> {
+        let mut decoder = self.open(bytes, path)?;
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(path, e))?;
+        image.apply_orientation(orientation);
+        Ok(image.into_rgb8())
+    }
+
+    /// Parses the file's header without decoding the pixels, checks the size against the limits
+    /// (and that a JPEG file is not cut short), and returns `(width, height)` as stored
+    /// (before EXIF orientation).
+    pub fn probe(&self, path: &Path) -> Result<(u32, u32)> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Ok(self.open(&bytes, path)?.dimensions())
+    }
+
+    /// Checks a size against the limits.
+    pub fn check_size(&self, path: &Path, width: u32, height: u32) -> Result<()> {
+        let pixels = u64::from(width) * u64::from(height);
+        if width > self.max_side || height > self.max_side || pixels > self.max_pixels {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                width,
+                height,
+                max_side: self.max_side,
+                max_pixels: self.max_pixels,
+            });
+        }
+        if width.min(height) < self.min_side {
+            return Err(Error::TooSmall {
+                path: path.to_path_buf(),
+                width,
+                height,
+                min_side: self.min_side,
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses the header, checks the size, and returns a decoder limited to that size.
+    fn open<'a>(&self, bytes: &'a [u8], path: &Path) -> Result<impl ImageDecoder + 'a> {
+        if bytes.is_empty() {
+            return Err(Error::EmptyFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::io(path, e))?;
+        if reader.format().is_none()
+            && let Ok(format) = ImageFormat::from_path(path)
+        {
+            reader.set_format(format);
+        }
+        // Parsing the header allocates nothing in proportion to the claimed size; the limits
+        // are checked here, by us, so that the error can name the size.
+        reader.no_limits();
+        if let Err(reason) = check_complete(bytes) {
+            let hint = image::error::ImageFormatHint::Exact(ImageFormat::Jpeg);
+            let error = image::error::DecodingError::new(hint, reason);
+            return Err(decode_error(path, image::ImageError::Decoding(error)));
+        }
+        let mut decoder = reader.into_decoder().map_err(|e| decode_error(path, e))?;
+        let (width, height) = decoder.dimensions();
+        self.check_size(path, width, height)?;
+        decoder
+            .set_limits(self.limits())
+            .map_err(|e| decode_error(path, e))?;
+        Ok(decoder)
+    }
+
+    /// The image crate's limits matching ours, so that the decoder itself also refuses to
+    /// allocate more than the largest accepted image needs.
+    fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(self.max_side);
+        limits.max_image_height = Some(self.max_side);
+        // Up to 16-bit RGBA output plus the decoder's own working buffers.
+        limits.max_alloc = Some(self.max_pixels.saturating_mul(16));
+        limits
+    }
+}
+
+fn decode_error(path: &Path, source: image::ImageError) -> Error {
+    Error::Decode {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,436 @@
+//! Every kind of bad (or merely unusual) input named in issue 4, each test creating its own
+//! file: the error names the path, lenient mode counts and lists the skip, strict mode fails.
+
+mod common;
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage, Rgba, RgbaImage};
+use la_data::{CsvSource, Decoder, Error, FolderSource, IdxSource, Selection, Strictness, Verify};
+use tempfile::TempDir;
+
+use common::*;
+
+fn decode(path: &Path) -> Result<RgbImage, Error> {
+    Decoder::default().decode(path)
+}
+
+fn assert_names(err: &Error, path: &Path) {
+    assert_eq!(err.path(), Some(path), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn zero_byte_file() {
+    let dir = TempDir::new().unwrap();
+    let path = write(dir.path(), "empty.jpg", b"");
+    let err = decode(&path).unwrap_err();
+    assert!(matches!(err, Error::EmptyFile { .. }), "{err}");
+    assert_names(&err, &path);
+}
+
+#[test]
+fn truncated_jpeg() {
+    let dir = TempDir::new().unwrap();
+    let full = jpeg_bytes(&gradient(64, 48, 0));
+    let path = write(dir.path(), "cut.jpg", &full[..full.len() / 2]);
+    let err = decode(&path).unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert_names(&err, &path);
+}
+
+#[test]
+fn truncated_png() {
+    let dir = TempDir::new().unwrap();
+    let png = write_png(dir.path(), "full.png", &gradient(64, 48, 1));
+    let full = std::fs::read(&png).unwrap();
+    let path = write(dir.path(), "cut.png", &full[..full.len() / 2]);
+    let err = decode(&path).unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert_names(&err, &path);
+}
+
+#[test]
+fn text_file_named_jpg() {
+    let dir = TempDir::new().unwrap();
+    let path = write(dir.path(), "notes.jpg", b"this is not an image\n");
+    let err = decode(&path).unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert_names(&err, &path);
+}
+
+#[test]
+fn one_by_one_image_is_too_small() {
+    let dir = TempDir::new().unwrap();
+    let path = write_png(dir.path(), "pixel.png", &RgbImage::new(1, 1));
+    let err = decode(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooSmall {
+                width: 1,
+                height: 1,
+                min_side: 16,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_names(&err, &path);
+    // The limit is a setting.
+    let tolerant = Decoder {
+        min_side: 1,
+        ..Decoder::default()
+    };
+    assert_eq!(tolerant.decode(&path).unwrap().dimensions(), (1, 1));
+}
+
+#[test]
+fn huge_header_is_refused_with_its_size() {
+    let dir = TempDir::new().unwrap();
+    let path = write(dir.path(), "bomb.png", &png_claiming(100_000, 100_000));
+    for err in [
+        decode(&path).unwrap_err(),
+        Decoder::default().probe(&path).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::TooLarge {
+                    width: 100_000,
+                    height: 100_000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_names(&err, &path);
+    }
+}
+
+#[test]
+fn cmyk_jpeg_decodes_like_pillow() {
+    // tests/fixtures/cmyk.jpg and Pillow's RGB conversion of it come from
+    // scripts/make_fixtures.py: 8 bars of 2x8 pixels, CMYK (0,0,0,0) white, (255,0,0,0)
+    // cyan, .., (0,0,0,255) black, (128,64,32,16), (40,200,100,0), (0,0,0,128).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tiny = Decoder {
+        min_side: 1,
+        ..Decoder::default()
+    };
+    let got = tiny.decode(&fixtures.join("cmyk.jpg")).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("reference.json")).unwrap())
+            .unwrap();
+    let expected: Vec<u8> = reference["cmyk_rgb"]["rgb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(got.dimensions(), (16, 8));
+    let worst = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(worst <= 3, "off by {worst}");
+    // Spot checks against hand-computed values: R = (255 - C)(255 - K)/255.
+    assert_eq!(got.get_pixel(0, 0).0.map(|v| v / 4), [63, 63, 63], "white");
+    assert!(got.get_pixel(2, 4).0[0] < 4, "cyan has no red");
+    assert!(got.get_pixel(8, 4).0.iter().all(|&v| v < 4), "black");
+}
+
+#[test]
+fn sixteen_bit_png_is_rounded_to_8_bits() {
+    let dir = TempDir::new().unwrap();
+    let deep = image::ImageBuffer::<Rgb<u16>, _>::from_fn(20, 18, |x, y| {
+        Rgb([
+            (x * 3000) as u16,
+            (y * 3500) as u16,
+            65535 - (x * 1000) as u16,
+        ])
+    });
+    let path = dir.path().join("deep.png");
+    deep.save_with_format(&path, image::ImageFormat::Png)
+        .unwrap();
+    let got = decode(&path).unwrap();
+    for (x, y, p) in got.enumerate_pixels() {
+        let q = deep.get_pixel(x, y);
+        for c in 0..3 {
+            let expected = (f64::from(q[c]) / 257.0).round() as u8;
+            assert!(p[c].abs_diff(expected) <= 1, "({x},{y}) channel {c}");
+        }
+    }
+}
+
+#[test]
+fn png_alpha_is_dropped_like_pillow_convert_rgb() {
+    let dir = TempDir::new().unwrap();
+    let rgba = RgbaImage::from_fn(16, 16, |x, y| {
+        Rgba([x as u8 * 10, y as u8 * 10, 77, (x * 16) as u8])
+    });
+    let path = dir.path().join("alpha.png");
+    rgba.save_with_format(&path, image::ImageFormat::Png)
+        .unwrap();
+    let got = decode(&path).unwrap();
+    for (x, y, p) in got.enumerate_pixels() {
+        let q = rgba.get_pixel(x, y);
+        assert_eq!(p.0, [q[0], q[1], q[2]], "({x},{y})");
+    }
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let dir = TempDir::new().unwrap();
+    // 64x32 stored; orientation 6 means "rotate 90 degrees clockwise to display".
+    let stored = quadrants(64, 32);
+    let path = write(
+        dir.path(),
+        "rotated.jpg",
+        &with_exif_orientation(&jpeg_bytes(&stored), 6),
+    );
+    let got = decode(&path).unwrap();
+    assert_eq!(got.dimensions(), (32, 64));
+    let expected = image::imageops::rotate90(&stored);
+    for (x, y) in [(8, 8), (24, 8), (8, 56), (24, 56), (8, 24), (24, 40)] {
+        let (p, q) = (got.get_pixel(x, y).0, expected.get_pixel(x, y).0);
+        assert!(
+            p.iter().zip(q).all(|(a, b)| a.abs_diff(b) < 24),
+            "({x},{y}): {p:?} vs {q:?}"
+        );
+    }
+    // Without the tag, the stored orientation.
+    let plain = write_jpeg(dir.path(), "plain.jpg", &stored);
+    assert_eq!(decode(&plain).unwrap().dimensions(), (64, 32));
+}
+
+/// A folder with one good image and one of each bad kind.
+fn messy_folder() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    write_png(dir.path(), "good.png", &gradient(40, 30, 2));
+    write(dir.path(), "empty.jpg", b"");
+    write(dir.path(), "notes.jpg", b"hello");
+    write_png(dir.path(), "pixel.png", &RgbImage::new(1, 1));
+    write(dir.path(), "bomb.png", &png_claiming(100_000, 100_000));
+    let full = jpeg_bytes(&gradient(64, 48, 0));
+    write(dir.path(), "cut.jpg", &full[..full.len() / 2]);
+    let png = write_png(dir.path(), "full.png", &gradient(64, 48, 1));
+    let full = std::fs::read(&png).unwrap();
+    std::fs::remove_file(png).unwrap();
+    write(dir.path(), "cut.png", &full[..full.len() / 2]);
+    dir
+}
+
+#[test]
+fn folder_lenient_lists_every_skip_with_its_reason() {
+    let dir = messy_folder();
+    let header = FolderSource::new(dir.path()).build().unwrap();
+    // The truncated PNG has a readable header: only a full decode finds it. (The truncated
+    // JPEG is found by the marker check that reading the header includes.)
+    assert_eq!(header.len(), 2);
+    assert_eq!(header.skipped().len(), 5);
+    let full = FolderSource::new(dir.path())
+        .verify(Verify::Decode)
+        .build()
+        .unwrap();
+    assert_eq!(full.len(), 1);
+    assert_eq!(full.name(0).as_deref(), Some("good.png"));
+    let mut reasons: Vec<(String, String)> = full
+        .skipped()
+        .iter()
+        .map(|s| {
+            (
+                s.path.file_name().unwrap().to_string_lossy().into_owned(),
+                s.reason.clone(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    let names: Vec<&str> = reasons.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "bomb.png",
+            "cut.jpg",
+            "cut.png",
+            "empty.jpg",
+            "notes.jpg",
+            "pixel.png"
+        ]
+    );
+    assert!(reasons[0].1.contains("100000x100000"), "{}", reasons[0].1);
+    assert!(reasons[1].1.contains("truncated"), "{}", reasons[1].1);
+    assert!(reasons[3].1.contains("empty"), "{}", reasons[3].1);
+    assert!(reasons[5].1.contains("1x1"), "{}", reasons[5].1);
+    for s in full.skipped() {
+        assert!(s.to_string().starts_with("skipped "), "{s}");
+    }
+}
+
+#[test]
+fn folder_strict_fails_on_the_first_bad_file_in_order() {
+    let dir = messy_folder();
+    let err = FolderSource::new(dir.path())
+        .strictness(Strictness::Strict)
+        .build()
+        .unwrap_err();
+    // Sorted order: bomb.png comes first.
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("bomb.png"), "{err}");
+}
+
+/// A fungi-layout CSV whose second row names a missing image.
+fn csv_with_missing_image(dir: &Path) -> std::path::PathBuf {
+    write_png(dir, "img/a.png", &gradient(32, 32, 0));
+    let csv = "Kingdom,Division,Subdivision,Class,Order,Family,Genus,Species,InstanceIndex,ImageName\n\
+               Fungi,Basidiomycota,Agaricomycotina,Agaricomycetes,Agaricales,Amanitaceae,Amanita,muscaria,0,img/a.png\n\
+               Fungi,Basidiomycota,Agaricomycotina,Agaricomycetes,Boletales,Boletaceae,Boletus,edulis,1,img/gone.png\n";
+    write(dir, "toc.csv", csv.as_bytes())
+}
+
+#[test]
+fn csv_row_whose_image_is_missing() {
+    let dir = TempDir::new().unwrap();
+    let csv = csv_with_missing_image(dir.path());
+    let err = CsvSource::new(&csv)
+        .strictness(Strictness::Strict)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingImage { row: 3, .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("toc.csv") && text.contains("row 3") && text.contains("gone.png"),
+        "{text}"
+    );
+    let lenient = CsvSource::new(&csv).build().unwrap();
+    assert_eq!(lenient.len(), 1);
+    assert_eq!(lenient.skipped().len(), 1);
+    assert_eq!(lenient.skipped()[0].row, Some(3));
+    assert!(lenient.skipped()[0].path.ends_with("img/gone.png"));
+}
+
+#[test]
+fn csv_without_the_path_column() {
+    let dir = TempDir::new().unwrap();
+    let csv = write(dir.path(), "toc.csv", b"Genus,File\nAmanita,a.png\n");
+    let err = CsvSource::new(&csv).build().unwrap_err();
+    assert!(
+        matches!(err, Error::MissingColumn { ref column, .. } if column == "ImageName"),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("toc.csv") && text.contains("Genus,File"),
+        "{text}"
+    );
+}
+
+#[test]
+fn selection_that_matches_nothing() {
+    let dir = TempDir::new().unwrap();
+    let csv = csv_with_missing_image(dir.path());
+    let err = CsvSource::new(&csv)
+        .select(Selection::parse("Family=Russulaceae").unwrap())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::EmptySelection { rows: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Family=Russulaceae"), "{err}");
+    // A selection on a column that does not exist is a missing column, not an empty match.
+    let err = CsvSource::new(&csv)
+        .select(Selection::parse("Familia=Amanitaceae").unwrap())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingColumn {
+                role: "selection",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+fn idx_bytes(magic: u32, dims: &[u32], values: &[u8]) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(values);
+    v
+}
+
+#[test]
+fn idx_with_a_wrong_magic_number() {
+    let dir = TempDir::new().unwrap();
+    // A label file passed as the image file.
+    let path = write(dir.path(), "labels-idx1", &idx_bytes(0x801, &[2], &[0, 1]));
+    let err = IdxSource::new(&path).build().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IdxMagic {
+                found: 0x801,
+                expected: 0x803,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_names(&err, &path);
+}
+
+#[test]
+fn idx_with_a_wrong_length() {
+    let dir = TempDir::new().unwrap();
+    let images = write(
+        dir.path(),
+        "images-idx3",
+        &idx_bytes(0x803, &[2, 28, 28], &vec![7; 2 * 784 - 1]),
+    );
+    let err = IdxSource::new(&images).build().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IdxLength {
+                expected: 1584,
+                found: 1583,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_names(&err, &images);
+    // Labels that disagree with the images in count.
+    let images = write(
+        dir.path(),
+        "ok-idx3",
+        &idx_bytes(0x803, &[2, 28, 28], &vec![7; 2 * 784]),
+    );
+    let labels = write(
+        dir.path(),
+        "labels-idx1",
+        &idx_bytes(0x801, &[3], &[0, 1, 2]),
+    );
+    let err = IdxSource::new(&images).labels(&labels).build().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IdxCountMismatch {
+                n_images: 2,
+                n_labels: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
