@@ -1,0 +1,218 @@
+//! Run checkpoints: every tensor of a run in one safetensors file, the rest in a JSON sidecar.
+
+mod atomic;
+mod restore;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use candle_core::{Device, Tensor};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+
+use crate::close_neighbours::Clusterings;
+use crate::{Error, Result};
+
+const FORMAT: &str = "la-train checkpoint";
+const VERSION: u32 = 1;
+/// The safetensors metadata key holding the save id that ties the two files together.
+const SAVE_ID_KEY: &str = "la_train_save_id";
+const MODEL: &str = "model.";
+const OPTIMIZER: &str = "optimizer.";
+const MEMORY_BANK: &str = "memory_bank";
+const CLUSTER_LABELS: &str = "cluster_labels";
+
+/// Where a run stands and how it was configured (the sidecar's `run` object).
+///
+/// Randomness is not saved: every random stream is derived from `seed` and the position
+/// ([`derive_rng`](crate::derive_rng)), so these counters are the whole RNG state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    /// The epoch (from 0) the next optimiser step belongs to.
+    pub epoch: u64,
+    /// The next step within that epoch (from 0).
+    pub step_in_epoch: u64,
+    /// Optimiser steps taken since the start of the run.
+    pub global_step: u64,
+    /// The run's seed.
+    pub seed: u64,
+    /// The run's configuration, as the trainer serialised it.
+    pub config: serde_json::Value,
+}
+
+/// Everything needed to continue a run exactly: saved as `<name>.safetensors` (tensors
+/// `model.<param>`, `optimizer.<param>`, `memory_bank`, `cluster_labels` (H, N) u32) and
+/// `<name>.json` (the [`RunInfo`], the list of tensors, and a save id also stored in the
+/// safetensors metadata).
+///
+/// Each file is written atomically (temporary file in the same directory, fsync, rename,
+/// then fsync of the directory), tensors first: a crash leaves the previous checkpoint
+/// intact, except in the instant between the two renames, after which the files carry
+/// different save ids and loading says so.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use candle_core::{Device, Tensor};
+/// use la_train::{Checkpoint, RunInfo};
+/// let dir = tempfile::tempdir()?;
+/// let run = RunInfo { epoch: 2, step_in_epoch: 0, global_step: 20, seed: 7, config: serde_json::json!({"lr": 0.03}) };
+/// let mut ckpt = Checkpoint::new(run);
+/// ckpt.model.insert("w".into(), Tensor::new(&[1f32, 2.], &Device::Cpu)?);
+/// ckpt.save(dir.path(), "last")?;
+/// let back = Checkpoint::load(dir.path(), "last", &Device::Cpu)?;
+/// assert_eq!(back.run, ckpt.run);
+/// assert_eq!(back.model["w"].to_vec1::<f32>()?, [1., 2.]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Model variables by name (as `la_segnet::state` returns them).
+    pub model: HashMap<String, Tensor>,
+    /// Optimiser state by parameter name ([`Optimizer::state`](crate::Optimizer::state)).
+    pub optimizer: HashMap<String, Tensor>,
+    /// The memory bank (N x D), in Local Aggregation runs.
+    pub memory_bank: Option<Tensor>,
+    /// The current clusterings, in Local Aggregation runs.
+    pub clusterings: Option<Clusterings>,
+    /// Position, seed and configuration.
+    pub run: RunInfo,
+}
+
+/// The JSON sidecar.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sidecar {
+    format: String,
+    version: u32,
+    save_id: String,
+    run: RunInfo,
+    tensors: Vec<String>,
+}
+
+impl Checkpoint {
+    /// An empty checkpoint at `run`.
+    pub fn new(run: RunInfo) -> Self {
+        Self {
+            model: HashMap::new(),
+            optimizer: HashMap::new(),
+            memory_bank: None,
+            clusterings: None,
+            run,
+        }
+    }
+
+    /// The two files of checkpoint `name` in `dir`: (`<name>.safetensors`, `<name>.json`).
+    pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        (
+            dir.join(format!("{name}.safetensors")),
+            dir.join(format!("{name}.json")),
+        )
+    }
+
+    /// Writes the checkpoint as `dir/<name>.safetensors` and `dir/<name>.json`, atomically.
+    pub fn save(&self, dir: &Path, name: &str) -> Result<()> {
+        let (tensor_path, json_path) = Self::paths(dir, name);
+        let tensors = self.named_tensors()?;
+        let save_id = save_id(self.run.global_step);
+        let sidecar = Sidecar {
+            format: FORMAT.into(),
+            version: VERSION,
+            save_id: save_id.clone(),
+            run: self.run.clone(),
+            tensors: tensors.iter().map(|(k, _)| k.clone()).collect(),
+        };
+        let meta = HashMap::from([(SAVE_ID_KEY.to_string(), save_id)]);
+        let bytes = safetensors::serialize(tensors, Some(meta))
+            .map_err(|e| Error::checkpoint(&tensor_path, format!("cannot serialise: {e}")))?;
+        let json = serde_json::to_vec_pretty(&sidecar)
+            .map_err(|e| Error::checkpoint(&json_path, format!("cannot serialise: {e}")))?;
+        let tmp = atomic::write_temp(&tensor_path, &bytes)?;
+        atomic::commit(&tmp, &tensor_path)?;
+        let tmp = atomic::write_temp(&json_path, &json)?;
+        atomic::commit(&tmp, &json_path)?;
+        atomic::sync_dir(&tensor_path)
+    }
+
+    /// Reads checkpoint `name` from `dir`, tensors onto `device`, checking that both files
+    /// exist and parse, that they come from the same save, and that every tensor the sidecar
+    /// lists is present (and no other).
+    pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self> {
+        let (tensor_path, json_path) = Self::paths(dir, name);
+        let sidecar = read_sidecar(&json_path)?;
+        let bytes = std::fs::read(&tensor_path).map_err(|source| Error::Io {
+            path: tensor_path.clone(),
+            source,
+        })?;
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::checkpoint(
+                &tensor_path,
+                format!("not a readable safetensors file ({e})"),
+            )
+        };
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(&e))?;
+        let file_id = header.metadata().as_ref().and_then(|m| m.get(SAVE_ID_KEY));
+        if file_id != Some(&sidecar.save_id) {
+            return Err(Error::checkpoint(
+                &tensor_path,
+                format!(
+                    "save id {file_id:?} differs from {:?} in {} (the two files come from \
+                     different saves, e.g. a save interrupted between its two renames)",
+                    sidecar.save_id,
+                    json_path.display()
+                ),
+            ));
+        }
+        let mut tensors =
+            candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| bad(&e))?;
+        restore::check_listed(&tensor_path, &sidecar.tensors, &tensors)?;
+        restore::split(&tensor_path, &mut tensors, sidecar.run)
+    }
+
+    /// Every tensor under its file name, sorted.
+    fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out: Vec<(String, Tensor)> = Vec::new();
+        for (prefix, map) in [(MODEL, &self.model), (OPTIMIZER, &self.optimizer)] {
+            for (k, t) in map {
+                out.push((format!("{prefix}{k}"), t.contiguous()?));
+            }
+        }
+        if let Some(bank) = &self.memory_bank {
+            out.push((MEMORY_BANK.into(), bank.contiguous()?));
+        }
+        if let Some(c) = &self.clusterings {
+            out.push((CLUSTER_LABELS.into(), c.to_tensor(&Device::Cpu)?));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// Reads and checks the JSON sidecar.
+fn read_sidecar(path: &Path) -> Result<Sidecar> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let sidecar: Sidecar = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(path, format!("invalid sidecar JSON: {e}")))?;
+    if sidecar.format != FORMAT || sidecar.version != VERSION {
+        return Err(Error::checkpoint(
+            path,
+            format!(
+                "format {:?} version {}, expected {FORMAT:?} version {VERSION}",
+                sidecar.format, sidecar.version
+            ),
+        ));
+    }
+    Ok(sidecar)
+}
+
+/// A save id unique to this save: the step, the time and the process.
+fn save_id(global_step: u64) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{global_step}-{nanos}-{}", std::process::id())
+}

@@ -1,0 +1,116 @@
+//! Loading checks and restoring model variables from a checkpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use candle_core::Tensor;
+use la_segnet::Param;
+
+use super::{CLUSTER_LABELS, Checkpoint, MEMORY_BANK, MODEL, OPTIMIZER, RunInfo};
+use crate::close_neighbours::Clusterings;
+use crate::{Error, Result};
+
+/// Fails unless the file holds exactly the tensors the sidecar lists, naming the first
+/// missing (or unexpected) ones.
+pub(super) fn check_listed(
+    path: &Path,
+    listed: &[String],
+    tensors: &HashMap<String, Tensor>,
+) -> Result<()> {
+    let mut problems: Vec<String> = listed
+        .iter()
+        .filter(|k| !tensors.contains_key(*k))
+        .map(|k| format!("missing tensor {k}"))
+        .collect();
+    let listed: HashSet<&String> = listed.iter().collect();
+    let mut extra: Vec<String> = tensors
+        .keys()
+        .filter(|k| !listed.contains(k))
+        .map(|k| format!("unexpected tensor {k} (not in the sidecar)"))
+        .collect();
+    extra.sort();
+    problems.extend(extra);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::checkpoint(path, problems.join("; ")))
+    }
+}
+
+/// Sorts the file's tensors into a [`Checkpoint`].
+pub(super) fn split(
+    path: &Path,
+    tensors: &mut HashMap<String, Tensor>,
+    run: RunInfo,
+) -> Result<Checkpoint> {
+    let mut ckpt = Checkpoint::new(run);
+    ckpt.memory_bank = tensors.remove(MEMORY_BANK);
+    if let Some(labels) = tensors.remove(CLUSTER_LABELS) {
+        let c = Clusterings::from_tensor(&labels)
+            .map_err(|e| Error::checkpoint(path, format!("tensor {CLUSTER_LABELS}: {e}")))?;
+        ckpt.clusterings = Some(c);
+    }
+    for (name, t) in tensors.drain() {
+        if let Some(k) = name.strip_prefix(MODEL) {
+            ckpt.model.insert(k.to_string(), t);
+        } else if let Some(k) = name.strip_prefix(OPTIMIZER) {
+            ckpt.optimizer.insert(k.to_string(), t);
+        } else {
+            return Err(Error::checkpoint(
+                path,
+                format!(
+                    "unexpected tensor {name} (expected model.*, optimizer.*, {MEMORY_BANK} or {CLUSTER_LABELS})"
+                ),
+            ));
+        }
+    }
+    Ok(ckpt)
+}
+
+impl Checkpoint {
+    /// Sets the variables `params` (all of a model's, e.g. `HasParams::variables()`) from
+    /// [`model`](Self::model): every variable must be present with its shape and no other
+    /// tensor may be there; all problems are reported together and nothing is set unless all
+    /// fit.
+    pub fn restore_model(&self, params: &[Param]) -> Result<()> {
+        let mut problems = Vec::new();
+        for p in params {
+            match self.model.get(&p.name) {
+                None => problems.push(format!("missing {}", p.name)),
+                Some(t) if t.dims() != p.var.dims() => problems.push(format!(
+                    "{} has shape {:?}, expected {:?}",
+                    p.name,
+                    t.dims(),
+                    p.var.dims()
+                )),
+                Some(t) if !t.dtype().is_float() => problems.push(format!(
+                    "{} has dtype {:?}, expected a float type",
+                    p.name,
+                    t.dtype()
+                )),
+                Some(_) => {}
+            }
+        }
+        let known: HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        let mut extra: Vec<String> = self
+            .model
+            .keys()
+            .filter(|k| !known.contains(k.as_str()))
+            .map(|k| format!("unexpected {k}"))
+            .collect();
+        extra.sort();
+        problems.extend(extra);
+        if !problems.is_empty() {
+            return Err(Error::Mismatch {
+                what: "checkpoint model tensors".into(),
+                problems,
+            });
+        }
+        for p in params {
+            let t = &self.model[&p.name];
+            p.var
+                .set(&t.to_dtype(p.var.dtype())?.to_device(p.var.device())?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The one error type of la-train.
+
+use std::path::PathBuf;
+
+/// What went wrong configuring, training, saving or loading.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration field is out of range.
+    #[error("invalid configuration: {field} = {value}, expected {expected}")]
+    Config {
+        /// The field, e.g. `sgd.momentum`.
+        field: &'static str,
+        /// Its value, formatted.
+        value: String,
+        /// What is valid.
+        expected: String,
+    },
+    /// A tensor argument has the wrong shape or dtype.
+    #[error("{input} has shape {got:?} ({dtype}), expected {expected}")]
+    Shape {
+        /// Which argument.
+        input: &'static str,
+        /// Its dimensions.
+        got: Vec<usize>,
+        /// Its dtype, formatted.
+        dtype: String,
+        /// What was expected, in words.
+        expected: String,
+    },
+    /// An item index points outside the memory bank or the clusterings.
+    #[error("{input}: item index {index} is out of range for {len} items")]
+    Index {
+        /// Which argument.
+        input: &'static str,
+        /// The bad index.
+        index: u64,
+        /// The number of items.
+        len: usize,
+    },
+    /// The same item appears twice in one batch where rows are written.
+    #[error("{input}: item index {index} appears more than once in the batch")]
+    DuplicateIndex {
+        /// Which argument.
+        input: &'static str,
+        /// The repeated index.
+        index: u32,
+    },
+    /// Parameters or optimiser state do not fit each other.
+    #[error("{what}: {problems}", problems = problems.join("; "))]
+    Mismatch {
+        /// What was being matched, e.g. "optimiser state".
+        what: String,
+        /// Every missing, unexpected or mis-shaped entry.
+        problems: Vec<String>,
+    },
+    /// A checkpoint file is missing, unreadable, incomplete or inconsistent.
+    #[error("checkpoint {path}: {problem}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field or tensor.
+        problem: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A model operation failed.
+    #[error(transparent)]
+    Model(#[from] la_segnet::Error),
+    /// k-means failed.
+    #[error(transparent)]
+    Cluster(#[from] la_cluster::Error),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// la-train's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A [`Error::Config`] for `field`.
+    pub(crate) fn config(field: &'static str, value: impl ToString, expected: &str) -> Self {
+        Error::Config {
+            field,
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
+    /// A [`Error::Shape`] for `input` (the tensor `t`).
+    pub(crate) fn shape(input: &'static str, t: &candle_core::Tensor, expected: String) -> Self {
+        Error::Shape {
+            input,
+            got: t.dims().to_vec(),
+            dtype: format!("{:?}", t.dtype()),
+            expected,
+        }
+    }
+
+    /// A [`Error::Checkpoint`] for `path`.
+    pub(crate) fn checkpoint(path: &std::path::Path, problem: impl Into<String>) -> Self {
+        Error::Checkpoint {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The training pieces of Local Aggregation (Zhuang, Zhai & Yamins 2019) on candle:
+//!
+//! - [`Sgd`] ([`Optimizer`]): SGD with momentum, Nesterov and weight decay per parameter
+//!   group, step for step as `torch.optim.SGD`, with exportable state.
+//! - [`LrSchedule`]: step, multi-step and warm-up + cosine schedules as pure functions of the
+//!   training [`Progress`].
+//! - [`Checkpoint`]: model, optimiser, memory bank, clusterings and position in a safetensors
+//!   file and a JSON sidecar, written atomically; randomness is derived from
+//!   (seed, purpose, epoch, step) by [`derive_rng`], so no RNG state needs saving.
+//! - [`MemoryBank`]: N unit rows, mixed with new embeddings; background neighbours by cosine
+//!   top-k over the whole bank.
+//! - [`Clusterings`]: H clusterings whose union defines close neighbours, as a mask over
+//!   background neighbours.
+//! - [`LocalAggregationLoss`] and [`InstanceLoss`]: the losses, the bank rows constants and
+//!   the gradient flowing into the embeddings.
+//!
+//! Library code never prints.
+//!
+//! # Example: one Local Aggregation step without the network
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use la_train::{Clusterings, LocalAggregationLoss, MemoryBank};
+//!
+//! let dev = Device::Cpu;
+//! let mut bank = MemoryBank::random(100, 16, 0, &dev)?;
+//! let clusters = Clusterings::new(vec![(0..100).map(|i| i % 5).collect(); 2])?;
+//! let items = [3u32, 14, 15, 92];
+//! // The embeddings of the batch (in training, the network's normalised output).
+//! let v = Var::from_tensor(&la_ops::l2_normalize_rows(&Tensor::randn(0f32, 1., (4, 16), &dev)?)?)?;
+//! let la = LocalAggregationLoss { background: 20, ..Default::default() };
+//! let out = la.forward(v.as_tensor(), &items, &bank, &clusters)?;
+//! let grads = out.loss.backward()?;
+//! assert_eq!(grads.get(v.as_tensor()).unwrap().dims(), [4, 16]);
+//! // After the optimiser step: mix the batch's embeddings into the bank.
+//! bank.update(&items, v.as_tensor(), 0.5)?;
+//! # Ok::<(), la_train::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod bank_similarity;
+mod checkpoint;
+mod close_neighbours;
+mod error;
+mod loss;
+mod memory_bank;
+mod optim;
+mod rng;
+mod schedule;
+
+pub use checkpoint::{Checkpoint, RunInfo};
+pub use close_neighbours::Clusterings;
+pub use error::{Error, Result};
+pub use loss::{InstanceLoss, LocalAggregationLoss, LossOutput};
+pub use memory_bank::{Background, MemoryBank};
+pub use optim::{Optimizer, Sgd, SgdConfig};
+pub use rng::{RngStream, derive_rng, derive_seed};
+pub use schedule::{LrSchedule, Progress};
