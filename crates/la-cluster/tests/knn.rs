@@ -115,6 +115,13 @@ fn weighted_knn_matches_a_naive_vote() {
             assert_eq!(got[q], best as u32, "k {k} tau {tau} query {q}");
         }
     }
+    // One search, several votes.
+    let nn = index.k_nearest(&matrix(&queries), 50).unwrap();
+    for k in [1, 7, 50] {
+        let knn = WeightedKnn::new(k, 0.1).unwrap();
+        let direct = knn.predict(&index, &labels, &matrix(&queries)).unwrap();
+        assert_eq!(knn.vote(&nn, &labels).unwrap(), direct, "k {k}");
+    }
     let one = predict_1nn(&index, &labels, &matrix(&queries)).unwrap();
     let expected: Vec<u32> = brute(&bank, &queries)
         .iter()

@@ -11,7 +11,7 @@ use super::points::{Points, on_cpu};
 use crate::Result;
 
 /// Distance blocks hold about this many values unless the caller chose a chunk size.
-pub(crate) const BLOCK: usize = 1 << 22;
+pub(crate) const BLOCK: usize = 1 << 21;
 
 /// The nearest centroid of each point within each group, row-major (n, groups).
 pub(crate) struct Assignment {

@@ -116,7 +116,7 @@ impl KMeansParams {
 
     /// How many points each matrix product takes at once (memory grows with it times
     /// `n_clusters * n_runs`). By default, as many as keep one block of distances at about
-    /// 4 million values.
+    /// 2 million values.
     pub fn chunk_size(mut self, rows: usize) -> Self {
         self.chunk_size = Some(rows);
         self

@@ -17,50 +17,61 @@ pub(crate) struct Sums {
 /// The sums and sizes of the clusters of each labelling in `labels` (each of length n, values
 /// below `k`).
 pub(crate) fn cluster_sums(points: &Points, labels: &[Vec<u32>], k: usize) -> Result<Vec<Sums>> {
-    let cpu = on_cpu(&points.x, |x| sums_cpu(x, points.d, labels, k));
+    let cpu = on_cpu(&points.x, |x| sums_rows(x, points.d, labels, k));
     match cpu {
         Some(sums) => Ok(sums),
         None => labels.iter().map(|l| sums_generic(points, l, k)).collect(),
     }
 }
 
-/// Counting sort of the points by label, then one task per (group, cluster) adding its rows in
-/// f64, so the result does not depend on the number of threads.
-fn sums_cpu(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
-    let members: Vec<Vec<Vec<u32>>> = labels.iter().map(|l| members(l, k)).collect();
-    let mut out: Vec<Sums> = labels
-        .iter()
-        .map(|_| Sums {
-            sums: vec![0.0; k * d],
-            counts: vec![0; k],
+/// Accumulators of one part of the rows hold at most about this many bytes in all.
+const PART_BYTES: usize = 64 << 20;
+
+/// One pass over the rows: the rows are split into a fixed number of parts (set by the sizes,
+/// not by the number of threads, so results are reproducible anywhere), each part adds every
+/// row into the f64 sums of its cluster in each labelling, and the parts are added in order.
+fn sums_rows(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
+    let (n, g) = (x.len() / d, labels.len());
+    let width = g * k * d;
+    let parts = (n / 2048).min(PART_BYTES / (8 * width).max(1)).clamp(1, 16);
+    let rows_per_part = n.div_ceil(parts).max(1);
+    let partial: Vec<Vec<f64>> = x
+        .par_chunks(rows_per_part * d)
+        .enumerate()
+        .map(|(p, rows)| {
+            let mut acc = vec![0f64; width];
+            for (r, row) in rows.chunks(d).enumerate() {
+                let i = p * rows_per_part + r;
+                for (grp, l) in labels.iter().enumerate() {
+                    let at = (grp * k + l[i] as usize) * d;
+                    for (a, &v) in acc[at..at + d].iter_mut().zip(row) {
+                        *a += f64::from(v);
+                    }
+                }
+            }
+            acc
         })
         .collect();
-    let tasks: Vec<(&mut [f64], &Vec<u32>)> = out
-        .iter_mut()
-        .zip(&members)
-        .flat_map(|(s, m)| s.sums.chunks_mut(d).zip(m))
-        .collect();
-    tasks.into_par_iter().for_each(|(sum, ids)| {
-        for &i in ids {
-            let row = &x[i as usize * d..(i as usize + 1) * d];
-            for (s, &v) in sum.iter_mut().zip(row) {
-                *s += f64::from(v);
-            }
+    let mut total = vec![0f64; width];
+    for part in partial {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
         }
-    });
-    for (s, m) in out.iter_mut().zip(&members) {
-        s.counts = m.iter().map(Vec::len).collect();
     }
-    out
-}
-
-/// The points of each cluster, in increasing order.
-fn members(labels: &[u32], k: usize) -> Vec<Vec<u32>> {
-    let mut m = vec![Vec::new(); k];
-    for (i, &l) in labels.iter().enumerate() {
-        m[l as usize].push(i as u32);
-    }
-    m
+    total
+        .chunks(k * d)
+        .zip(labels)
+        .map(|(sums, l)| {
+            let mut counts = vec![0; k];
+            for &c in l {
+                counts[c as usize] += 1;
+            }
+            Sums {
+                sums: sums.to_vec(),
+                counts,
+            }
+        })
+        .collect()
 }
 
 /// The same with tensor ops (an index-add) on the points' device.

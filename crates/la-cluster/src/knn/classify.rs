@@ -2,7 +2,7 @@
 
 use candle_core::Tensor;
 
-use super::NearestNeighbours;
+use super::{NearestNeighbours, Neighbours};
 use crate::{Error, ParamsError, Result};
 
 /// The weighted kNN classifier of Wu et al. (2018, "Unsupervised feature learning via
@@ -64,24 +64,36 @@ impl WeightedKnn {
         queries: &Tensor,
     ) -> Result<Vec<u32>> {
         check_labels(bank, bank_labels)?;
-        let k = self.k.min(bank.len());
-        let nn = bank.k_nearest(queries, k)?;
-        let sims: Vec<f32> = nn.similarities.flatten_all()?.to_vec1()?;
-        let ids: Vec<u32> = nn.indices.flatten_all()?.to_vec1()?;
+        let nn = bank.k_nearest(queries, self.k.min(bank.len()))?;
+        self.vote(&nn, bank_labels)
+    }
+
+    /// The vote of the first `min(k, available)` of already found neighbours (best first), so
+    /// that one search serves several `k`.
+    pub fn vote(&self, neighbours: &Neighbours, bank_labels: &[u32]) -> Result<Vec<u32>> {
+        let (_, available) = neighbours.indices.dims2()?;
+        if available == 0 {
+            return Err(ParamsError::K.into());
+        }
+        let sims: Vec<f32> = neighbours.similarities.flatten_all()?.to_vec1()?;
+        let ids: Vec<u32> = neighbours.indices.flatten_all()?.to_vec1()?;
         let classes = bank_labels.iter().max().map_or(0, |&m| m as usize + 1);
         let mut votes = vec![0f64; classes];
-        let predicted = sims
-            .chunks(k)
-            .zip(ids.chunks(k))
-            .map(|(sims, ids)| {
-                votes.fill(0.0);
-                for (&s, &i) in sims.iter().zip(ids) {
-                    votes[bank_labels[i as usize] as usize] += (f64::from(s) / self.tau).exp();
-                }
-                let best = (0..classes).fold(0, |b, c| if votes[c] > votes[b] { c } else { b });
-                best as u32
-            })
-            .collect();
+        let k = self.k.min(available);
+        let mut predicted = Vec::with_capacity(sims.len() / available.max(1));
+        for (sims, ids) in sims.chunks(available).zip(ids.chunks(available)) {
+            votes.fill(0.0);
+            for (&s, &i) in sims[..k].iter().zip(&ids[..k]) {
+                let label = bank_labels.get(i as usize).ok_or(Error::LengthMismatch {
+                    what: "bank labels, shorter than a neighbour index",
+                    left: bank_labels.len(),
+                    right: i as usize + 1,
+                })?;
+                votes[*label as usize] += (f64::from(s) / self.tau).exp();
+            }
+            let best = (0..classes).fold(0, |b, c| if votes[c] > votes[b] { c } else { b });
+            predicted.push(best as u32);
+        }
         Ok(predicted)
     }
 }
