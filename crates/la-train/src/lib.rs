@@ -41,12 +41,14 @@
 mod bank_similarity;
 mod checkpoint;
 mod close_neighbours;
+mod cpu;
 mod error;
 mod loss;
 mod memory_bank;
 mod optim;
 mod rng;
 mod schedule;
+mod select;
 
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;

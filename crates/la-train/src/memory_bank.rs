@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::select::top_k_unordered;
 use crate::{Error, Result};
 
 /// An N x D tensor of unit rows, row `i` the running embedding of item `i`.
@@ -31,7 +32,7 @@ pub struct MemoryBank {
 }
 
 /// The background neighbours of a batch: for each embedding, the `k` bank rows of highest
-/// cosine similarity, best first.
+/// cosine similarity (in no particular order).
 #[derive(Debug, Clone)]
 pub struct Background {
     /// Bank row indices (batch, k), u32.
@@ -149,14 +150,16 @@ impl MemoryBank {
     }
 
     /// The background neighbours of `v` (batch x D, unit rows): the `k` bank rows of highest
-    /// cosine similarity over the whole bank (a matrix product and la-ops' top-k), best
-    /// first, ties to the lower index. `k` is capped at N - 1 (DESIGN.md). As in the reference
-    /// (`get_LA_loss` in `model/instance_model.py` of neuroailab/LocalAggregation, top-k of
-    /// the dot products with the whole bank), an item's own bank row is not excluded: it is
-    /// normally its first background neighbour.
+    /// cosine similarity over the whole bank (a matrix product and a top-k selection), ties to
+    /// the lower row, in no particular order (increasing row on the CPU; the loss does not
+    /// need the order and sorting costs more than selecting at k = 4096). `k` is capped at
+    /// N - 1 (DESIGN.md). As in the reference (`get_LA_loss` in `model/instance_model.py` of
+    /// neuroailab/LocalAggregation: `tf.nn.top_k` of the dot products with the whole bank,
+    /// `sorted=False`), an item's own bank row is not excluded: it is normally among its
+    /// background neighbours.
     pub fn background_neighbours(&self, v: &Tensor, k: usize) -> Result<Background> {
         let k = self.background_size(k)?;
-        let (similarities, indices) = la_ops::topk(&self.similarities(v)?, k)?;
+        let (similarities, indices) = top_k_unordered(&self.similarities(v)?, k)?;
         Ok(Background {
             indices,
             similarities,

@@ -127,11 +127,23 @@ fn la_config(temperature: f64) -> LocalAggregationLoss {
     }
 }
 
+/// Background sizes that take both backward paths: a sparse gather of bank rows (k much
+/// smaller than N) and a dense product with the whole bank.
+const KS: [usize; 2] = [3, K];
+
 #[test]
 fn la_loss_matches_the_naive_definition() {
-    for (seed, tau) in [(1, 0.07), (2, 0.5), (3, 1.0)] {
+    for (seed, tau, k) in [
+        (1, 0.07, KS[0]),
+        (1, 0.07, KS[1]),
+        (2, 0.5, KS[1]),
+        (3, 1.0, KS[1]),
+    ] {
         let s = setup(seed);
-        let la = la_config(tau);
+        let la = LocalAggregationLoss {
+            background: k,
+            ..la_config(tau)
+        };
         let out = la
             .forward(&tensor(&s.v), &s.items, &s.bank, &s.clusterings)
             .unwrap();

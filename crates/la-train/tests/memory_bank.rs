@@ -3,7 +3,7 @@
 
 mod common;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use common::{naive_top_k, rows, tensor, unit_rows};
 use la_train::{Error, MemoryBank};
 
@@ -125,15 +125,19 @@ fn background_neighbours_match_a_naive_sort() {
     let bank = MemoryBank::from_embeddings(&tensor(&bank_rows)).unwrap();
     let bank_rows = rows(bank.tensor());
     let v = unit_rows(5, 8, 6);
-    for k in [1, 7, 59] {
+    for k in [1, 7, 30, 59] {
         let bg = bank.background_neighbours(&tensor(&v), k).unwrap();
         assert_eq!(bg.indices.dims(), [5, k]);
         let idx = bg.indices.to_vec2::<u32>().unwrap();
         let sims = rows(&bg.similarities);
         for (r, row) in v.iter().enumerate() {
-            let want = naive_top_k(row, &bank_rows, k);
+            let mut want = naive_top_k(row, &bank_rows, k);
+            want.sort();
             let got: Vec<usize> = idx[r].iter().map(|&i| i as usize).collect();
-            assert_eq!(got, want, "row {r}, k {k}");
+            assert_eq!(
+                got, want,
+                "row {r}, k {k}: the k best rows, in increasing order"
+            );
             for (s, &j) in sims[r].iter().zip(&want) {
                 assert!((s - common::dot(row, &bank_rows[j])).abs() < 1e-12);
             }
@@ -142,16 +146,55 @@ fn background_neighbours_match_a_naive_sort() {
 }
 
 #[test]
+fn ties_at_the_kth_similarity_go_to_lower_rows() {
+    // Rows 1, 2, 4 and 5 are equal: with k = 3 the best row 3 and then rows 1 and 2 win.
+    let b = [0.6, 0.8];
+    let bank = MemoryBank::from_tensor(&tensor(&[
+        vec![-1.0, 0.0],
+        b.to_vec(),
+        b.to_vec(),
+        vec![0.0, 1.0],
+        b.to_vec(),
+        b.to_vec(),
+    ]))
+    .unwrap();
+    let bg = bank
+        .background_neighbours(&tensor(&[vec![0.0, 1.0]]), 3)
+        .unwrap();
+    assert_eq!(bg.indices.to_vec2::<u32>().unwrap(), [[1, 2, 3]]);
+    assert_eq!(rows(&bg.similarities), [[0.8, 0.8, 1.0]]);
+}
+
+#[test]
 fn background_includes_the_item_itself_and_caps_k() {
     let bank_rows = unit_rows(10, 4, 7);
     let bank = MemoryBank::from_embeddings(&tensor(&bank_rows)).unwrap();
-    // An embedding equal to bank row 3 has row 3 as its first background neighbour.
+    // An embedding equal to bank row 3 has row 3 as its nearest background neighbour.
     let v = bank.tensor().narrow(0, 3, 1).unwrap();
+    let bg = bank.background_neighbours(&v, 1).unwrap();
+    assert_eq!(bg.indices.to_vec2::<u32>().unwrap(), [[3]]);
     let bg = bank.background_neighbours(&v, 1000).unwrap();
     assert_eq!(bg.indices.dims(), [1, 9], "k is capped at N - 1");
-    assert_eq!(bg.indices.to_vec2::<u32>().unwrap()[0][0], 3);
+    assert!(bg.indices.to_vec2::<u32>().unwrap()[0].contains(&3));
     assert_eq!(bank.background_size(4).unwrap(), 4);
     assert!(bank.background_neighbours(&v, 0).is_err());
     let single = MemoryBank::from_embeddings(&tensor(&[vec![1.0, 0.0]])).unwrap();
     assert!(single.background_size(1).is_err());
+}
+
+#[test]
+fn f32_background_matches_f64() {
+    let bank_rows = unit_rows(200, 16, 9);
+    let bank64 = MemoryBank::from_embeddings(&tensor(&bank_rows)).unwrap();
+    let bank32 =
+        MemoryBank::from_embeddings(&tensor(&bank_rows).to_dtype(DType::F32).unwrap()).unwrap();
+    let v = tensor(&unit_rows(3, 16, 10));
+    let a = bank64.background_neighbours(&v, 50).unwrap();
+    let b = bank32
+        .background_neighbours(&v.to_dtype(DType::F32).unwrap(), 50)
+        .unwrap();
+    assert_eq!(
+        a.indices.to_vec2::<u32>().unwrap(),
+        b.indices.to_vec2::<u32>().unwrap()
+    );
 }

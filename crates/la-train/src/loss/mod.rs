@@ -1,6 +1,8 @@
 //! The Local Aggregation loss and the instance-recognition loss, against a memory bank whose
 //! rows are constants: the gradient flows only into the embeddings.
 
+mod fused;
+
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -135,15 +137,7 @@ impl LocalAggregationLoss {
             let expected = format!("{:?}, as the background neighbours", s.dims());
             return Err(Error::shape("close-neighbour mask", close, expected));
         }
-        let z = s.affine(1.0 / self.temperature, 0.0)?;
-        let e = z.broadcast_sub(&z.max_keepdim(1)?.detach())?.exp()?;
-        let all = e.sum_keepdim(1)?;
-        let close = (&e * close.to_dtype(e.dtype())?)?.sum_keepdim(1)?;
-        let per_item = (close / all)?
-            .affine(1.0, self.epsilon)?
-            .log()?
-            .neg()?
-            .squeeze(1)?;
+        let per_item = fused::per_item(&s, close, self.temperature, self.epsilon)?;
         mean(per_item)
     }
 }

@@ -1,0 +1,152 @@
+//! The data of a run: the data set described by a [`DataConfig`] and the loaders of the
+//! training stages and of the evaluation.
+
+use std::sync::Arc;
+
+use candle_core::Device;
+use la_data::{
+    Augmentations, CsvSource, Dataset, FolderSource, Grid, IdxSource, Loader, LoaderBuilder,
+    PipelineBuilder, Selection, Strictness,
+};
+
+use crate::config::{AugmentSpec, DataConfig, DataSource};
+use crate::Result;
+
+/// A run's data set with its image side; makes loaders.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    dataset: Arc<Dataset>,
+    config: DataConfig,
+    side: u32,
+    device: Device,
+}
+
+impl RunData {
+    /// Opens the source (scanning folders, reading the CSV or IDX files); unreadable files
+    /// are skipped and listed by [`Dataset::skipped`] unless `config.strict`. Batches are
+    /// put on `device`.
+    pub fn open(config: &DataConfig, device: &Device) -> Result<Self> {
+        let strictness = if config.strict {
+            Strictness::Strict
+        } else {
+            Strictness::Lenient
+        };
+        let (dataset, default_side) = match &config.source {
+            DataSource::Sample => (la_data::fashion_mnist_sample()?, 32),
+            DataSource::Folder { path, labels } => (
+                FolderSource::new(path)
+                    .labels(*labels)
+                    .strictness(strictness)
+                    .build()?,
+                224,
+            ),
+            DataSource::Csv {
+                path,
+                root,
+                select,
+                label_column,
+            } => {
+                let mut source = CsvSource::new(path);
+                source.strictness(strictness);
+                if let Some(root) = root {
+                    source.root(root);
+                }
+                for s in select {
+                    source.select(Selection::parse(s)?);
+                }
+                if let Some(column) = label_column {
+                    source.label_column(column);
+                }
+                (source.build()?, 224)
+            }
+            DataSource::Idx { images, labels } => {
+                let mut source = IdxSource::new(images);
+                if let Some(labels) = labels {
+                    source.labels(labels);
+                }
+                (source.build()?, 32)
+            }
+        };
+        let side = config.side.unwrap_or(default_side);
+        let dataset = match config.grid {
+            Some(g) => dataset.with_grid(Grid::fit(side, g.n, g.tile)?),
+            None => dataset,
+        };
+        Ok(RunData {
+            dataset: Arc::new(dataset),
+            config: config.clone(),
+            side,
+            device: device.clone(),
+        })
+    }
+
+    /// The data set.
+    pub fn dataset(&self) -> &Arc<Dataset> {
+        &self.dataset
+    }
+
+    /// Number of items (tiles count as items).
+    pub fn len(&self) -> usize {
+        self.dataset.len()
+    }
+
+    /// True if there is no item.
+    pub fn is_empty(&self) -> bool {
+        self.dataset.is_empty()
+    }
+
+    /// Side of the network's input: the tile side with a grid, else the image side.
+    pub fn input_side(&self) -> u32 {
+        self.config.grid.map_or(self.side, |g| g.tile)
+    }
+
+    /// Every item once, in order, without augmentation: for encoding and evaluation.
+    pub fn eval_loader(&self, batch_size: usize) -> Result<Loader> {
+        let pipeline = PipelineBuilder::new().side(self.side).build()?;
+        Ok(self
+            .builder(batch_size, 0)
+            .shuffle(false)
+            .drop_last(false)
+            .build(self.dataset.clone(), pipeline)?)
+    }
+
+    /// Shuffled batches, a new order every epoch from `seed`, the last incomplete batch
+    /// dropped (a batch of one would break batch normalisation); augmented when `augment`
+    /// and the configuration enables it.
+    pub fn train_loader(&self, batch_size: usize, seed: u64, augment: bool) -> Result<Loader> {
+        let mut pipeline = PipelineBuilder::new();
+        pipeline.side(self.side);
+        if augment && self.config.augment.enabled {
+            pipeline.augment(&augmentations(&self.config.augment))?;
+        }
+        let drop_last = self.len() > batch_size;
+        Ok(self
+            .builder(batch_size, seed)
+            .shuffle(true)
+            .drop_last(drop_last)
+            .build(self.dataset.clone(), pipeline.build()?)?)
+    }
+
+    fn builder(&self, batch_size: usize, seed: u64) -> LoaderBuilder {
+        let mut b = LoaderBuilder::new();
+        b.batch_size(batch_size)
+            .seed(seed)
+            .cache(self.config.cache)
+            .device(self.device.clone());
+        if self.config.strict {
+            b.strictness(Strictness::Strict);
+        }
+        b
+    }
+}
+
+fn augmentations(spec: &AugmentSpec) -> Augmentations {
+    Augmentations {
+        crop_scale: (spec.crop_scale_min, 1.0),
+        grayscale: spec.grayscale,
+        jitter: [spec.jitter; 4],
+        hflip: spec.hflip,
+        rotation: spec.rotation,
+        ..Augmentations::default()
+    }
+}

@@ -1,0 +1,176 @@
+//! The per-item Local Aggregation loss from background similarities and the close mask, as
+//! one op: a pass per row on the CPU (rows in parallel, sums in f64) instead of a chain of
+//! tensor ops, each allocating a batch x k tensor, and a closed-form backward.
+//!
+//! Row `i`, with `z_j = s_j / tau`, `e_j = exp(z_j - max z)`, `den = sum_j e_j`,
+//! `num = sum_j m_j e_j`, `r = num / den`:
+//!
+//! ```text
+//! L_i = -ln(r + eps)
+//! dL_i/ds_j = e_j / (tau den) * (r - m_j) / (r + eps)
+//! ```
+//!
+//! (from `dr/ds_j = e_j (m_j - r) / (tau den)`); a row without close neighbours (`r = 0`, all
+//! `m_j = 0`) has zero gradient.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+use crate::cpu::{dispatch_float, slice};
+
+const OP: &str = "local_aggregation_loss";
+
+/// The loss of each row of `s` (batch, k) with the 0/1 mask `close` (batch, k) of the same
+/// dtype: (batch,), differentiable in `s`.
+pub(crate) fn per_item(
+    s: &Tensor,
+    close: &Tensor,
+    tau: f64,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    let close = close.to_dtype(s.dtype())?.contiguous()?;
+    if s.device().is_cpu() {
+        s.contiguous()?.apply_op2(&close, Rows { tau, eps })
+    } else {
+        generic(s, &close, tau, eps)
+    }
+}
+
+/// The same with candle's tensor ops, for devices without the fused kernel.
+fn generic(s: &Tensor, close: &Tensor, tau: f64, eps: f64) -> candle_core::Result<Tensor> {
+    let z = s.affine(1.0 / tau, 0.0)?;
+    let e = z.broadcast_sub(&z.max_keepdim(1)?.detach())?.exp()?;
+    let all = e.sum_keepdim(1)?;
+    let close = (&e * close)?.sum_keepdim(1)?;
+    (close / all)?.affine(1.0, eps)?.log()?.neg()?.squeeze(1)
+}
+
+/// The shift, the sum of all terms and the sum of the close terms of one row, in f64.
+fn row_sums<T: WithDType>(s: &[T], m: &[T], tau: f64) -> (f64, f64, f64) {
+    let shift = s
+        .iter()
+        .map(|x| x.to_f64() / tau)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (mut den, mut num) = (0.0, 0.0);
+    for (x, c) in s.iter().zip(m) {
+        let e = (x.to_f64() / tau - shift).exp();
+        den += e;
+        num += c.to_f64() * e;
+    }
+    (shift, den, num)
+}
+
+fn forward<T: WithDType>(
+    (s, ls): (&CpuStorage, &Layout),
+    (m, lm): (&CpuStorage, &Layout),
+    tau: f64,
+    eps: f64,
+) -> candle_core::Result<CpuStorage> {
+    let k = ls.dims()[1].max(1);
+    let (s, m) = (slice::<T>(OP, s, ls)?, slice::<T>(OP, m, lm)?);
+    let out: Vec<T> = s
+        .par_chunks(k)
+        .zip(m.par_chunks(k))
+        .map(|(s, m)| {
+            let (_, den, num) = row_sums(s, m, tau);
+            T::from_f64(-(num / den + eps).ln())
+        })
+        .collect();
+    Ok(T::to_cpu_storage_owned(out))
+}
+
+fn backward<T: WithDType>(
+    (s, ls): (&CpuStorage, &Layout),
+    (m, lm): (&CpuStorage, &Layout),
+    (g, lg): (&CpuStorage, &Layout),
+    tau: f64,
+    eps: f64,
+) -> candle_core::Result<CpuStorage> {
+    let k = ls.dims()[1].max(1);
+    let (s, m, g) = (
+        slice::<T>(OP, s, ls)?,
+        slice::<T>(OP, m, lm)?,
+        slice::<T>(OP, g, lg)?,
+    );
+    let mut out = vec![T::from_f64(0.0); s.len()];
+    out.par_chunks_mut(k)
+        .zip(s.par_chunks(k).zip(m.par_chunks(k)))
+        .zip(g.par_iter())
+        .for_each(|((out, (s, m)), g)| {
+            let (shift, den, num) = row_sums(s, m, tau);
+            let r = num / den;
+            let scale = g.to_f64() / (tau * den * (r + eps));
+            for ((o, x), c) in out.iter_mut().zip(s).zip(m) {
+                let e = (x.to_f64() / tau - shift).exp();
+                *o = T::from_f64(scale * e * (r - c.to_f64()));
+            }
+        });
+    Ok(T::to_cpu_storage_owned(out))
+}
+
+/// The forward op on (similarities, mask).
+struct Rows {
+    tau: f64,
+    eps: f64,
+}
+
+impl CustomOp2 for Rows {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        ls: &Layout,
+        m: &CpuStorage,
+        lm: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = dispatch_float!(OP, s, forward((s, ls), (m, lm), self.tau, self.eps))?;
+        Ok((out, Shape::from(ls.dims()[0])))
+    }
+
+    fn bwd(
+        &self,
+        s: &Tensor,
+        m: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let back = RowsBackward {
+            tau: self.tau,
+            eps: self.eps,
+        };
+        let grad_s = s.apply_op3_no_bwd(m, &grad.contiguous()?, &back)?;
+        Ok((Some(grad_s), None))
+    }
+}
+
+/// The backward op on (similarities, mask, gradient of the losses).
+struct RowsBackward {
+    tau: f64,
+    eps: f64,
+}
+
+impl CustomOp3 for RowsBackward {
+    fn name(&self) -> &'static str {
+        "local_aggregation_loss_backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        ls: &Layout,
+        m: &CpuStorage,
+        lm: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = dispatch_float!(
+            OP,
+            s,
+            backward((s, ls), (m, lm), (g, lg), self.tau, self.eps)
+        )?;
+        Ok((out, ls.shape().clone()))
+    }
+}
