@@ -1,7 +1,7 @@
 //! Benchmark and quality figures of la-cluster (docs/benchmarks.md, section "la-cluster").
 //!
 //! ```text
-//! cargo run --release -p la-cluster --example bench_kmeans [-- fashion|knn|la|all]
+//! cargo run --release -p la-cluster --example bench_kmeans [-- fashion|knn|la|topk|all]
 //! python3 crates/la-cluster/scripts/bench_sklearn.py [fashion|knn|la|all]   # scikit-learn
 //! ```
 //! Fashion-MNIST comes from Debian's `dataset-fashion-mnist` (`LA_FASHION_MNIST` overrides
@@ -31,6 +31,9 @@ fn main() -> Result<()> {
     }
     if what == "la" || what == "all" {
         la_clusterings()?;
+    }
+    if what == "topk" || what == "all" {
+        topk()?;
     }
     Ok(())
 }
@@ -116,6 +119,32 @@ fn la_clusterings() -> Result<()> {
         let inertia = last.iter().map(|m| m.inertia()).sum::<f64>() / 6.0;
         let (s, c) = (median(wall), median(cpu));
         println!("{name:<40} {s:>7.3}  {c:>5.2}  {iters:?}  {inertia:.1}");
+    }
+    Ok(())
+}
+
+/// la-ops' top-k on the shapes this crate and Local Aggregation use, median of 5.
+fn topk() -> Result<()> {
+    println!("\nla_ops::topk (f32, uniform random values), median of 5");
+    println!("rows x columns          k      ms");
+    for (rows, cols, k) in [
+        (1, 1 << 20, 10),
+        (1, 1 << 20, 4096),
+        (128, 14_400, 4096),
+        (128, 100_000, 4096),
+        (1000, 16_384, 200),
+    ] {
+        let x = candle_core::Tensor::rand(0f32, 1.0, (rows, cols), &candle_core::Device::Cpu)?;
+        let mut wall = Vec::new();
+        for _ in 0..5 {
+            let (_, s, _) = timed(|| Ok(la_ops::topk(&x, k)?))?;
+            wall.push(s);
+        }
+        println!(
+            "{:<20} {k:>5}  {:>6.2}",
+            format!("{rows} x {cols}"),
+            median(wall) * 1e3
+        );
     }
     Ok(())
 }

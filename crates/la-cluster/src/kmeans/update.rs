@@ -26,30 +26,32 @@ pub(crate) fn cluster_sums(points: &Points, labels: &[Vec<u32>], k: usize) -> Re
 
 /// Accumulators of one part of the rows hold at most about this many bytes in all.
 const PART_BYTES: usize = 64 << 20;
+/// Rows added in f32 before the f32 sums are added into the f64 ones.
+const FLUSH_ROWS: usize = 2048;
 
 /// One pass over the rows: the rows are split into a fixed number of parts (set by the sizes,
-/// not by the number of threads, so results are reproducible anywhere), each part adds every
-/// row into the f64 sums of its cluster in each labelling, and the parts are added in order.
+/// not by the number of threads, so results are reproducible anywhere); each part adds every
+/// row into the sums of its cluster in each labelling, in f32 over runs of at most
+/// `FLUSH_ROWS` rows and in f64 beyond; the parts are added in order.
 fn sums_rows(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
-    let (n, g) = (x.len() / d, labels.len());
-    let width = g * k * d;
-    let parts = (n / 2048).min(PART_BYTES / (8 * width).max(1)).clamp(1, 16);
+    let (n, width) = (x.len() / d, labels.len() * k * d);
+    let parts = (n / FLUSH_ROWS)
+        .min(PART_BYTES / (12 * width).max(1))
+        .clamp(1, 16);
     let rows_per_part = n.div_ceil(parts).max(1);
     let partial: Vec<Vec<f64>> = x
         .par_chunks(rows_per_part * d)
         .enumerate()
         .map(|(p, rows)| {
-            let mut acc = vec![0f64; width];
-            for (r, row) in rows.chunks(d).enumerate() {
-                let i = p * rows_per_part + r;
-                for (grp, l) in labels.iter().enumerate() {
-                    let at = (grp * k + l[i] as usize) * d;
-                    for (a, &v) in acc[at..at + d].iter_mut().zip(row) {
-                        *a += f64::from(v);
-                    }
+            let (mut total, mut run) = (vec![0f64; width], vec![0f32; width]);
+            for (r, rows) in rows.chunks(FLUSH_ROWS * d).enumerate() {
+                let first = p * rows_per_part + r * FLUSH_ROWS;
+                add_rows(&mut run, rows, d, labels, k, first);
+                for (t, v) in total.iter_mut().zip(&mut run) {
+                    *t += f64::from(std::mem::take(v));
                 }
             }
-            acc
+            total
         })
         .collect();
     let mut total = vec![0f64; width];
@@ -72,6 +74,19 @@ fn sums_rows(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
             }
         })
         .collect()
+}
+
+/// Adds each row (the first being row `first` of the data) into `acc` at its cluster of every
+/// labelling.
+fn add_rows(acc: &mut [f32], rows: &[f32], d: usize, labels: &[Vec<u32>], k: usize, first: usize) {
+    for (r, row) in rows.chunks(d).enumerate() {
+        for (grp, l) in labels.iter().enumerate() {
+            let at = (grp * k + l[first + r] as usize) * d;
+            for (a, &v) in acc[at..at + d].iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+    }
 }
 
 /// The same with tensor ops (an index-add) on the points' device.
