@@ -171,6 +171,20 @@ impl KMeansValidParams {
     /// Runs `count` independent clusterings of `x`, the i-th with seed `seed + i` (so each is
     /// exactly `fit` with that seed), all sharing each matrix product: this is how Local
     /// Aggregation's several clusterings per epoch are cheapest.
+    ///
+    /// ```
+    /// # use candle_core::{Device, Tensor};
+    /// use la_cluster::{Init, KMeans};
+    /// // A memory bank of unit rows; 3 clusterings of 4 clusters, as LA's reference does them
+    /// // (faiss: random initialisation, 20 iterations, one run each).
+    /// let bank = Tensor::randn(0f32, 1., (200, 8), &Device::Cpu)?;
+    /// let bank = la_ops::l2_normalize_rows(&bank)?;
+    /// let p = KMeans::params(4).n_runs(1).init(Init::Random).max_iter(20).seed(10);
+    /// let models = p.check()?.fit_many(&bank, 3)?;
+    /// assert_eq!(models.len(), 3);
+    /// assert!(models.iter().all(|m| m.labels().len() == 200));
+    /// # Ok::<(), la_cluster::Error>(())
+    /// ```
     pub fn fit_many(&self, x: &Tensor, count: usize) -> Result<Vec<KMeans>> {
         fit::fit(&self.0, x, count)
     }

@@ -28,9 +28,9 @@ pub fn clustering_accuracy(truth: &[u32], pred: &[u32]) -> Result<f64> {
         .map(|at| {
             let (r, c) = (at / cols, at % cols);
             let count = if classes <= clusters {
-                m.count(r, c)
+                m.at(r, c)
             } else {
-                m.count(c, r)
+                m.at(c, r)
             };
             -(count as i64)
         })
@@ -56,7 +56,7 @@ pub fn purity(truth: &[u32], pred: &[u32]) -> Result<f64> {
     let m = ConfusionMatrix::new("purity", truth, pred)?;
     let (classes, clusters) = (m.classes().len(), m.clusters().len());
     let majority: u64 = (0..clusters)
-        .map(|c| (0..classes).map(|r| m.count(r, c)).max().unwrap_or(0))
+        .map(|c| (0..classes).map(|r| m.at(r, c)).max().unwrap_or(0))
         .sum();
     Ok(majority as f64 / m.n_samples() as f64)
 }

@@ -14,7 +14,8 @@ use crate::{Error, Result};
 /// assert_eq!(m.classes(), [0, 1]);
 /// assert_eq!(m.clusters(), [5, 7]);
 /// assert_eq!(m.counts(), [1, 1, 1, 2]);
-/// assert_eq!(m.count(1, 1), 2);
+/// assert_eq!(m.count(1, 1), Some(2));
+/// assert_eq!(m.count(2, 0), None);
 /// # Ok::<(), la_cluster::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +72,18 @@ impl ConfusionMatrix {
         &self.counts
     }
 
-    /// The count of row `class` and column `cluster` (positions, not labels).
-    pub fn count(&self, class: usize, cluster: usize) -> u64 {
+    /// The count of row `class` and column `cluster` (positions, not labels); `None` outside
+    /// the matrix.
+    pub fn count(&self, class: usize, cluster: usize) -> Option<u64> {
+        if class < self.classes.len() && cluster < self.clusters.len() {
+            Some(self.at(class, cluster))
+        } else {
+            None
+        }
+    }
+
+    /// The count at a position known to be inside the matrix.
+    pub(crate) fn at(&self, class: usize, cluster: usize) -> u64 {
         self.counts[class * self.clusters.len() + cluster]
     }
 

@@ -43,7 +43,7 @@ fn mutual_information(m: &ConfusionMatrix, rows: &[u64], cols: &[u64]) -> f64 {
     let mut mi = 0.0;
     for (r, &a) in rows.iter().enumerate() {
         for (c, &b) in cols.iter().enumerate() {
-            let nij = m.count(r, c);
+            let nij = m.at(r, c);
             if nij == 0 {
                 continue;
             }
