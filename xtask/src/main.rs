@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod fetch_data;
 mod fetch_weights;
 
 use std::process::ExitCode;
@@ -11,13 +12,16 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   ci    format check, clippy and the test suite, exactly as .ci/run
   fetch-weights [--variant vgg16_bn] [--repo ORG/NAME] [--file model.safetensors]
-        pretrained VGG-bn weights into the Hugging Face cache, checked";
+        pretrained VGG-bn weights into the Hugging Face cache, checked
+  fetch-data fashion-mnist [--dir PATH]
+        the full Fashion-MNIST set (Debian's package, or copied into PATH), sha256-checked";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::Ci.run(),
         Some("fetch-weights") => fetch_weights::run(&args[1..]),
+        Some("fetch-data") => fetch_data::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The Python side of la-data's decoding benchmark: the same work as
+`cargo run --release -p la-data --example bench_decode`, with Pillow and torchvision.
+
+    # Rust first, keeping its generated JPEGs, then Python on the same files:
+    cargo run --release -p la-data --example bench_decode -- --dir /tmp/la-bench --threads 2
+    python3 crates/la-data/scripts/bench_decode.py --dir /tmp/la-bench --workers 2
+
+    # Or JPEGs written by Pillow (4:2:0 chroma subsampling, like most cameras), for both:
+    python3 crates/la-data/scripts/bench_decode.py --dir /tmp/la-bench-pil --generate 500
+    cargo run --release -p la-data --example bench_decode -- --dir /tmp/la-bench-pil
+
+Measures, as images per second (best of --repeat passes, files already in the page cache):
+  pillow       Image.open + convert("RGB") + resize of the shorter side to 224 (BILINEAR, as
+               torchvision's Resize on PIL images) + centre crop + np.asarray, in a
+               multiprocessing pool of --workers processes;
+  torchvision  a DataLoader (num_workers=--workers, batch 64) over a dataset applying
+               Resize(224), CenterCrop(224), ToTensor(), Normalize(ImageNet), i.e. what the
+               PyTorch reference trains with.
+"""
+import argparse
+import multiprocessing as mp
+import pathlib
+import time
+
+import numpy as np
+from PIL import Image
+
+SIDE = 224
+
+
+def pillow_one(path):
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    if w <= h:
+        size = (SIDE, int(SIDE * h / w))
+    else:
+        size = (int(SIDE * w / h), SIDE)
+    img = img.resize(size, Image.BILINEAR)
+    left = int(round((size[0] - SIDE) / 2.0))
+    top = int(round((size[1] - SIDE) / 2.0))
+    return np.asarray(img.crop((left, top, left + SIDE, top + SIDE))).shape
+
+
+def best_rate(n, repeat, fn):
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+class Folder:
+    """A map-style dataset of image files with torchvision's evaluation transform."""
+
+    def __init__(self, files):
+        import torchvision.transforms as T
+
+        self.files = files
+        self.transform = T.Compose([
+            T.Resize(SIDE),
+            T.CenterCrop(SIDE),
+            T.ToTensor(),
+            T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ])
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return self.transform(Image.open(self.files[i]).convert("RGB")), i
+
+
+def worker_init(_):
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def torchvision_rate(files, workers, repeat):
+    import torch
+
+    torch.set_num_threads(workers)
+    loader = torch.utils.data.DataLoader(
+        Folder(files), batch_size=64, num_workers=workers, worker_init_fn=worker_init,
+        persistent_workers=workers > 0,
+    )
+
+    def run():
+        for images, _ in loader:
+            assert images.shape[1:] == (3, SIDE, SIDE)
+
+    return best_rate(len(files), repeat, run)
+
+
+def generate(directory, n, width, height):
+    """Photo-like JPEGs (gradients, discs, noise) written by Pillow at quality 90."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    for k in range(n):
+        img = np.stack([x / width * 200, y / height * 180, np.sin((x + y) * 0.02 + k) * 60 + 100], -1)
+        for _ in range(6):
+            cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(40, 200)
+            img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
+        img += rng.integers(-12, 13, img.shape)
+        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(directory / f"img{k:05}.jpg", quality=90)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=pathlib.Path, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--generate", type=int, metavar="N", help="first write N JPEGs into --dir")
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--height", type=int, default=768)
+    args = parser.parse_args()
+    if args.generate:
+        generate(args.dir, args.generate, args.width, args.height)
+    files = sorted(str(p) for p in args.dir.iterdir() if p.suffix.lower() == ".jpg")
+    assert files, f"no .jpg in {args.dir}"
+    for f in files:  # page cache
+        pathlib.Path(f).read_bytes()
+    with mp.Pool(args.workers) as pool:
+        pool.map(pillow_one, files[: args.workers])  # start the workers
+        pillow = best_rate(len(files), args.repeat, lambda: pool.map(pillow_one, files, chunksize=8))
+    tv = torchvision_rate(files, args.workers, args.repeat)
+    print(f"images: {len(files)} in {args.dir}")
+    print(f"workers: {args.workers}, side: {SIDE}, best of {args.repeat} passes")
+    print(f"pillow      (decode + resize + centre crop, u8): {pillow:.1f} images/s")
+    print(f"torchvision (DataLoader, ToTensor + Normalize, batches of 64): {tv:.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()
