@@ -34,7 +34,15 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { n: 500, threads: 2, width: 1024, height: 768, side: 224, repeat: 3, dir: None };
+    let mut args = Args {
+        n: 500,
+        threads: 2,
+        width: 1024,
+        height: 768,
+        side: 224,
+        repeat: 3,
+        dir: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -57,7 +65,9 @@ fn parse_args() -> Result<Args, String> {
 /// has realistic entropy (a pure gradient would decode unrealistically fast).
 fn synthetic(width: u32, height: u32, seed: u32) -> image::RgbImage {
     let hash = |x: u32, y: u32| {
-        let mut h = x.wrapping_mul(0x9e37_79b1) ^ y.wrapping_mul(0x85eb_ca77) ^ seed.wrapping_mul(0xc2b2_ae3d);
+        let mut h = x.wrapping_mul(0x9e37_79b1)
+            ^ y.wrapping_mul(0x85eb_ca77)
+            ^ seed.wrapping_mul(0xc2b2_ae3d);
         h ^= h >> 15;
         h = h.wrapping_mul(0x2c1b_3c6d);
         h ^ (h >> 12)
@@ -68,7 +78,12 @@ fn synthetic(width: u32, height: u32, seed: u32) -> image::RgbImage {
             let cx = (h % width) as f32;
             let cy = ((h >> 8) % height) as f32;
             let r = 40.0 + ((h >> 16) % 160) as f32;
-            (cx, cy, r, [(h >> 3) as u8, (h >> 11) as u8, (h >> 19) as u8])
+            (
+                cx,
+                cy,
+                r,
+                [(h >> 3) as u8, (h >> 11) as u8, (h >> 19) as u8],
+            )
         })
         .collect();
     image::RgbImage::from_fn(width, height, |x, y| {
@@ -91,24 +106,36 @@ fn synthetic(width: u32, height: u32, seed: u32) -> image::RgbImage {
 fn jpegs_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg")))
+            .filter(|e| {
+                e.path()
+                    .extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("jpg"))
+            })
             .count()
     })
 }
 
 fn generate(dir: &Path, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
-    (0..args.n).into_par_iter().try_for_each(|k| {
-        let image = synthetic(args.width, args.height, k as u32);
-        let file = std::fs::File::create(dir.join(format!("img{k:05}.jpg")))?;
-        let mut writer = std::io::BufWriter::new(file);
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 90).encode_image(&image)?;
-        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-    }).map_err(|e| e as Box<dyn std::error::Error>)
+    (0..args.n)
+        .into_par_iter()
+        .try_for_each(|k| {
+            let image = synthetic(args.width, args.height, k as u32);
+            let file = std::fs::File::create(dir.join(format!("img{k:05}.jpg")))?;
+            let mut writer = std::io::BufWriter::new(file);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 90)
+                .encode_image(&image)?;
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .map_err(|e| e as Box<dyn std::error::Error>)
 }
 
 /// Images per second of the best of `repeat` runs of `f` over `n` images.
-fn best_rate(n: usize, repeat: usize, mut f: impl FnMut() -> Result<(), la_data::Error>) -> Result<f64, la_data::Error> {
+fn best_rate(
+    n: usize,
+    repeat: usize,
+    mut f: impl FnMut() -> Result<(), la_data::Error>,
+) -> Result<f64, la_data::Error> {
     let mut best = f64::MAX;
     for _ in 0..repeat {
         let start = Instant::now();
@@ -123,17 +150,29 @@ fn measure(dataset: Arc<Dataset>, args: &Args) -> Result<(f64, f64), la_data::Er
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build()
-        .map_err(|e| la_data::Error::ThreadPool { threads: args.threads, reason: e.to_string() })?;
+        .map_err(|e| la_data::Error::ThreadPool {
+            threads: args.threads,
+            reason: e.to_string(),
+        })?;
     let n = dataset.len();
     // Warm the page cache so that both measurements read from memory.
     for i in 0..n {
         let _ = std::fs::read(dataset.path(i).unwrap_or(Path::new("")));
     }
     let prepare = best_rate(n, args.repeat, || {
-        pool.install(|| (0..n).into_par_iter().try_for_each(|i| pipeline.prepare(&dataset, i).map(drop)))
+        pool.install(|| {
+            (0..n)
+                .into_par_iter()
+                .try_for_each(|i| pipeline.prepare(&dataset, i).map(drop))
+        })
     })?;
-    let loader = LoaderBuilder::new().batch_size(64).threads(args.threads).build(dataset, pipeline)?;
-    let loaded = best_rate(n, args.repeat, || loader.epoch(0).try_for_each(|b| b.map(drop)))?;
+    let loader = LoaderBuilder::new()
+        .batch_size(64)
+        .threads(args.threads)
+        .build(dataset, pipeline)?;
+    let loaded = best_rate(n, args.repeat, || {
+        loader.epoch(0).try_for_each(|b| b.map(drop))
+    })?;
     Ok((prepare, loaded))
 }
 
@@ -150,12 +189,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if jpegs_in(&dir) == 0 {
         let start = Instant::now();
         generate(&dir, &args)?;
-        println!("generated {} JPEGs of {}x{} in {:.1} s into {}", args.n, args.width, args.height, start.elapsed().as_secs_f64(), dir.display());
+        println!(
+            "generated {} JPEGs of {}x{} in {:.1} s into {}",
+            args.n,
+            args.width,
+            args.height,
+            start.elapsed().as_secs_f64(),
+            dir.display()
+        );
     }
     let dataset = Arc::new(FolderSource::new(&dir).verify(Verify::Exists).build()?);
     let (prepare, loader) = measure(dataset.clone(), &args)?;
     println!("images: {} in {}", dataset.len(), dir.display());
-    println!("threads: {}, side: {}, best of {} passes", args.threads, args.side, args.repeat);
+    println!(
+        "threads: {}, side: {}, best of {} passes",
+        args.threads, args.side, args.repeat
+    );
     println!("la-data prepare (decode + resize + centre crop, u8): {prepare:.1} images/s");
     println!("la-data loader  (same + normalised f32 batches of 64): {loader:.1} images/s");
     Ok(())

@@ -1,7 +1,7 @@
 //! Decoding image files to RGB: size limits checked on the header before anything is allocated,
 //! EXIF orientation applied, every colour type converted to 8-bit RGB.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
@@ -51,7 +51,7 @@ impl Decoder {
     /// Decodes an image held in memory; `path` names it in errors and, when the bytes do not
     /// reveal their format, its extension picks the decoder.
     pub fn decode_bytes(&self, bytes: &[u8], path: &Path) -> Result<RgbImage> {
-        let mut decoder = self.open(bytes, path)?;
+        let mut decoder = self.open(bytes, path, true)?;
         let orientation = decoder
             .orientation()
             .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -60,12 +60,31 @@ impl Decoder {
         Ok(image.into_rgb8())
     }
 
-    /// Parses the file's header without decoding the pixels, checks the size against the limits
-    /// (and that a JPEG file is not cut short), and returns `(width, height)` as stored
-    /// (before EXIF orientation).
+    /// Parses the file's header without decoding the pixels, checks the size against the
+    /// limits, and returns `(width, height)` as stored (before EXIF orientation).
+    ///
+    /// Reads the first 64 kB of the file, or all of it if the header does not fit, so that
+    /// checking a large collection costs little I/O. Corruption past the header (a truncated
+    /// file) is found only by [`decode`](Self::decode).
     pub fn probe(&self, path: &Path) -> Result<(u32, u32)> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Ok(self.open(&bytes, path)?.dimensions())
+        const PREFIX: u64 = 64 * 1024;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut head = Vec::new();
+        (&mut file)
+            .take(PREFIX)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io(path, e))?;
+        if (head.len() as u64) < PREFIX {
+            return Ok(self.open(&head, path, false)?.dimensions());
+        }
+        let first = self.open(&head, path, false).map(|d| d.dimensions());
+        if let Err(Error::Decode { .. }) = first {
+            // The header may not fit in the prefix (large EXIF or ICC segments): read it all.
+            file.read_to_end(&mut head)
+                .map_err(|e| Error::io(path, e))?;
+            return Ok(self.open(&head, path, false)?.dimensions());
+        }
+        first
     }
 
     /// Checks a size against the limits.
@@ -92,7 +111,13 @@ impl Decoder {
     }
 
     /// Parses the header, checks the size, and returns a decoder limited to that size.
-    fn open<'a>(&self, bytes: &'a [u8], path: &Path) -> Result<impl ImageDecoder + 'a> {
+    /// With `whole`, the bytes are the whole file, and a JPEG cut short is refused.
+    fn open<'a>(
+        &self,
+        bytes: &'a [u8],
+        path: &Path,
+        whole: bool,
+    ) -> Result<impl ImageDecoder + 'a> {
         if bytes.is_empty() {
             return Err(Error::EmptyFile {
                 path: path.to_path_buf(),
@@ -109,7 +134,7 @@ impl Decoder {
         // Parsing the header allocates nothing in proportion to the claimed size; the limits
         // are checked here, by us, so that the error can name the size.
         reader.no_limits();
-        if let Err(reason) = check_complete(bytes) {
+        if let Some(reason) = whole.then(|| check_complete(bytes).err()).flatten() {
             let hint = image::error::ImageFormatHint::Exact(ImageFormat::Jpeg);
             let error = image::error::DecodingError::new(hint, reason);
             return Err(decode_error(path, image::ImageError::Decoding(error)));
@@ -139,5 +164,46 @@ fn decode_error(path: &Path, source: image::ImageError) -> Error {
     Error::Decode {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JPEG whose header is pushed past the 64 kB probe prefix by two large APP segments
+    /// (as big ICC profiles or XMP packets do).
+    fn jpeg_with_big_metadata(width: u32, height: u32) -> Vec<u8> {
+        let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 60]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&image)
+            .unwrap();
+        let mut out = jpeg[..2].to_vec();
+        for marker in [0xe3u8, 0xe4] {
+            let payload = vec![0x55u8; 60_000];
+            out.extend([0xff, marker]);
+            out.extend(((payload.len() + 2) as u16).to_be_bytes());
+            out.extend(payload);
+        }
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn probe_reads_past_the_prefix_when_the_header_needs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.jpg");
+        let bytes = jpeg_with_big_metadata(160, 96);
+        assert!(bytes.len() > 120_000);
+        std::fs::write(&path, &bytes).unwrap();
+        let decoder = Decoder::default();
+        assert_eq!(decoder.probe(&path).unwrap(), (160, 96));
+        assert_eq!(decoder.decode(&path).unwrap().dimensions(), (160, 96));
+        // Cut inside the pixel data: the header still probes, decoding refuses it.
+        std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+        assert_eq!(decoder.probe(&path).unwrap(), (160, 96));
+        let err = decoder.decode(&path).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
     }
 }
