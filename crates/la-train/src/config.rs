@@ -374,31 +374,54 @@ impl RunConfig {
                 Ok(())
             }
         };
-        if let Some(side) = self.data.side {
-            if side == 0 || side % 32 != 0 {
-                return Err(Error::config("data.side", side, "a positive multiple of 32"));
-            }
+        if let Some(side) = self.data.side
+            && (side == 0 || !side.is_multiple_of(32))
+        {
+            return Err(Error::config(
+                "data.side",
+                side,
+                "a positive multiple of 32",
+            ));
         }
         if let Some(g) = self.data.grid {
             positive("data.grid.n", g.n as usize)?;
-            if g.tile == 0 || g.tile % 32 != 0 {
-                return Err(Error::config("data.grid.tile", g.tile, "a positive multiple of 32"));
+            if g.tile == 0 || !g.tile.is_multiple_of(32) {
+                return Err(Error::config(
+                    "data.grid.tile",
+                    g.tile,
+                    "a positive multiple of 32",
+                ));
             }
         }
         let a = &self.data.augment;
         if !(a.crop_scale_min > 0.0 && a.crop_scale_min <= 1.0) {
-            return Err(Error::config("data.augment.crop_scale_min", a.crop_scale_min, "in (0, 1]"));
+            return Err(Error::config(
+                "data.augment.crop_scale_min",
+                a.crop_scale_min,
+                "in (0, 1]",
+            ));
         }
-        for (field, p) in [("data.augment.grayscale", a.grayscale), ("data.augment.hflip", a.hflip)] {
+        for (field, p) in [
+            ("data.augment.grayscale", a.grayscale),
+            ("data.augment.hflip", a.hflip),
+        ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::config(field, p, "a probability in [0, 1]"));
             }
         }
         if !(0.0..=0.5).contains(&a.jitter) {
-            return Err(Error::config("data.augment.jitter", a.jitter, "in [0, 0.5]"));
+            return Err(Error::config(
+                "data.augment.jitter",
+                a.jitter,
+                "in [0, 0.5]",
+            ));
         }
         if ![11, 13, 16, 19].contains(&self.model.depth) {
-            return Err(Error::config("model.depth", self.model.depth, "11, 13, 16 or 19"));
+            return Err(Error::config(
+                "model.depth",
+                self.model.depth,
+                "11, 13, 16 or 19",
+            ));
         }
         positive("model.width_divisor", self.model.width_divisor)?;
         if self.model.width_divisor != 1 && self.model.weights != Weights::None {
@@ -408,7 +431,12 @@ impl RunConfig {
                 "none when model.width_divisor is not 1 (pretrained weights are full width)",
             ));
         }
-        positive("ae.epochs", self.ae.epochs.max(usize::from(!self.ae.enabled)))?;
+        if self.ae.enabled {
+            positive("ae.epochs", self.ae.epochs)?;
+        }
+        if self.la.enabled {
+            positive("la.epochs", self.la.epochs)?;
+        }
         positive("ae.batch_size", self.ae.batch_size)?;
         self.ae.sgd.check()?;
         self.ae.schedule.check()?;
@@ -417,34 +445,46 @@ impl RunConfig {
         la.sgd.check()?;
         la.schedule.check()?;
         if !(la.temperature.is_finite() && la.temperature > 0.0) {
-            return Err(Error::config("la.temperature", la.temperature, "a positive number"));
+            return Err(Error::config(
+                "la.temperature",
+                la.temperature,
+                "a positive number",
+            ));
         }
         if !(la.mixing > 0.0 && la.mixing <= 1.0) {
             return Err(Error::config("la.mixing", la.mixing, "in (0, 1]"));
         }
         positive("la.background", la.background)?;
         positive("la.clusterings", la.clusterings)?;
-        if let Some(k) = la.clusters {
-            if k < 2 {
-                return Err(Error::config("la.clusters", k, "at least 2"));
-            }
+        if let Some(k) = la.clusters
+            && k < 2
+        {
+            return Err(Error::config("la.clusters", k, "at least 2"));
         }
         if let Recluster::Steps(n) = la.recluster {
             positive("la.recluster", n)?;
         }
         if la.enabled && la.warmup_epochs > la.epochs {
-            return Err(Error::config("la.warmup_epochs", la.warmup_epochs, "at most la.epochs"));
+            return Err(Error::config(
+                "la.warmup_epochs",
+                la.warmup_epochs,
+                "at most la.epochs",
+            ));
         }
-        if let Some(k) = self.eval.clusters {
-            if k < 2 {
-                return Err(Error::config("eval.clusters", k, "at least 2"));
-            }
+        if let Some(k) = self.eval.clusters
+            && k < 2
+        {
+            return Err(Error::config("eval.clusters", k, "at least 2"));
         }
         positive("eval.n_runs", self.eval.n_runs)?;
         positive("eval.knn_k", self.eval.knn_k)?;
         positive("eval.sheet_images", self.eval.sheet_images)?;
-        if !(self.eval.knn_temperature > 0.0) {
-            return Err(Error::config("eval.knn_temperature", self.eval.knn_temperature, "a positive number"));
+        if !(self.eval.knn_temperature.is_finite() && self.eval.knn_temperature > 0.0) {
+            return Err(Error::config(
+                "eval.knn_temperature",
+                self.eval.knn_temperature,
+                "a positive number",
+            ));
         }
         Ok(())
     }

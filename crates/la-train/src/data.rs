@@ -6,11 +6,11 @@ use std::sync::Arc;
 use candle_core::Device;
 use la_data::{
     Augmentations, CsvSource, Dataset, FolderSource, Grid, IdxSource, Loader, LoaderBuilder,
-    PipelineBuilder, Selection, Strictness,
+    Pipeline, PipelineBuilder, Selection, Strictness,
 };
 
-use crate::config::{AugmentSpec, DataConfig, DataSource};
 use crate::Result;
+use crate::config::{AugmentSpec, DataConfig, DataSource};
 
 /// A run's data set with its image side; makes loaders.
 #[derive(Debug, Clone)]
@@ -100,9 +100,14 @@ impl RunData {
         self.config.grid.map_or(self.side, |g| g.tile)
     }
 
+    /// The deterministic pipeline: centre square resized to the side, no augmentation.
+    pub fn eval_pipeline(&self) -> Result<Pipeline> {
+        Ok(PipelineBuilder::new().side(self.side).build()?)
+    }
+
     /// Every item once, in order, without augmentation: for encoding and evaluation.
     pub fn eval_loader(&self, batch_size: usize) -> Result<Loader> {
-        let pipeline = PipelineBuilder::new().side(self.side).build()?;
+        let pipeline = self.eval_pipeline()?;
         Ok(self
             .builder(batch_size, 0)
             .shuffle(false)

@@ -73,6 +73,9 @@ pub enum Error {
     /// A model operation failed.
     #[error(transparent)]
     Model(#[from] la_segnet::Error),
+    /// Reading or preparing the images failed.
+    #[error(transparent)]
+    Data(#[from] la_data::Error),
     /// k-means failed.
     #[error(transparent)]
     Cluster(#[from] la_cluster::Error),

@@ -41,20 +41,43 @@
 mod bank_similarity;
 mod checkpoint;
 mod close_neighbours;
+mod config;
 mod cpu;
+mod data;
+mod embed;
 mod error;
+mod evaluate;
 mod loss;
 mod memory_bank;
+mod monitor;
 mod optim;
+mod report;
 mod rng;
+mod run;
 mod schedule;
 mod select;
+mod stage_ae;
+mod stage_la;
+mod trainer;
 
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;
+pub use config::{
+    AeConfig, AugmentSpec, BankInit, DataConfig, DataSource, EvalConfig, GridSpec, LaConfig,
+    MergerSpec, ModelSpec, PAPER_IMAGES_PER_CLUSTER, Recluster, RunConfig, Weights,
+};
+pub use data::RunData;
+pub use embed::{Embedded, embed_all};
 pub use error::{Error, Result};
+pub use evaluate::{FinalClustering, Scores, cluster, knn_accuracy};
 pub use loss::{InstanceLoss, LocalAggregationLoss, LossOutput};
 pub use memory_bank::{Background, MemoryBank};
+pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use optim::{Optimizer, Sgd, SgdConfig};
+pub use report::{EvalReport, write_clusters_csv, write_contact_sheets};
 pub use rng::{RngStream, derive_rng, derive_seed};
+pub use run::{RunDir, RunSummary, model_config, pretrained_weights, run};
 pub use schedule::{LrSchedule, Progress};
+pub use stage_ae::{AE_CHECKPOINT, save_reconstructions, train_autoencoder};
+pub use stage_la::{LA_CHECKPOINT, train_local_aggregation};
+pub use trainer::{Outcome, Position};

@@ -42,7 +42,11 @@ pub fn train_autoencoder(
         }
         None => Position::default(),
     };
-    let loader = data.train_loader(config.batch_size, derive_seed(seed, RngStream::Shuffle, 0, 0), false)?;
+    let loader = data.train_loader(
+        config.batch_size,
+        derive_seed(seed, RngStream::Shuffle, 0, 0),
+        false,
+    )?;
     let sample = fixed_sample(data, config.reconstructions)?;
     let mut task = AeTask {
         model,
@@ -51,7 +55,8 @@ pub fn train_autoencoder(
         normalize: *loader.pipeline().normalization(),
         dir: dir.join("reconstructions"),
     };
-    let config_json = serde_json::to_value(config).map_err(|e| Error::config("ae", e, "serialisable"))?;
+    let config_json =
+        serde_json::to_value(config).map_err(|e| Error::config("ae", e, "serialisable"))?;
     EpochLoop {
         stage: Stage::AutoEncoder,
         epochs: config.epochs,
@@ -70,7 +75,11 @@ fn fixed_sample(data: &RunData, n: usize) -> Result<Option<Tensor>> {
     if n == 0 {
         return Ok(None);
     }
-    let batch = data.eval_loader(n.min(data.len()))?.epoch(0).next().transpose()?;
+    let batch = data
+        .eval_loader(n.min(data.len()))?
+        .epoch(0)
+        .next()
+        .transpose()?;
     Ok(batch.map(|b| b.images))
 }
 
@@ -96,7 +105,12 @@ impl StageTask for AeTask<'_> {
             return Ok(());
         };
         let recon = self.model.forward_t(sample, false)?;
-        save_reconstructions(sample, &recon, &self.normalize, &self.dir.join(format!("epoch_{epoch:03}.png")))
+        save_reconstructions(
+            sample,
+            &recon,
+            &self.normalize,
+            &self.dir.join(format!("epoch_{epoch:03}.png")),
+        )
     }
 
     fn checkpoint(&self, run: RunInfo) -> Result<Checkpoint> {

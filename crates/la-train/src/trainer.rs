@@ -49,8 +49,13 @@ pub(crate) trait StageTask {
     }
 
     /// Forward, loss, backward and optimiser step at learning rate `lr`; returns the loss.
-    fn step(&mut self, batch: &Batch, at: Position, lr: f64, monitor: &mut dyn Monitor)
-    -> Result<f64>;
+    fn step(
+        &mut self,
+        batch: &Batch,
+        at: Position,
+        lr: f64,
+        monitor: &mut dyn Monitor,
+    ) -> Result<f64>;
 
     /// Called after the last step of every epoch.
     fn epoch_end(&mut self, _epoch: usize) -> Result<()> {

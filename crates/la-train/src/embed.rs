@@ -1,0 +1,90 @@
+//! One pass over every item: embeddings (or any per-image vector) in item order.
+
+use std::time::Instant;
+
+use candle_core::{DType, Tensor};
+
+use crate::data::RunData;
+use crate::monitor::{Event, Monitor, Phase};
+use crate::{MemoryBank, Result};
+
+/// Vectors of the readable items of a data set, in item order.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// The item of each row (all items, unless some could not be read).
+    pub items: Vec<usize>,
+    /// One row per entry of `items`.
+    pub vectors: Tensor,
+    /// Items in the data set.
+    pub n_items: usize,
+}
+
+impl Embedded {
+    /// One row per item of the data set: the embedded rows where there are, `fallback`'s rows
+    /// for items that could not be read.
+    pub fn rows_for_all(&self, fallback: &MemoryBank) -> Result<Tensor> {
+        if self.items.len() == self.n_items {
+            return Ok(self.vectors.clone());
+        }
+        let dim = self.vectors.dim(1)?;
+        let mut rows: Vec<f32> = fallback
+            .tensor()
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        let ours: Vec<f32> = self
+            .vectors
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        for (r, &item) in self.items.iter().enumerate() {
+            rows[item * dim..(item + 1) * dim].copy_from_slice(&ours[r * dim..(r + 1) * dim]);
+        }
+        Ok(Tensor::from_vec(
+            rows,
+            (self.n_items, dim),
+            self.vectors.device(),
+        )?)
+    }
+}
+
+/// Applies `f` (images -> one row per image) to every item once, in order, without
+/// augmentation, in batches of `batch_size`, reporting an [`Phase::Embedding`] phase.
+pub fn embed_all(
+    f: impl Fn(&Tensor) -> la_segnet::Result<Tensor>,
+    data: &RunData,
+    batch_size: usize,
+    monitor: &mut dyn Monitor,
+) -> Result<Embedded> {
+    let clock = Instant::now();
+    monitor.event(&Event::PhaseStart {
+        phase: Phase::Embedding,
+        total: Some(data.len() as u64),
+    });
+    let (mut items, mut parts) = (Vec::with_capacity(data.len()), Vec::new());
+    for batch in data.eval_loader(batch_size)?.epoch(0) {
+        let batch = batch?;
+        parts.push(f(&batch.images)?.detach());
+        items.extend_from_slice(&batch.indices);
+        monitor.event(&Event::PhaseProgress {
+            phase: Phase::Embedding,
+            done: items.len() as u64,
+        });
+    }
+    monitor.event(&Event::PhaseEnd {
+        phase: Phase::Embedding,
+        seconds: clock.elapsed().as_secs_f64(),
+    });
+    if parts.is_empty() {
+        return Err(crate::Error::config(
+            "data",
+            "no readable item",
+            "at least one image",
+        ));
+    }
+    Ok(Embedded {
+        items,
+        vectors: Tensor::cat(&parts, 0)?,
+        n_items: data.len(),
+    })
+}

@@ -1,0 +1,140 @@
+//! The final clustering of a run's embeddings and, where labels are known, its scores.
+
+use candle_core::{DType, Tensor};
+use la_cluster::{
+    CosineBank, KMeans, NearestNeighbours, Neighbours, WeightedKnn, ari, clustering_accuracy, nmi,
+    purity,
+};
+use serde::Serialize;
+
+use crate::Result;
+use crate::embed::Embedded;
+
+/// Agreement of a clustering with the known labels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scores {
+    /// Accuracy under the best one-to-one matching of clusters to classes.
+    pub acc: f64,
+    /// Normalised mutual information (arithmetic mean).
+    pub nmi: f64,
+    /// Adjusted Rand index.
+    pub ari: f64,
+    /// Purity.
+    pub purity: f64,
+}
+
+impl Scores {
+    /// The scores of `pred` against `truth`.
+    pub fn of(truth: &[u32], pred: &[u32]) -> Result<Self> {
+        Ok(Scores {
+            acc: clustering_accuracy(truth, pred)?,
+            nmi: nmi(truth, pred)?,
+            ari: ari(truth, pred)?,
+            purity: purity(truth, pred)?,
+        })
+    }
+}
+
+/// k-means of a set of vectors, with each item's distance and confidence.
+#[derive(Debug, Clone)]
+pub struct FinalClustering {
+    /// The item of each entry.
+    pub items: Vec<usize>,
+    /// Cluster of each entry.
+    pub clusters: Vec<u32>,
+    /// Euclidean distance of each entry to its centroid.
+    pub distances: Vec<f32>,
+    /// `1 - d1 / d2` with d1, d2 the distances to the nearest and second-nearest centroids:
+    /// 1 at the centroid, 0 on the border between two clusters.
+    pub confidence: Vec<f32>,
+    /// Number of clusters.
+    pub k: usize,
+    /// Sum of squared distances.
+    pub inertia: f64,
+}
+
+/// Clusters the rows of `embedded` into `k` groups with k-means++ and `n_runs` restarts.
+pub fn cluster(embedded: &Embedded, k: usize, n_runs: usize, seed: u64) -> Result<FinalClustering> {
+    let x = embedded.vectors.to_dtype(DType::F32)?;
+    let model = KMeans::params(k).n_runs(n_runs).seed(seed).fit(&x)?;
+    let (distances, confidence) = distances_and_confidence(&x, model.centroids())?;
+    Ok(FinalClustering {
+        items: embedded.items.clone(),
+        clusters: model.labels().to_vec(),
+        distances,
+        confidence,
+        k,
+        inertia: model.inertia(),
+    })
+}
+
+/// Distance to the nearest centroid and the confidence of every row.
+fn distances_and_confidence(x: &Tensor, centroids: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+    let c = centroids.to_dtype(DType::F32)?;
+    let d2 = x
+        .sqr()?
+        .sum_keepdim(1)?
+        .broadcast_add(&c.sqr()?.sum_keepdim(1)?.t()?)?
+        .sub(&(x.matmul(&c.t()?)? * 2.0)?)?
+        .relu()?;
+    let rows: Vec<Vec<f32>> = d2.sqrt()?.to_vec2()?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (mut d1, mut d2) = (f32::INFINITY, f32::INFINITY);
+            for &d in r {
+                if d < d1 {
+                    (d1, d2) = (d, d1);
+                } else if d < d2 {
+                    d2 = d;
+                }
+            }
+            let conf = if d2.is_finite() && d2 > 0.0 {
+                1.0 - d1 / d2
+            } else {
+                1.0
+            };
+            (d1, conf)
+        })
+        .unzip())
+}
+
+/// Leave-one-out weighted kNN accuracy (Wu et al. 2018): every item's label is predicted from
+/// its `k` most similar other items, each voting with weight `exp(sim / tau)`.
+pub fn knn_accuracy(embedded: &Embedded, truth: &[u32], k: usize, tau: f64) -> Result<f64> {
+    let n = embedded.items.len();
+    if n < 2 {
+        return Ok(0.0);
+    }
+    let k = k.min(n - 1);
+    let bank = CosineBank::new(&embedded.vectors.to_dtype(DType::F32)?)?;
+    let nn = bank.k_nearest(bank.bank(), k + 1)?;
+    let without_self = drop_self(&nn, k)?;
+    let predicted = WeightedKnn::new(k, tau)?.vote(&without_self, truth)?;
+    let right = predicted.iter().zip(truth).filter(|(p, t)| p == t).count();
+    Ok(right as f64 / n as f64)
+}
+
+/// The first `k` neighbours of each row other than the row itself.
+fn drop_self(nn: &Neighbours, k: usize) -> Result<Neighbours> {
+    let ids: Vec<Vec<u32>> = nn.indices.to_vec2()?;
+    let sims: Vec<Vec<f32>> = nn.similarities.to_dtype(DType::F32)?.to_vec2()?;
+    let (mut keep_ids, mut keep_sims) = (Vec::new(), Vec::new());
+    for (row, (ids, sims)) in ids.iter().zip(&sims).enumerate() {
+        let kept: Vec<(u32, f32)> = ids
+            .iter()
+            .zip(sims)
+            .filter(|(i, _)| **i as usize != row)
+            .map(|(i, s)| (*i, *s))
+            .take(k)
+            .collect();
+        keep_ids.extend(kept.iter().map(|p| p.0));
+        keep_sims.extend(kept.iter().map(|p| p.1));
+    }
+    let n = ids.len();
+    let device = nn.indices.device();
+    Ok(Neighbours {
+        indices: Tensor::from_vec(keep_ids, (n, k), device)?,
+        similarities: Tensor::from_vec(keep_sims, (n, k), device)?,
+    })
+}

@@ -1,0 +1,119 @@
+//! The files a run leaves for its user: `clusters.csv`, one contact sheet per cluster and
+//! `eval.json`.
+
+use std::io::Write;
+use std::path::Path;
+
+use la_data::{Dataset, ImageGrid, Pipeline};
+use serde::Serialize;
+
+use crate::evaluate::{FinalClustering, Scores};
+use crate::{Error, Result};
+
+/// What `eval.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// Items clustered.
+    pub items: usize,
+    /// Clusters of the final k-means.
+    pub clusters: usize,
+    /// Its inertia (sum of squared distances).
+    pub inertia: f64,
+    /// Sizes of the clusters, by cluster number.
+    pub cluster_sizes: Vec<usize>,
+    /// Scores of the clustering, when every item has a label.
+    pub scores: Option<Scores>,
+    /// Leave-one-out weighted kNN accuracy of the embeddings, when labelled.
+    pub knn_accuracy: Option<f64>,
+    /// Scores of the same k-means on the raw pixels, when labelled and asked for.
+    pub pixel_baseline: Option<Scores>,
+}
+
+impl EvalReport {
+    /// Writes the report as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::config("eval report", e, "serialisable"))?;
+        write_file(path, &json)
+    }
+}
+
+/// `clusters.csv`: for every item its display name, cluster, distance to the centroid,
+/// confidence and, when known, its label.
+pub fn write_clusters_csv(path: &Path, dataset: &Dataset, c: &FinalClustering) -> Result<()> {
+    let mut out = Vec::new();
+    let names = dataset.class_names();
+    writeln!(out, "item,path,cluster,distance,confidence,label").expect("writing to memory");
+    for (r, &item) in c.items.iter().enumerate() {
+        let name = dataset.name(item).unwrap_or_else(|| format!("item {item}"));
+        let label = dataset
+            .label(item)
+            .map(|l| names.get(l).cloned().unwrap_or_else(|| l.to_string()))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{item},{},{},{:.6},{:.4},{}",
+            csv_field(&name),
+            c.clusters[r],
+            c.distances[r],
+            c.confidence[r],
+            csv_field(&label)
+        )
+        .expect("writing to memory");
+    }
+    write_file(path, &out)
+}
+
+/// Quotes a CSV field when it holds a separator, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One PNG per non-empty cluster in `dir` (`cluster_NNN.png`): its `per_sheet` most central
+/// images (smallest distance first), as the evaluation pipeline prepares them.
+pub fn write_contact_sheets(
+    dir: &Path,
+    dataset: &Dataset,
+    pipeline: &Pipeline,
+    c: &FinalClustering,
+    per_sheet: usize,
+) -> Result<usize> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = 0;
+    for cluster in 0..c.k as u32 {
+        let mut members: Vec<usize> = (0..c.items.len())
+            .filter(|&r| c.clusters[r] == cluster)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        members.sort_by(|&a, &b| c.distances[a].total_cmp(&c.distances[b]));
+        let images = members
+            .iter()
+            .take(per_sheet)
+            .map(|&r| pipeline.load(dataset, c.items[r], 0))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let columns = (images.len() as f64).sqrt().ceil() as usize;
+        ImageGrid {
+            columns: columns.max(1),
+            ..Default::default()
+        }
+        .save(&images, &dir.join(format!("cluster_{cluster:03}.png")))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,303 @@
+//! A whole run, as the CLI starts it: data, stage 1, stage 2, final clustering and reports,
+//! continuing from whatever checkpoints the run directory already holds.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Device;
+use la_segnet::{AutoEncoder, Embedder, EmbedderConfig, HasParams, Merger, ModelConfig};
+use la_vgg::{Depth, HfCache, Variant, VggConfig};
+
+use crate::config::{MergerSpec, RunConfig, Weights};
+use crate::data::RunData;
+use crate::embed::embed_all;
+use crate::evaluate::{Scores, cluster, knn_accuracy};
+use crate::monitor::{Event, Monitor, Phase};
+use crate::report::{EvalReport, write_clusters_csv, write_contact_sheets};
+use crate::stage_ae::{AE_CHECKPOINT, train_autoencoder};
+use crate::stage_la::{LA_CHECKPOINT, train_local_aggregation};
+use crate::trainer::Outcome;
+use crate::{Checkpoint, Error, Result, RngStream, derive_seed};
+
+/// The files of a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir(PathBuf);
+
+impl RunDir {
+    /// The run directory at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RunDir(path.into())
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Resumable checkpoints of both stages.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.0.join("checkpoints")
+    }
+
+    /// The trained auto-encoder (safetensors, la-segnet names).
+    pub fn autoencoder(&self) -> PathBuf {
+        self.0.join("autoencoder.safetensors")
+    }
+
+    /// The trained embedder: encoder and projection (safetensors, la-segnet names).
+    pub fn embedder(&self) -> PathBuf {
+        self.0.join("embedder.safetensors")
+    }
+
+    /// Step and epoch metrics, JSON lines.
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join("metrics.jsonl")
+    }
+
+    /// The final clustering, one row per item.
+    pub fn clusters_csv(&self) -> PathBuf {
+        self.0.join("clusters.csv")
+    }
+
+    /// One contact sheet per cluster.
+    pub fn contact_sheets(&self) -> PathBuf {
+        self.0.join("contact_sheets")
+    }
+
+    /// Scores of the final clustering.
+    pub fn eval_json(&self) -> PathBuf {
+        self.0.join("eval.json")
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Finished, or stopped at a step boundary (resumable).
+    pub outcome: Outcome,
+    /// The evaluation, when the run finished.
+    pub report: Option<EvalReport>,
+}
+
+/// Runs (or continues) the run of `config` in `dir` on `device`: every enabled stage, then the
+/// final k-means and the reports. A stage whose checkpoint is complete is not trained again;
+/// an incomplete one continues from its checkpoint.
+pub fn run(
+    config: &RunConfig,
+    dir: &Path,
+    device: &Device,
+    monitor: &mut dyn Monitor,
+) -> Result<RunSummary> {
+    config.check()?;
+    let dir = RunDir::new(dir);
+    std::fs::create_dir_all(dir.path()).map_err(|source| Error::Io {
+        path: dir.path().to_path_buf(),
+        source,
+    })?;
+    let data = open_data(config, device, monitor)?;
+    let seed = config.seed;
+    let mut ae = AutoEncoder::new(&model_config(config)?, device)?;
+    if let Some(path) = pretrained_weights(&config.model.weights, config.model.depth)? {
+        ae.encoder().load_pretrained(&path)?;
+    }
+    if config.ae.enabled {
+        let ckpt = load_checkpoint(&dir, AE_CHECKPOINT, device)?;
+        match ckpt.filter(|c| c.run.epoch as usize >= config.ae.epochs) {
+            Some(done) => done.restore_model(&ae.variables())?,
+            None => {
+                let resume = load_checkpoint(&dir, AE_CHECKPOINT, device)?;
+                let outcome = train_autoencoder(
+                    &mut ae,
+                    &data,
+                    &config.ae,
+                    seed,
+                    dir.path(),
+                    resume.as_ref(),
+                    monitor,
+                )?;
+                if outcome == Outcome::Stopped {
+                    return Ok(RunSummary {
+                        outcome,
+                        report: None,
+                    });
+                }
+            }
+        }
+        la_segnet::save(&ae, dir.autoencoder())?;
+    }
+    let (mut encoder, _) = ae.into_parts();
+    encoder.set_frozen(false);
+    let embedder = Embedder::new(
+        encoder,
+        &EmbedderConfig {
+            merger: match config.model.merger {
+                MergerSpec::Mean => Merger::Mean,
+                MergerSpec::Flatten => Merger::Flatten,
+            },
+            // Without stage 2 a projection would stay random: embed the merged code itself.
+            projection: (config.la.enabled && config.model.projection > 0)
+                .then_some(config.model.projection),
+            image_hw: (data.input_side() as usize, data.input_side() as usize),
+            seed: derive_seed(seed, RngStream::ModelInit, 1, 0),
+        },
+    )?;
+    if config.la.enabled {
+        let ckpt = load_checkpoint(&dir, LA_CHECKPOINT, device)?;
+        match ckpt.filter(|c| c.run.epoch as usize >= config.la.epochs) {
+            Some(done) => done.restore_model(&embedder.variables())?,
+            None => {
+                let resume = load_checkpoint(&dir, LA_CHECKPOINT, device)?;
+                let (outcome, _) = train_local_aggregation(
+                    &embedder,
+                    &data,
+                    &config.la,
+                    seed,
+                    dir.path(),
+                    resume.as_ref(),
+                    monitor,
+                )?;
+                if outcome == Outcome::Stopped {
+                    return Ok(RunSummary {
+                        outcome,
+                        report: None,
+                    });
+                }
+            }
+        }
+        la_segnet::save(&embedder, dir.embedder())?;
+    }
+    let report = evaluate(config, &data, &embedder, &dir, monitor)?;
+    Ok(RunSummary {
+        outcome: Outcome::Finished,
+        report: Some(report),
+    })
+}
+
+fn open_data(config: &RunConfig, device: &Device, monitor: &mut dyn Monitor) -> Result<RunData> {
+    let data = RunData::open(&config.data, device)?;
+    let skipped = data.dataset().skipped();
+    if !skipped.is_empty() {
+        monitor.event(&Event::Note {
+            message: format!(
+                "{} files skipped while scanning; first: {}",
+                skipped.len(),
+                skipped[0]
+            ),
+        });
+    }
+    Ok(data)
+}
+
+/// The network of `config`, seeded from the run's seed.
+pub fn model_config(config: &RunConfig) -> Result<ModelConfig> {
+    let depth = Depth::from_weight_layers(config.model.depth as usize)
+        .ok_or_else(|| Error::config("model.depth", config.model.depth, "11, 13, 16 or 19"))?;
+    Ok(ModelConfig {
+        vgg: VggConfig {
+            depth,
+            width_divisor: config.model.width_divisor,
+            in_channels: 3,
+        },
+        seed: derive_seed(config.seed, RngStream::ModelInit, 0, 0),
+    })
+}
+
+/// The file of the configured pretrained weights, if any: ImageNet weights come from the
+/// Hugging Face cache (an error says how to put them there).
+pub fn pretrained_weights(weights: &Weights, depth: u32) -> Result<Option<PathBuf>> {
+    match weights {
+        Weights::None => Ok(None),
+        Weights::Path(p) => Ok(Some(p.clone())),
+        Weights::Imagenet => {
+            let depth = Depth::from_weight_layers(depth as usize)
+                .ok_or_else(|| Error::config("model.depth", depth, "11, 13, 16 or 19"))?;
+            let path = Variant::for_depth(depth)
+                .cached_weights(&HfCache::from_env())
+                .map_err(la_segnet::Error::from)?;
+            Ok(Some(path))
+        }
+    }
+}
+
+fn load_checkpoint(dir: &RunDir, name: &str, device: &Device) -> Result<Option<Checkpoint>> {
+    let (_, json) = Checkpoint::paths(&dir.checkpoints(), name);
+    if !json.exists() {
+        return Ok(None);
+    }
+    Checkpoint::load(&dir.checkpoints(), name, device).map(Some)
+}
+
+/// Final embeddings, k-means, scores, and the files of the report.
+fn evaluate(
+    config: &RunConfig,
+    data: &RunData,
+    embedder: &Embedder,
+    dir: &RunDir,
+    monitor: &mut dyn Monitor,
+) -> Result<EvalReport> {
+    let batch = config.la.batch_size.max(config.ae.batch_size);
+    let embedded = embed_all(|x| embedder.forward_t(x, false), data, batch, monitor)?;
+    let clock = Instant::now();
+    monitor.event(&Event::PhaseStart {
+        phase: Phase::Evaluation,
+        total: None,
+    });
+    let dataset = data.dataset();
+    let k = config.eval.clusters.unwrap_or(if dataset.is_labelled() {
+        dataset.class_names().len().max(2)
+    } else {
+        20
+    });
+    let k = k.min(embedded.items.len()).max(1);
+    let kmeans_seed = derive_seed(config.seed, RngStream::Other(1), 0, 0);
+    let clustering = cluster(&embedded, k, config.eval.n_runs, kmeans_seed)?;
+    let truth: Option<Vec<u32>> = embedded
+        .items
+        .iter()
+        .map(|&i| dataset.label(i).map(|l| l as u32))
+        .collect();
+    let (scores, knn, pixels) = match &truth {
+        None => (None, None, None),
+        Some(t) => {
+            let scores = Scores::of(t, &clustering.clusters)?;
+            let knn = knn_accuracy(&embedded, t, config.eval.knn_k, config.eval.knn_temperature)?;
+            let pixels = if config.eval.pixel_baseline {
+                let raw = embed_all(|x| Ok(x.flatten_from(1)?), data, batch, monitor)?;
+                Some(Scores::of(
+                    t,
+                    &cluster(&raw, k, config.eval.n_runs, kmeans_seed)?.clusters,
+                )?)
+            } else {
+                None
+            };
+            (Some(scores), Some(knn), pixels)
+        }
+    };
+    write_clusters_csv(&dir.clusters_csv(), dataset, &clustering)?;
+    write_contact_sheets(
+        &dir.contact_sheets(),
+        dataset,
+        &data.eval_pipeline()?,
+        &clustering,
+        config.eval.sheet_images,
+    )?;
+    let mut sizes = vec![0; k];
+    for &c in &clustering.clusters {
+        sizes[c as usize] += 1;
+    }
+    let report = EvalReport {
+        items: embedded.items.len(),
+        clusters: k,
+        inertia: clustering.inertia,
+        cluster_sizes: sizes,
+        scores,
+        knn_accuracy: knn,
+        pixel_baseline: pixels,
+    };
+    report.save(&dir.eval_json())?;
+    monitor.event(&Event::PhaseEnd {
+        phase: Phase::Evaluation,
+        seconds: clock.elapsed().as_secs_f64(),
+    });
+    Ok(report)
+}

@@ -1,0 +1,183 @@
+//! A tiny run end to end (reduced-width model, 64 images): both stages learn, every report
+//! is written, and a run stopped and resumed ends with exactly the weights of a straight run.
+
+use std::path::Path;
+
+use candle_core::Device;
+use la_data::image::{Rgb, RgbImage};
+use la_train::{
+    AeConfig, DataConfig, DataSource, EvalConfig, Event, LaConfig, ModelSpec, Monitor, Outcome,
+    RunConfig, RunDir, Stage, run,
+};
+
+/// 64 images in 4 labelled folders: a class-specific pattern plus seeded noise.
+fn write_images(dir: &Path) {
+    for class in 0..4u32 {
+        let folder = dir.join(format!("class{class}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..16u32 {
+            let img = RgbImage::from_fn(32, 32, |x, y| {
+                let on = match class {
+                    0 => x < 16,
+                    1 => y < 16,
+                    2 => (x / 8 + y / 8) % 2 == 0,
+                    _ => (x as i32 - 16).pow(2) + (y as i32 - 16).pow(2) < 100,
+                };
+                let noise = ((x * 31 + y * 17 + i * 97 + class * 13) % 23) as u8;
+                let v = if on { 200 } else { 40 } + noise;
+                Rgb([v, v / 2 + 60, 255 - v])
+            });
+            img.save(folder.join(format!("{i:02}.png"))).unwrap();
+        }
+    }
+}
+
+fn config(images: &Path) -> RunConfig {
+    RunConfig {
+        seed: 3,
+        data: DataConfig {
+            source: DataSource::Folder {
+                path: images.to_path_buf(),
+                labels: true,
+            },
+            side: Some(32),
+            ..Default::default()
+        },
+        model: ModelSpec {
+            width_divisor: 16,
+            projection: 16,
+            ..Default::default()
+        },
+        ae: AeConfig {
+            epochs: 4,
+            batch_size: 16,
+            ..Default::default()
+        },
+        la: LaConfig {
+            epochs: 4,
+            batch_size: 16,
+            clusters: Some(4),
+            clusterings: 2,
+            ..Default::default()
+        },
+        eval: EvalConfig {
+            n_runs: 2,
+            knn_k: 10,
+            sheet_images: 9,
+            ..Default::default()
+        },
+    }
+}
+
+/// Records events; asks to stop after `stop_after_steps` steps (once).
+#[derive(Default)]
+struct Recorder {
+    events: Vec<Event>,
+    steps: usize,
+    stop_after_steps: Option<usize>,
+}
+
+impl Monitor for Recorder {
+    fn event(&mut self, event: &Event) {
+        if matches!(event, Event::Step { .. }) {
+            self.steps += 1;
+        }
+        self.events.push(event.clone());
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop_after_steps == Some(self.steps)
+    }
+}
+
+impl Recorder {
+    fn epoch_losses(&self, stage: Stage) -> Vec<f64> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::EpochEnd { stage: s, loss, .. } if *s == stage => Some(*loss),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn both_stages_learn_and_every_report_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let out = tmp.path().join("run");
+    let mut rec = Recorder::default();
+    let summary = run(&config(&images), &out, &Device::Cpu, &mut rec).unwrap();
+    assert_eq!(summary.outcome, Outcome::Finished);
+
+    let ae = rec.epoch_losses(Stage::AutoEncoder);
+    let la = rec.epoch_losses(Stage::LocalAggregation);
+    assert_eq!((ae.len(), la.len()), (4, 4));
+    assert!(ae[3] < ae[0], "auto-encoder loss must fall: {ae:?}");
+    assert!(la[3] < la[0], "Local Aggregation loss must fall: {la:?}");
+
+    let dir = RunDir::new(&out);
+    for path in [
+        dir.autoencoder(),
+        dir.embedder(),
+        dir.clusters_csv(),
+        dir.eval_json(),
+    ] {
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+    assert!(out.join("reconstructions/epoch_003.png").is_file());
+    assert!(dir.contact_sheets().join("cluster_000.png").is_file());
+    let csv = std::fs::read_to_string(dir.clusters_csv()).unwrap();
+    assert_eq!(csv.lines().count(), 65);
+    assert!(csv.lines().nth(1).unwrap().contains("class0"));
+    let report = summary.report.unwrap();
+    assert_eq!(report.items, 64);
+    assert_eq!(report.cluster_sizes.iter().sum::<usize>(), 64);
+    let scores = report.scores.expect("the folders are labels");
+    assert!((0.25..=1.0).contains(&scores.acc));
+    assert!(report.pixel_baseline.is_some() && report.knn_accuracy.is_some());
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.eval_json()).unwrap()).unwrap();
+    assert_eq!(eval["items"], 64);
+}
+
+/// The weights of a finished run's two model files.
+fn weights(dir: &Path) -> Vec<Vec<u8>> {
+    let d = RunDir::new(dir);
+    [d.autoencoder(), d.embedder()]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let mut cfg = config(&images);
+    (cfg.ae.epochs, cfg.la.epochs) = (2, 2);
+
+    let straight = tmp.path().join("straight");
+    run(&cfg, &straight, &Device::Cpu, &mut Recorder::default()).unwrap();
+
+    // Stop at an epoch boundary of stage 1 (4 steps per epoch), mid-epoch in stage 1, and
+    // mid-epoch in stage 2; resume each time from the checkpoints.
+    let resumed = tmp.path().join("resumed");
+    for stop in [4, 2, 3] {
+        let mut rec = Recorder {
+            stop_after_steps: Some(stop),
+            ..Default::default()
+        };
+        let summary = run(&cfg, &resumed, &Device::Cpu, &mut rec).unwrap();
+        assert_eq!(summary.outcome, Outcome::Stopped, "stop after {stop} steps");
+    }
+    let summary = run(&cfg, &resumed, &Device::Cpu, &mut Recorder::default()).unwrap();
+    assert_eq!(summary.outcome, Outcome::Finished);
+    assert!(
+        weights(&straight) == weights(&resumed),
+        "resumed weights differ"
+    );
+}
