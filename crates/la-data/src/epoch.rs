@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::loader::{Batch, Shared, item_seed};
 
 /// The batches of one epoch, in order; an iterator of `Result<Batch>`. Made by
-/// [`Loader::epoch`].
+/// [`Loader::epoch`](crate::Loader::epoch).
 ///
 /// A background thread loads batches ahead of the consumer, at most `prefetch` finished
 /// batches ahead. In strict mode the first error ends the epoch. Dropping the iterator stops
