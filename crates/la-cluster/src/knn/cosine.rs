@@ -9,7 +9,7 @@ use crate::{Error, ParamsError, Result};
 /// By default each matrix product takes this many bank rows.
 const BANK_CHUNK: usize = 16384;
 /// Similarity blocks hold about this many values.
-const BLOCK: usize = 1 << 23;
+const BLOCK: usize = 1 << 22;
 
 /// A bank of L2-normalised rows searched exhaustively by cosine similarity.
 ///

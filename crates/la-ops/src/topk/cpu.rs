@@ -65,16 +65,22 @@ fn write_indices<T>(best: &[(T, u32)], out: &mut [u32]) {
 
 /// The rank order of (value, index) pairs: larger values first, NaN above every number, and
 /// the lower index first among equal values (all NaNs count as equal; so do -0.0 and 0.0).
+#[inline]
 fn rank<T: Float>(a: &(T, u32), b: &(T, u32)) -> Ordering {
+    match b.0.partial_cmp(&a.0) {
+        Some(Ordering::Equal) => a.1.cmp(&b.1),
+        Some(order) => order,
+        None => rank_nan(a, b),
+    }
+}
+
+/// `rank` when at least one value is NaN.
+#[cold]
+fn rank_nan<T: Float>(a: &(T, u32), b: &(T, u32)) -> Ordering {
     match (a.0.is_nan(), b.0.is_nan()) {
         (true, false) => Ordering::Less,
         (false, true) => Ordering::Greater,
-        (true, true) => a.1.cmp(&b.1),
-        (false, false) => {
-            b.0.partial_cmp(&a.0)
-                .unwrap_or(Ordering::Equal)
-                .then(a.1.cmp(&b.1))
-        }
+        _ => a.1.cmp(&b.1),
     }
 }
 
@@ -93,23 +99,29 @@ fn compact<T: Float>(buf: &mut Vec<(T, u32)>, k: usize) {
     }
 }
 
+/// Elements tested against the threshold at once (a vectorisable block).
+const BLOCK: usize = 32;
+
 /// Leaves in `buf` the best `min(k, row.len())` (value, offset + position) pairs of `row`,
 /// sorted best first.
 ///
 /// Elements arrive in increasing index order, so a newcomer that only ties with the current
 /// k-th best loses (its index is higher) and can be skipped: after each compaction of the
-/// buffer to its best `k`, only values strictly above the k-th (or NaN above a number) enter.
-/// Each compaction costs O(capacity) and removes at least `capacity - k >= k` entries, so a row
-/// costs O(len) whatever its order.
+/// buffer to its best `k`, only values strictly above the k-th (or NaN above a number) enter,
+/// and blocks without any such value are skipped by one vectorised test. Each compaction costs
+/// O(capacity) and removes at least `capacity - k >= k` entries, so a row costs O(len)
+/// whatever its order.
 fn scan<T: Float>(row: &[T], offset: usize, k: usize, buf: &mut Vec<(T, u32)>) {
     let capacity = (2 * k).max(k + 256);
     buf.clear();
-    buf.reserve(capacity);
-    let mut i = 0;
-    while i < row.len() && buf.len() < capacity {
-        buf.push((row[i], (offset + i) as u32));
-        i += 1;
-    }
+    buf.reserve(capacity + BLOCK);
+    let mut i = capacity.min(row.len());
+    buf.extend(
+        row[..i]
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| (v, (offset + j) as u32)),
+    );
     while i < row.len() {
         compact(buf, k);
         let threshold = buf[k - 1].0;
@@ -118,11 +130,16 @@ fn scan<T: Float>(row: &[T], offset: usize, k: usize, buf: &mut Vec<(T, u32)>) {
             break;
         }
         while i < row.len() && buf.len() < capacity {
-            let v = row[i];
-            if v > threshold || v.is_nan() {
-                buf.push((v, (offset + i) as u32));
+            let block = &row[i..(i + BLOCK).min(row.len())];
+            // `!(v <= threshold)`: above the threshold, or NaN.
+            if block.iter().fold(false, |hit, &v| hit | !(v <= threshold)) {
+                for (j, &v) in block.iter().enumerate() {
+                    if !(v <= threshold) {
+                        buf.push((v, (offset + i + j) as u32));
+                    }
+                }
             }
-            i += 1;
+            i += block.len();
         }
     }
     select(buf, k);
