@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod augment;
+mod batch;
 mod cache;
 mod color_jitter;
 mod csv_toc;

@@ -1,16 +1,13 @@
-//! The batch loader: configuration, shared state, and the production of one batch.
+//! The batch loader: its configuration, the loader, and the batches it produces.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use image::RgbImage;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rayon::prelude::*;
 
-use crate::cache::ImageCache;
+use crate::batch::{Shared, item_seed, shuffle_seed};
 use crate::dataset::Dataset;
 use crate::epoch::Epoch;
 use crate::error::{Error, Result};
@@ -132,7 +129,7 @@ impl LoaderBuilder {
         if self.batch_size == 0 {
             return Err(Error::config("batch size", 0, "at least 1"));
         }
-        pipeline.output_side(&dataset)?;
+        let side = pipeline.output_side(&dataset)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("la-data-{i}"))
@@ -141,16 +138,7 @@ impl LoaderBuilder {
                 threads: self.threads,
                 reason: e.to_string(),
             })?;
-        let n_images = dataset.num_images();
-        let shared = Shared {
-            cache: self.cache.then(|| ImageCache::new(n_images)),
-            failed: (0..n_images).map(|_| AtomicBool::new(false)).collect(),
-            skipped: Mutex::new(Vec::new()),
-            config: self.clone(),
-            dataset,
-            pipeline,
-            pool,
-        };
+        let shared = Shared::new(self.clone(), dataset, pipeline, side, pool);
         Ok(Loader {
             shared: Arc::new(shared),
         })
@@ -206,7 +194,7 @@ impl Loader {
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.shared.dataset.len()).collect();
         if self.shared.config.shuffle {
-            let seed = mix(mix(self.shared.config.seed ^ 0x5348_5546_464c_4521) ^ epoch);
+            let seed = shuffle_seed(self.shared.config.seed, epoch);
             order.shuffle(&mut StdRng::seed_from_u64(seed));
         }
         order
@@ -241,110 +229,6 @@ impl Loader {
 
     /// The images that failed to load so far (lenient mode), each listed once.
     pub fn skipped(&self) -> Vec<Skipped> {
-        self.shared
-            .skipped
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.shared.skipped()
     }
-}
-
-/// State shared by the loader and its epochs' background threads.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: LoaderBuilder,
-    pub dataset: Arc<Dataset>,
-    pub pipeline: Pipeline,
-    pool: rayon::ThreadPool,
-    cache: Option<ImageCache>,
-    failed: Vec<AtomicBool>,
-    skipped: Mutex<Vec<Skipped>>,
-}
-
-impl Shared {
-    /// Loads `items` in parallel into a batch; `Ok(None)` if every item was skipped.
-    pub fn batch(
-        &self,
-        items: &[usize],
-        seeds: impl Fn(usize) -> u64 + Sync,
-    ) -> Result<Option<Batch>> {
-        let results: Vec<Option<Result<RgbImage>>> = self.pool.install(|| {
-            items
-                .par_iter()
-                .map(|&i| (!self.known_bad(i)).then(|| self.item(i, seeds(i))))
-                .collect()
-        });
-        let (mut images, mut indices) = (
-            Vec::with_capacity(items.len()),
-            Vec::with_capacity(items.len()),
-        );
-        for (&i, result) in items.iter().zip(results) {
-            match result {
-                None => {}
-                Some(Ok(image)) => {
-                    images.push(image);
-                    indices.push(i);
-                }
-                Some(Err(e)) if self.config.strictness == Strictness::Strict => return Err(e),
-                Some(Err(e)) => self.record(i, &e),
-            }
-        }
-        if images.is_empty() {
-            return Ok(None);
-        }
-        let images = self.pool.install(|| {
-            self.pipeline
-                .normalization()
-                .to_tensor(&images, &self.config.device)
-        })?;
-        let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
-        Ok(Some(Batch {
-            images,
-            indices,
-            labels,
-        }))
-    }
-
-    /// True if the item's image failed before (it is listed in the report already).
-    fn known_bad(&self, item: usize) -> bool {
-        let image = self.dataset.locate(item).0;
-        self.failed
-            .get(image)
-            .is_some_and(|f| f.load(Ordering::Relaxed))
-    }
-
-    fn item(&self, item: usize, seed: u64) -> Result<RgbImage> {
-        let image = self.dataset.locate(item).0;
-        let prepare = || self.pipeline.prepare(&self.dataset, image);
-        let prepared = match &self.cache {
-            Some(cache) => cache.get_or_prepare(image, prepare)?,
-            None => prepare()?,
-        };
-        self.pipeline.finish(&self.dataset, item, prepared, seed)
-    }
-
-    /// Lists a failure once per image.
-    fn record(&self, item: usize, error: &Error) {
-        let image = self.dataset.locate(item).0;
-        let first = self
-            .failed
-            .get(image)
-            .is_some_and(|f| !f.swap(true, Ordering::Relaxed));
-        if first && let Ok(mut skipped) = self.skipped.lock() {
-            skipped.push(Skipped::new(self.dataset.image_path(image), None, error));
-        }
-    }
-}
-
-/// The augmentation seed of `item` in `epoch` for the loader seed `seed`.
-pub(crate) fn item_seed(seed: u64, epoch: u64, item: usize) -> u64 {
-    mix(mix(mix(seed) ^ epoch) ^ item as u64)
-}
-
-/// splitmix64's finaliser: a bijective mix of 64 bits, so distinct inputs give distinct seeds.
-fn mix(z: u64) -> u64 {
-    let z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

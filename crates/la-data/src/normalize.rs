@@ -127,7 +127,7 @@ impl Normalize {
     }
 
     /// The normalised value of every sample value, per channel.
-    fn table(&self) -> [[f32; 256]; 3] {
+    pub(crate) fn table(&self) -> [[f32; 256]; 3] {
         std::array::from_fn(|c| {
             std::array::from_fn(|v| (v as f32 / 255.0 - self.mean[c]) / self.std[c])
         })
@@ -135,7 +135,7 @@ impl Normalize {
 }
 
 /// Writes `image` as three normalised planes into `out` (length `3 * w * h`).
-fn write_chw(table: &[[f32; 256]; 3], image: &RgbImage, out: &mut [f32]) {
+pub(crate) fn write_chw(table: &[[f32; 256]; 3], image: &RgbImage, out: &mut [f32]) {
     let plane = (image.width() * image.height()) as usize;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);

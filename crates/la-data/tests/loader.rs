@@ -192,13 +192,13 @@ fn train_images_differ_from_eval_images_but_keep_the_statistics_range() {
     assert!(max_diff(&back, &t.images) < 1e-5);
 }
 
-/// A folder of 5 good images and a truncated PNG, whose header is fine.
+/// A folder of a truncated PNG (whose header is fine; item 0 in path order) and 5 good images.
 fn folder_with_a_cut_png() -> (TempDir, Arc<Dataset>) {
     let dir = TempDir::new().unwrap();
     for k in 0..5 {
         write_png(dir.path(), &format!("ok{k}.png"), &gradient(48, 40, k));
     }
-    let png = write_png(dir.path(), "x.png", &gradient(64, 48, 9));
+    let png = write_png(dir.path(), "cut.png", &gradient(64, 48, 9));
     let bytes = std::fs::read(&png).unwrap();
     std::fs::write(&png, &bytes[..bytes.len() / 2]).unwrap();
     let dataset = FolderSource::new(dir.path())
@@ -223,12 +223,21 @@ fn lenient_loader_skips_a_bad_file_and_lists_it_once() {
     for epoch in 0..2 {
         let batches = collect(&loader, epoch);
         let sizes: Vec<usize> = batches.iter().map(Batch::len).collect();
-        assert_eq!(sizes, [4, 1], "epoch {epoch}");
-        assert!(!batches[1].indices.contains(&5));
+        assert_eq!(sizes, [3, 2], "epoch {epoch}");
+        assert_eq!(batches[0].indices, [1, 2, 3]);
+        // The good images moved up into the bad one's slot, each in its own place.
+        let dataset = loader.dataset();
+        let expected: Vec<_> = (1..4)
+            .map(|i| loader.pipeline().load(dataset, i, 0).unwrap())
+            .collect();
+        let expected = Normalize::IMAGENET
+            .to_tensor(&expected, &Device::Cpu)
+            .unwrap();
+        assert_eq!(max_diff(&batches[0].images, &expected), 0.0);
     }
     let skipped = loader.skipped();
     assert_eq!(skipped.len(), 1);
-    assert!(skipped[0].path.ends_with("x.png"));
+    assert!(skipped[0].path.ends_with("cut.png"));
     assert!(!skipped[0].reason.is_empty());
 }
 
@@ -241,11 +250,10 @@ fn strict_loader_stops_the_epoch_with_the_error() {
         .build(dataset, eval(32))
         .unwrap();
     let results: Vec<_> = loader.epoch(0).collect();
-    assert_eq!(results.len(), 2);
-    assert!(results[0].is_ok());
-    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(results.len(), 1, "the error ends the epoch");
+    let err = results[0].as_ref().unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err}");
-    assert!(err.to_string().contains("x.png"), "{err}");
+    assert!(err.to_string().contains("cut.png"), "{err}");
 }
 
 #[test]
@@ -307,4 +315,45 @@ fn dropping_an_epoch_early_stops_its_thread_and_configs_are_checked() {
     );
     assert!(PipelineBuilder::new().side(100).build().is_err());
     assert!(PipelineBuilder::new().side(0).build().is_err());
+}
+
+/// A transform that breaks the size contract.
+#[derive(Debug)]
+struct Shrink;
+
+impl la_data::Transform for Shrink {
+    fn apply(
+        &self,
+        image: la_data::image::RgbImage,
+        _: &mut dyn rand::RngCore,
+    ) -> la_data::Result<la_data::image::RgbImage> {
+        Ok(la_data::image::imageops::crop_imm(&image, 0, 0, 8, 8).to_image())
+    }
+}
+
+#[test]
+fn a_transform_that_changes_the_size_is_an_error_naming_the_sizes() {
+    let pipeline = PipelineBuilder::new()
+        .side(32)
+        .transform(Arc::new(Shrink))
+        .build()
+        .unwrap();
+    let loader = LoaderBuilder::new()
+        .batch_size(4)
+        .strictness(Strictness::Strict)
+        .build(sample(), pipeline)
+        .unwrap();
+    let err = loader.epoch(0).next().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ImageSize {
+                width: 8,
+                height: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("32x32"), "{err}");
 }

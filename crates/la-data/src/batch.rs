@@ -1,0 +1,171 @@
+//! Producing one batch: each item is loaded and normalised straight into its slot of the batch
+//! tensor by a worker of the loader's pool.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use candle_core::Tensor;
+use image::RgbImage;
+use rayon::prelude::*;
+
+use crate::cache::ImageCache;
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::loader::{Batch, LoaderBuilder};
+use crate::normalize::write_chw;
+use crate::pipeline::Pipeline;
+use crate::report::{Skipped, Strictness};
+
+/// State shared by the loader and its epochs' background threads.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: LoaderBuilder,
+    pub dataset: Arc<Dataset>,
+    pub pipeline: Pipeline,
+    side: u32,
+    table: Box<[[f32; 256]; 3]>,
+    pool: rayon::ThreadPool,
+    cache: Option<ImageCache>,
+    failed: Vec<AtomicBool>,
+    skipped: Mutex<Vec<Skipped>>,
+}
+
+impl Shared {
+    /// Shared state for `dataset` through `pipeline`, whose output side is `side`.
+    pub fn new(
+        config: LoaderBuilder,
+        dataset: Arc<Dataset>,
+        pipeline: Pipeline,
+        side: u32,
+        pool: rayon::ThreadPool,
+    ) -> Self {
+        let n_images = dataset.num_images();
+        Shared {
+            cache: config.cache.then(|| ImageCache::new(n_images)),
+            failed: (0..n_images).map(|_| AtomicBool::new(false)).collect(),
+            skipped: Mutex::new(Vec::new()),
+            table: Box::new(pipeline.normalization().table()),
+            config,
+            dataset,
+            pipeline,
+            side,
+            pool,
+        }
+    }
+
+    /// The failures listed so far.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.skipped.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Loads `items` in parallel into a batch; `Ok(None)` if every item was skipped.
+    pub fn batch(
+        &self,
+        items: &[usize],
+        seeds: impl Fn(usize) -> u64 + Sync,
+    ) -> Result<Option<Batch>> {
+        let per_item = 3 * (self.side as usize).pow(2);
+        let mut data = vec![0f32; items.len() * per_item];
+        let outcomes: Vec<Option<Result<()>>> = self.pool.install(|| {
+            data.par_chunks_mut(per_item)
+                .zip(items.par_iter())
+                .map(|(out, &i)| {
+                    (!self.known_bad(i)).then(|| {
+                        self.item(i, seeds(i))
+                            .and_then(|image| self.write(&image, out))
+                    })
+                })
+                .collect()
+        });
+        let mut indices = Vec::with_capacity(items.len());
+        for (k, (&i, outcome)) in items.iter().zip(outcomes).enumerate() {
+            match outcome {
+                None => {}
+                Some(Ok(())) => {
+                    // Close the gaps left by skipped items.
+                    let kept = indices.len();
+                    if kept != k {
+                        data.copy_within(k * per_item..(k + 1) * per_item, kept * per_item);
+                    }
+                    indices.push(i);
+                }
+                Some(Err(e)) if self.config.strictness == Strictness::Strict => return Err(e),
+                Some(Err(e)) => self.record(i, &e),
+            }
+        }
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        data.truncate(indices.len() * per_item);
+        let side = self.side as usize;
+        let images = Tensor::from_vec(data, (indices.len(), 3, side, side), &self.config.device)?;
+        let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
+        Ok(Some(Batch {
+            images,
+            indices,
+            labels,
+        }))
+    }
+
+    /// Normalises `image` into `out`, after checking that a custom transform kept its size.
+    fn write(&self, image: &RgbImage, out: &mut [f32]) -> Result<()> {
+        if image.dimensions() != (self.side, self.side) {
+            return Err(Error::ImageSize {
+                what: "a transformed image".into(),
+                width: image.width(),
+                height: image.height(),
+                expected: format!("{0}x{0}, the pipeline's output side", self.side),
+            });
+        }
+        write_chw(&self.table, image, out);
+        Ok(())
+    }
+
+    /// True if the item's image failed before (it is listed in the report already).
+    fn known_bad(&self, item: usize) -> bool {
+        let image = self.dataset.locate(item).0;
+        self.failed
+            .get(image)
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    fn item(&self, item: usize, seed: u64) -> Result<RgbImage> {
+        let image = self.dataset.locate(item).0;
+        let prepare = || self.pipeline.prepare(&self.dataset, image);
+        let prepared = match &self.cache {
+            Some(cache) => cache.get_or_prepare(image, prepare)?,
+            None => prepare()?,
+        };
+        self.pipeline.finish(&self.dataset, item, prepared, seed)
+    }
+
+    /// Lists a failure once per image.
+    fn record(&self, item: usize, error: &Error) {
+        let image = self.dataset.locate(item).0;
+        let first = self
+            .failed
+            .get(image)
+            .is_some_and(|f| !f.swap(true, Ordering::Relaxed));
+        if first && let Ok(mut skipped) = self.skipped.lock() {
+            skipped.push(Skipped::new(self.dataset.image_path(image), None, error));
+        }
+    }
+}
+
+/// The augmentation seed of `item` in `epoch` for the loader seed `seed`.
+pub(crate) fn item_seed(seed: u64, epoch: u64, item: usize) -> u64 {
+    mix(mix(mix(seed) ^ epoch) ^ item as u64)
+}
+
+/// The seed of epoch `epoch`'s shuffle.
+pub(crate) fn shuffle_seed(seed: u64, epoch: u64) -> u64 {
+    mix(mix(seed ^ 0x5348_5546_464c_4521) ^ epoch)
+}
+
+/// splitmix64's finaliser: a bijective mix of 64 bits, so distinct inputs give distinct seeds.
+fn mix(z: u64) -> u64 {
+    let z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
