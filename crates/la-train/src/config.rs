@@ -100,6 +100,17 @@ impl Default for DataConfig {
     }
 }
 
+impl DataConfig {
+    /// The image side actually used: `side`, or 32 for the bundled sample and IDX data,
+    /// 224 for photos.
+    pub fn effective_side(&self) -> u32 {
+        self.side.unwrap_or(match self.source {
+            DataSource::Sample | DataSource::Idx { .. } => 32,
+            DataSource::Folder { .. } | DataSource::Csv { .. } => 224,
+        })
+    }
+}
+
 /// Grid tiling: `n x n` tiles of `tile` pixels spread evenly over the image side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

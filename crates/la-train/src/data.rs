@@ -31,15 +31,12 @@ impl RunData {
         } else {
             Strictness::Lenient
         };
-        let (dataset, default_side) = match &config.source {
-            DataSource::Sample => (la_data::fashion_mnist_sample()?, 32),
-            DataSource::Folder { path, labels } => (
-                FolderSource::new(path)
-                    .labels(*labels)
-                    .strictness(strictness)
-                    .build()?,
-                224,
-            ),
+        let dataset = match &config.source {
+            DataSource::Sample => la_data::fashion_mnist_sample()?,
+            DataSource::Folder { path, labels } => FolderSource::new(path)
+                .labels(*labels)
+                .strictness(strictness)
+                .build()?,
             DataSource::Csv {
                 path,
                 root,
@@ -57,17 +54,17 @@ impl RunData {
                 if let Some(column) = label_column {
                     source.label_column(column);
                 }
-                (source.build()?, 224)
+                source.build()?
             }
             DataSource::Idx { images, labels } => {
                 let mut source = IdxSource::new(images);
                 if let Some(labels) = labels {
                     source.labels(labels);
                 }
-                (source.build()?, 32)
+                source.build()?
             }
         };
-        let side = config.side.unwrap_or(default_side);
+        let side = config.effective_side();
         let dataset = match config.grid {
             Some(g) => dataset.with_grid(Grid::fit(side, g.n, g.tile)?),
             None => dataset,

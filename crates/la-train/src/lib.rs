@@ -76,7 +76,9 @@ pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use optim::{Optimizer, Sgd, SgdConfig};
 pub use report::{EvalReport, write_clusters_csv, write_contact_sheets};
 pub use rng::{RngStream, derive_rng, derive_seed};
-pub use run::{RunDir, RunSummary, model_config, pretrained_weights, run};
+pub use run::{
+    RunDir, RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
+};
 pub use schedule::{LrSchedule, Progress};
 pub use stage_ae::{AE_CHECKPOINT, save_reconstructions, train_autoencoder};
 pub use stage_la::{LA_CHECKPOINT, train_local_aggregation};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
-use la_segnet::{AutoEncoder, Embedder, EmbedderConfig, HasParams, Merger, ModelConfig};
+use la_segnet::{AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig};
 use la_vgg::{Depth, HfCache, Variant, VggConfig};
 
 use crate::config::{MergerSpec, RunConfig, Weights};
@@ -127,20 +127,7 @@ pub fn run(
     }
     let (mut encoder, _) = ae.into_parts();
     encoder.set_frozen(false);
-    let embedder = Embedder::new(
-        encoder,
-        &EmbedderConfig {
-            merger: match config.model.merger {
-                MergerSpec::Mean => Merger::Mean,
-                MergerSpec::Flatten => Merger::Flatten,
-            },
-            // Without stage 2 a projection would stay random: embed the merged code itself.
-            projection: (config.la.enabled && config.model.projection > 0)
-                .then_some(config.model.projection),
-            image_hw: (data.input_side() as usize, data.input_side() as usize),
-            seed: derive_seed(seed, RngStream::ModelInit, 1, 0),
-        },
-    )?;
+    let embedder = build_embedder(config, encoder, data.input_side())?;
     if config.la.enabled {
         let ckpt = load_checkpoint(&dir, LA_CHECKPOINT, device)?;
         match ckpt.filter(|c| c.run.epoch as usize >= config.la.epochs) {
@@ -166,7 +153,7 @@ pub fn run(
         }
         la_segnet::save(&embedder, dir.embedder())?;
     }
-    let report = evaluate(config, &data, &embedder, &dir, monitor)?;
+    let report = cluster_and_report(config, &data, &embedder, &dir, monitor)?;
     Ok(RunSummary {
         outcome: Outcome::Finished,
         report: Some(report),
@@ -186,6 +173,25 @@ fn open_data(config: &RunConfig, device: &Device, monitor: &mut dyn Monitor) -> 
         });
     }
     Ok(data)
+}
+
+/// The embedder of `config` around `encoder` for square inputs of `side` pixels: merger and,
+/// when stage 2 trains it, the projection (without stage 2 a projection would stay random,
+/// so the merged code itself is the embedding).
+pub fn build_embedder(config: &RunConfig, encoder: Encoder, side: u32) -> Result<Embedder> {
+    let projection = config.model.projection;
+    Ok(Embedder::new(
+        encoder,
+        &EmbedderConfig {
+            merger: match config.model.merger {
+                MergerSpec::Mean => Merger::Mean,
+                MergerSpec::Flatten => Merger::Flatten,
+            },
+            projection: (config.la.enabled && projection > 0).then_some(projection),
+            image_hw: (side as usize, side as usize),
+            seed: derive_seed(config.seed, RngStream::ModelInit, 1, 0),
+        },
+    )?)
 }
 
 /// The network of `config`, seeded from the run's seed.
@@ -227,8 +233,10 @@ fn load_checkpoint(dir: &RunDir, name: &str, device: &Device) -> Result<Option<C
     Checkpoint::load(&dir.checkpoints(), name, device).map(Some)
 }
 
-/// Final embeddings, k-means, scores, and the files of the report.
-fn evaluate(
+/// Embeds every item with `embedder`, clusters the embeddings with the k-means of
+/// `config.eval`, scores the clustering where labels are known (with the raw-pixel baseline if
+/// asked) and writes `clusters.csv`, the contact sheets and `eval.json` into `dir`.
+pub fn cluster_and_report(
     config: &RunConfig,
     data: &RunData,
     embedder: &Embedder,

@@ -1,0 +1,50 @@
+//! `la`: deep image clustering from the command line. A thin front end: flags are parsed,
+//! turned into the library's validated settings, and handed to la-train.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
+mod cluster;
+mod eval;
+mod info;
+mod model_dir;
+mod progress;
+mod reconstruct;
+mod settings;
+mod train;
+
+use std::process::ExitCode;
+
+use args::{Cli, Command, OutputMode};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mode = if cli.quiet {
+        OutputMode::Quiet
+    } else {
+        cli.progress
+    };
+    let result = match &cli.command {
+        Command::Train(a) => train::run(a, mode),
+        Command::Cluster(a) => cluster::run(a, mode),
+        Command::Eval(a) => eval::run(a, mode),
+        Command::Reconstruct(a) => reconstruct::run(a),
+        Command::Info(a) => info::run(a),
+    };
+    result.unwrap_or_else(|e| {
+        report_error(&e, cli.verbose);
+        ExitCode::from(2)
+    })
+}
+
+/// One line naming what failed; with `-v`, every cause on its own line.
+fn report_error(e: &anyhow::Error, verbose: bool) {
+    if verbose {
+        eprintln!("error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+    } else {
+        eprintln!("error: {e:#}");
+    }
+}

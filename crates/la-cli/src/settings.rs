@@ -1,0 +1,264 @@
+//! From flags and files to validated library settings: flags override the config file, and
+//! the result is checked once by `RunConfig::check`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use candle_core::Device;
+use la_train::{DataConfig, DataSource, GridSpec, Recluster, RunConfig, Weights};
+
+use crate::args::{DataArgs, Stages, TrainArgs};
+
+/// The settings file of a run directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Reads a run configuration from a TOML file.
+pub fn read_config(path: &Path) -> anyhow::Result<RunConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid run configuration", path.display()))
+}
+
+/// Writes the effective configuration next to a run's results.
+pub fn write_config(config: &RunConfig, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(CONFIG_FILE);
+    let text = toml::to_string(config).context("cannot serialise the configuration")?;
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The configuration of `la train`: the file (or the defaults), then every flag given.
+pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
+    let mut c = match &args.config {
+        Some(path) => read_config(path)?,
+        None => RunConfig::default(),
+    };
+    apply_data(&args.data, &mut c.data)?;
+    set(&mut c.seed, args.seed);
+    if let Some(w) = &args.weights {
+        c.model.weights = parse_weights(w);
+    }
+    set_some(&mut c.eval.clusters, args.clusters);
+    if let Some(stages) = args.stages {
+        (c.ae.enabled, c.la.enabled) = (stages != Stages::La, stages != Stages::Ae);
+    }
+    set(&mut c.model.depth, args.depth);
+    set(&mut c.model.width_divisor, args.width_divisor);
+    set(&mut c.model.projection, args.projection);
+    set(&mut c.ae.epochs, args.ae_epochs);
+    set(&mut c.ae.batch_size, args.ae_batch_size);
+    set(&mut c.ae.sgd.lr, args.ae_lr);
+    c.ae.freeze_encoder |= args.freeze_encoder;
+    set(&mut c.la.epochs, args.epochs);
+    set(&mut c.la.batch_size, args.batch_size);
+    set(&mut c.la.sgd.lr, args.lr);
+    set(&mut c.la.sgd.momentum, args.momentum);
+    set(&mut c.la.sgd.weight_decay, args.weight_decay);
+    set(&mut c.la.temperature, args.temperature);
+    set(&mut c.la.mixing, args.mixing);
+    set(&mut c.la.background, args.background);
+    set(&mut c.la.clusterings, args.clusterings);
+    set_some(&mut c.la.clusters, args.la_clusters);
+    if let Some(n) = args.recluster_steps {
+        c.la.recluster = Recluster::Steps(n);
+    }
+    set(&mut c.la.warmup_epochs, args.warmup_epochs);
+    c.data.augment.enabled &= !args.no_augment;
+    c.data.cache &= !args.no_cache;
+    c.check()?;
+    Ok(c)
+}
+
+fn set<T>(field: &mut T, flag: Option<T>) {
+    if let Some(v) = flag {
+        *field = v;
+    }
+}
+
+fn set_some<T>(field: &mut Option<T>, flag: Option<T>) {
+    if flag.is_some() {
+        *field = flag;
+    }
+}
+
+/// `--weights`: `imagenet`, `none`, or a path.
+pub fn parse_weights(s: &str) -> Weights {
+    match s {
+        "imagenet" => Weights::Imagenet,
+        "none" => Weights::None,
+        path => Weights::Path(PathBuf::from(path)),
+    }
+}
+
+/// Applies the data flags: `--data` picks the kind of source by what the path is.
+pub fn apply_data(args: &DataArgs, c: &mut DataConfig) -> anyhow::Result<()> {
+    if let Some(path) = &args.data {
+        c.source = source_of(path, args)?;
+    } else if args.root.is_some() || !args.select.is_empty() || args.label_column.is_some() {
+        bail!("--root, --select and --label-column need --data pointing at a CSV file");
+    }
+    if args.image_size.is_some() {
+        c.side = args.image_size;
+    }
+    if let Some(g) = &args.grid {
+        c.grid = Some(parse_grid(g)?);
+    }
+    c.strict |= args.strict;
+    Ok(())
+}
+
+fn source_of(path: &Path, args: &DataArgs) -> anyhow::Result<DataSource> {
+    if path.is_dir() {
+        return Ok(DataSource::Folder {
+            path: path.to_path_buf(),
+            labels: !args.no_folder_labels,
+        });
+    }
+    if !path.exists() {
+        bail!("--data {}: no such file or folder", path.display());
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".csv") {
+        return Ok(DataSource::Csv {
+            path: path.to_path_buf(),
+            root: args.root.clone(),
+            select: args.select.clone(),
+            label_column: args.label_column.clone(),
+        });
+    }
+    if name.ends_with(".gz") || name.contains("idx") || name.contains("ubyte") {
+        return Ok(DataSource::Idx {
+            images: path.to_path_buf(),
+            labels: args.idx_labels.clone(),
+        });
+    }
+    bail!(
+        "--data {}: expected a folder of images, a .csv table of contents or an IDX file \
+         (name ending in .gz or containing `idx` / `ubyte`)",
+        path.display()
+    )
+}
+
+/// `--grid NxTILE`, e.g. `6x64`.
+pub fn parse_grid(s: &str) -> anyhow::Result<GridSpec> {
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(n, t)| Some((n.trim().parse().ok()?, t.trim().parse().ok()?)));
+    match parsed {
+        Some((n, tile)) => Ok(GridSpec { n, tile }),
+        None => bail!("--grid {s}: expected N x TILE, e.g. 6x64"),
+    }
+}
+
+/// `--device`.
+pub fn parse_device(s: &str) -> anyhow::Result<Device> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if cfg!(feature = "cuda") => {
+            Device::new_cuda(0).context("cannot open CUDA device 0")
+        }
+        "metal" if cfg!(feature = "metal") => {
+            Device::new_metal(0).context("cannot open Metal device 0")
+        }
+        "cuda" | "metal" => bail!(
+            "--device {s}: this build has no {s} support; rebuild with `cargo build --release -p la-cli --features {s}`"
+        ),
+        other => bail!("--device {other}: expected cpu, cuda or metal"),
+    }
+}
+
+/// `runs/<YYYYMMDD-HHMMSS><suffix>` in UTC.
+pub fn default_run_dir(suffix: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    PathBuf::from("runs").join(format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}{suffix}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    ))
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_match_known_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        // 2026-11-29 is 20,786 days after the epoch.
+        assert_eq!(civil_from_days(20_786), (2026, 11, 29));
+    }
+
+    #[test]
+    fn grids_weights_and_devices_parse() {
+        assert_eq!(parse_grid("6x64").unwrap(), GridSpec { n: 6, tile: 64 });
+        assert!(parse_grid("6-64").unwrap_err().to_string().contains("6-64"));
+        assert_eq!(parse_weights("imagenet"), Weights::Imagenet);
+        assert_eq!(
+            parse_weights("w.safetensors"),
+            Weights::Path("w.safetensors".into())
+        );
+        assert!(parse_device("cpu").is_ok());
+        assert!(parse_device("tpu").unwrap_err().to_string().contains("tpu"));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run.toml");
+        std::fs::write(&file, "seed = 5\n[la]\nepochs = 3\ntemperature = 0.1\n").unwrap();
+        let args = TrainArgs {
+            config: Some(file),
+            epochs: Some(7),
+            stages: Some(Stages::La),
+            ..Default::default()
+        };
+        let c = train_config(&args).unwrap();
+        assert_eq!((c.seed, c.la.epochs, c.la.temperature), (5, 7, 0.1));
+        assert!(!c.ae.enabled && c.la.enabled);
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let args = TrainArgs {
+            temperature: Some(-1.0),
+            ..Default::default()
+        };
+        assert!(
+            train_config(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("la.temperature")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run.toml");
+        std::fs::write(&file, "[la]\nepoch = 3\n").unwrap();
+        let args = TrainArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let err = format!("{:#}", train_config(&args).unwrap_err());
+        assert!(err.contains("run.toml") && err.contains("epoch"), "{err}");
+    }
+}

@@ -1,0 +1,103 @@
+//! `la train`: a new run directory, or the continuation of a stopped one.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use la_train::{EvalReport, MetricsLog, Outcome, RunDir, Scores};
+
+use crate::args::{OutputMode, TrainArgs};
+use crate::progress::{Progress, StopFlag};
+use crate::settings::{
+    CONFIG_FILE, default_run_dir, parse_device, read_config, train_config, write_config,
+};
+
+/// Runs `la train`.
+pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
+    let (config, dir) = match &args.resume {
+        Some(dir) => {
+            let config = read_config(&dir.join(CONFIG_FILE))
+                .with_context(|| format!("{} is not a run directory to resume", dir.display()))?;
+            (config, dir.clone())
+        }
+        None => {
+            let config = train_config(args)?;
+            let dir = args.out.clone().unwrap_or_else(|| default_run_dir(""));
+            if dir.join(CONFIG_FILE).exists() {
+                bail!(
+                    "{} already holds a run; continue it with --resume {0} or choose another --out",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+            write_config(&config, &dir)?;
+            (config, dir)
+        }
+    };
+    let device = parse_device(&args.device)?;
+    let stop = StopFlag::install()?;
+    let metrics = MetricsLog::append(&RunDir::new(&dir).metrics())?;
+    let mut monitor = (Progress::new(mode, stop), metrics);
+    if mode != OutputMode::Json {
+        eprintln!("run directory: {}", dir.display());
+    }
+    let summary = la_train::run(&config, &dir, &device, &mut monitor)?;
+    let (progress, metrics) = monitor;
+    drop(progress);
+    metrics.finish()?;
+    match (summary.outcome, summary.report) {
+        (Outcome::Stopped, _) => {
+            eprintln!(
+                "stopped; a checkpoint is saved. Continue with: la train --resume {}",
+                dir.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+        (Outcome::Finished, Some(report)) => {
+            print_report(&report, &dir, mode);
+            Ok(ExitCode::SUCCESS)
+        }
+        (Outcome::Finished, None) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The result: where the files are and, with labels, the scores beside raw pixels'.
+pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
+    if mode == OutputMode::Json {
+        if let Ok(line) = serde_json::to_string(
+            &serde_json::json!({ "event": "report", "dir": dir, "report": report }),
+        ) {
+            println!("{line}");
+        }
+        return;
+    }
+    println!(
+        "{} items in {} clusters (sizes {:?})",
+        report.items, report.clusters, report.cluster_sizes
+    );
+    if let Some(s) = &report.scores {
+        println!(
+            "{:<22} {:>6} {:>6} {:>6} {:>7}",
+            "", "ACC", "NMI", "ARI", "purity"
+        );
+        row("this model", s);
+        if let Some(p) = &report.pixel_baseline {
+            row("k-means on raw pixels", p);
+        }
+    }
+    if let Some(knn) = report.knn_accuracy {
+        println!("weighted kNN accuracy (leave-one-out): {knn:.3}");
+    }
+    let d = RunDir::new(dir);
+    println!("clusters:       {}", d.clusters_csv().display());
+    println!("contact sheets: {}", d.contact_sheets().display());
+    println!("scores:         {}", d.eval_json().display());
+}
+
+fn row(name: &str, s: &Scores) {
+    println!(
+        "{name:<22} {:>6.3} {:>6.3} {:>6.3} {:>7.3}",
+        s.acc, s.nmi, s.ari, s.purity
+    );
+}

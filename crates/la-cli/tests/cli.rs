@@ -1,0 +1,199 @@
+//! The `la` binary end to end on a tiny configuration, as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use la_data::image::{Rgb, RgbImage};
+
+fn la(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_la"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// 32 images in two labelled folders: left-bright and top-bright patterns.
+fn write_images(dir: &Path) {
+    for (class, name) in ["left", "top"].iter().enumerate() {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..16u32 {
+            let img = RgbImage::from_fn(32, 32, |x, y| {
+                let on = if class == 0 { x < 16 } else { y < 16 };
+                let v = if on { 210 } else { 30 } + ((x + 3 * y + 7 * i) % 19) as u8;
+                Rgb([v, v, v])
+            });
+            img.save(folder.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+const TINY: &[&str] = &[
+    "--image-size",
+    "32",
+    "--width-divisor",
+    "16",
+    "--projection",
+    "8",
+    "--ae-epochs",
+    "1",
+    "--ae-batch-size",
+    "8",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--la-clusters",
+    "2",
+    "--clusterings",
+    "2",
+    "--clusters",
+    "2",
+    "-q",
+];
+
+#[test]
+fn train_then_eval_cluster_reconstruct_and_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let run = tmp.path().join("run");
+    let mut args = vec![
+        "train",
+        "--data",
+        images.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY);
+    let out = la(&args);
+    assert!(out.status.success(), "train failed: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ACC") && stdout.contains("k-means on raw pixels"),
+        "{stdout}"
+    );
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "clusters.csv",
+        "eval.json",
+        "embedder.safetensors",
+        "autoencoder.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    assert!(run.join("contact_sheets/cluster_000.png").is_file());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("\"epoch_end\"") && l.contains("local_aggregation"))
+    );
+
+    let out = la(&["eval", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("32 items of 2 classes"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let clustered = tmp.path().join("clustered");
+    let out = la(&[
+        "cluster",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        images.to_str().unwrap(),
+        "--out",
+        clustered.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(clustered.join("clusters.csv").is_file());
+
+    let recon = tmp.path().join("recon.png");
+    let image = images.join("left/0.png");
+    let out = la(&[
+        "reconstruct",
+        "--model",
+        run.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--out",
+        recon.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(recon.is_file());
+
+    let out = la(&["info", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("width 1/16"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The same directory again is refused: nothing is overwritten.
+    let mut again = vec!["train", "--out", run.to_str().unwrap()];
+    again.extend_from_slice(TINY);
+    let out = la(&again);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--resume"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn user_mistakes_are_one_line_errors_with_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-photos");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                missing.display().to_string(),
+            ],
+            "no-such-photos",
+        ),
+        (
+            vec!["train".into(), "--temperature=-1".into()],
+            "la.temperature",
+        ),
+        (
+            vec!["train".into(), "--image-size".into(), "50".into()],
+            "data.side",
+        ),
+        (vec!["train".into(), "--device".into(), "tpu".into()], "tpu"),
+        (
+            vec!["eval".into(), tmp.path().display().to_string()],
+            "clusters.csv",
+        ),
+        (
+            vec![
+                "cluster".into(),
+                "--model".into(),
+                missing.display().to_string(),
+            ],
+            "run directory",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = la(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
