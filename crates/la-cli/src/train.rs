@@ -14,6 +14,8 @@ use crate::settings::{
 
 /// Runs `la train`.
 pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
+    // Every setting is checked before anything is written.
+    let device = parse_device(&args.device)?;
     let (config, dir) = match &args.resume {
         Some(dir) => {
             let config = read_config(&dir.join(CONFIG_FILE))
@@ -35,7 +37,6 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
             (config, dir)
         }
     };
-    let device = parse_device(&args.device)?;
     let stop = StopFlag::install()?;
     let metrics = MetricsLog::append(&RunDir::new(&dir).metrics())?;
     let mut monitor = (Progress::new(mode, stop), metrics);

@@ -186,7 +186,11 @@ fn user_mistakes_are_one_line_errors_with_exit_code_2() {
         ),
     ];
     for (args, needle) in cases {
-        let out = la(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let out = Command::new(env!("CARGO_BIN_EXE_la"))
+            .args(&args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
@@ -196,4 +200,6 @@ fn user_mistakes_are_one_line_errors_with_exit_code_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+    // A rejected command leaves nothing behind.
+    assert!(!tmp.path().join("runs").exists());
 }
