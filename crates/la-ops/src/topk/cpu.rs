@@ -99,6 +99,13 @@ fn compact<T: Float>(buf: &mut Vec<(T, u32)>, k: usize) {
     }
 }
 
+/// Whether `v` beats a (non-NaN) threshold that has a lower index: above it, or NaN. Without
+/// short-circuit, so that a block of tests vectorises.
+#[inline]
+fn enters<T: Float>(v: T, threshold: T) -> bool {
+    (v > threshold) | v.is_nan()
+}
+
 /// Elements tested against the threshold at once (a vectorisable block).
 const BLOCK: usize = 32;
 
@@ -131,10 +138,12 @@ fn scan<T: Float>(row: &[T], offset: usize, k: usize, buf: &mut Vec<(T, u32)>) {
         }
         while i < row.len() && buf.len() < capacity {
             let block = &row[i..(i + BLOCK).min(row.len())];
-            // `!(v <= threshold)`: above the threshold, or NaN.
-            if block.iter().fold(false, |hit, &v| hit | !(v <= threshold)) {
+            if block
+                .iter()
+                .fold(false, |hit, &v| hit | enters(v, threshold))
+            {
                 for (j, &v) in block.iter().enumerate() {
-                    if !(v <= threshold) {
+                    if enters(v, threshold) {
                         buf.push((v, (offset + i + j) as u32));
                     }
                 }
