@@ -1,9 +1,11 @@
 //! The assignment step: for every point and every group of `k` centroids, the nearest centroid
 //! and the distance to it. The distances come from matrix products over chunks of points,
 //! `|x|^2 - 2 x.c + |c|^2` (or `1 - x.c` for the cosine metric), so the full N x K block is
-//! never held; the argmin runs fused on the CPU, or as tensor ops on other devices.
+//! never held; the argmin runs fused on the CPU, or as tensor ops on other devices, where the
+//! product itself yields `x.c - |c|^2 / 2` (a column of ones appended to the points, one of
+//! `-|c|^2 / 2` to the centroids) so that one argmax pass over the block finds the nearest.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::Metric;
@@ -12,6 +14,15 @@ use crate::Result;
 
 /// Distance blocks hold about this many values unless the caller chose a chunk size.
 pub(crate) const BLOCK: usize = 1 << 21;
+
+/// The same on GPUs (1 GiB of f32), where larger products run faster and every block costs a
+/// round trip for its labels.
+const DEVICE_BLOCK: usize = 1 << 28;
+
+/// The values of one distance block on `device`.
+pub(crate) fn block_values(device: &Device) -> usize {
+    if device.is_cpu() { BLOCK } else { DEVICE_BLOCK }
+}
 
 /// The nearest centroid of each point within each group, row-major (n, groups).
 pub(crate) struct Assignment {
@@ -73,26 +84,57 @@ pub(crate) fn assign(
 ) -> Result<Assignment> {
     let (n, g) = (points.n, block.groups);
     let cols = g * block.k;
-    let chunk = chunk_rows.unwrap_or((BLOCK / cols).max(1)).min(n.max(1));
+    let chunk = chunk_rows
+        .unwrap_or((block_values(points.device()) / cols).max(1))
+        .min(n.max(1));
     let mut out = Assignment {
         labels: vec![0; n * g],
         dist: vec![0.0; n * g],
     };
-    let ct = block.c.t()?;
+    let cpu = points.device().is_cpu();
+    let (x, ct) = if cpu {
+        (points.x.clone(), block.c.t()?)
+    } else {
+        scoring_operands(points, block, metric)?
+    };
     for start in (0..n).step_by(chunk) {
         let rows = chunk.min(n - start);
-        let dot = points.x.narrow(0, start, rows)?.matmul(&ct)?;
+        let dot = x.narrow(0, start, rows)?.matmul(&ct)?;
         let labels = &mut out.labels[start * g..(start + rows) * g];
         let dist = &mut out.dist[start * g..(start + rows) * g];
         let x_sq = &points.sq_norms[start..start + rows];
-        let fused = on_cpu(&dot, |dot| {
-            nearest_cpu(dot, x_sq, block, metric, labels, dist)
-        });
+        let fused = if cpu {
+            on_cpu(&dot, |dot| {
+                nearest_cpu(dot, x_sq, block, metric, labels, dist)
+            })
+        } else {
+            None
+        };
         if fused.is_none() {
             nearest_generic(&dot, x_sq, block, metric, labels, dist)?;
         }
     }
     Ok(out)
+}
+
+/// The operands whose product is the score `nearest_generic` maximises: `x.c - |c|^2 / 2` for
+/// the Euclidean metric (points with a column of ones, centroids with one of `-|c|^2 / 2`),
+/// `x.c` for the cosine one. Returns the points and the transposed centroids.
+fn scoring_operands(
+    points: &Points,
+    block: &CentroidBlock,
+    metric: Metric,
+) -> Result<(Tensor, Tensor)> {
+    if metric == Metric::Cosine {
+        return Ok((points.x.clone(), block.c.t()?));
+    }
+    let dev = points.device();
+    let ones = Tensor::ones((points.n, 1), DType::F32, dev)?;
+    let x = Tensor::cat(&[&points.x, &ones], 1)?;
+    let half: Vec<f32> = block.sq_norms.iter().map(|v| -0.5 * v).collect();
+    let half = Tensor::from_vec(half, (block.sq_norms.len(), 1), dev)?;
+    let c = Tensor::cat(&[&block.c, &half], 1)?;
+    Ok((x, c.t()?))
 }
 
 /// The distance between a point and a centroid from their dot product and squared norms.
@@ -160,9 +202,10 @@ fn best_score(metric: Metric, dots: &[f32], c_sq: &[f32]) -> (usize, f32) {
     best
 }
 
-/// The argmin as tensor ops on the device of `dot`; only labels and distances travel to the CPU.
+/// The argmax of the scores of `scoring_operands` as tensor ops on their device (one pass over
+/// the block, then a gather of the best); only labels and distances travel to the CPU.
 fn nearest_generic(
-    dot: &Tensor,
+    scores: &Tensor,
     x_sq: &[f32],
     block: &CentroidBlock,
     metric: Metric,
@@ -170,24 +213,15 @@ fn nearest_generic(
     dist: &mut [f32],
 ) -> Result<()> {
     let (rows, g, k) = (x_sq.len(), block.groups, block.k);
-    let (best, score) = match metric {
-        Metric::Euclidean => {
-            let c_sq = Tensor::from_slice(&block.sq_norms, (1, g * k), dot.device())?;
-            let s = c_sq.broadcast_sub(&(dot * 2.0)?)?.reshape((rows, g, k))?;
-            (s.argmin(2)?, s.min(2)?)
-        }
-        Metric::Cosine => {
-            let s = dot.reshape((rows, g, k))?;
-            (s.argmax(2)?, s.max(2)?)
-        }
-    };
+    let s = scores.reshape((rows, g, k))?;
+    let best = s.argmax_keepdim(2)?;
+    let score: Vec<f32> = s.gather(&best, 2)?.flatten_all()?.to_vec1()?;
     let best: Vec<u32> = best.flatten_all()?.to_vec1()?;
-    let score: Vec<f32> = score.flatten_all()?.to_vec1()?;
     labels.copy_from_slice(&best);
     for ((d, s), &x) in dist.chunks_mut(g).zip(score.chunks(g)).zip(x_sq) {
         for (d, &s) in d.iter_mut().zip(s) {
             *d = match metric {
-                Metric::Euclidean => (x + s).max(0.0),
+                Metric::Euclidean => (x - 2.0 * s).max(0.0),
                 Metric::Cosine => (1.0 - s).max(0.0),
             };
         }
@@ -218,7 +252,9 @@ mod tests {
             let (mut l2, mut d2) = (vec![0; n * g], vec![0.0; n * g]);
             let dots: Vec<f32> = dot.flatten_all().unwrap().to_vec1().unwrap();
             nearest_cpu(&dots, &points.sq_norms, &block, metric, &mut l1, &mut d1);
-            nearest_generic(&dot, &points.sq_norms, &block, metric, &mut l2, &mut d2).unwrap();
+            let (xs, ct) = scoring_operands(&points, &block, metric).unwrap();
+            let scores = xs.matmul(&ct).unwrap();
+            nearest_generic(&scores, &points.sq_norms, &block, metric, &mut l2, &mut d2).unwrap();
             assert_eq!(l1, l2, "{metric:?}");
             for (a, b) in d1.iter().zip(&d2) {
                 assert!(

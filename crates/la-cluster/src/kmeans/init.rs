@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, seq::index};
 use rayon::prelude::*;
 
-use super::assign::{BLOCK, distance};
+use super::assign::{block_values, distance};
 use super::points::Points;
 use super::{Init, Metric};
 use crate::Result;
@@ -133,7 +133,7 @@ fn distances_to(points: &Points, ids: &[u32], chunk_rows: Option<usize>) -> Resu
         .collect();
     let ct = Tensor::from_slice(&c, (cols, points.d), points.device())?.t()?;
     let chunk = chunk_rows
-        .unwrap_or((BLOCK / cols).max(1))
+        .unwrap_or((block_values(points.device()) / cols).max(1))
         .min(points.n.max(1));
     let mut out = Vec::with_capacity(points.n * cols);
     for start in (0..points.n).step_by(chunk) {

@@ -1,7 +1,7 @@
 //! The update step: each centroid becomes the mean of its points; an empty cluster is
 //! re-seeded at the point farthest from its centroid (as scikit-learn does).
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 use super::Metric;
@@ -89,11 +89,17 @@ fn add_rows(acc: &mut [f32], rows: &[f32], d: usize, labels: &[Vec<u32>], k: usi
     }
 }
 
-/// The same with tensor ops (an index-add) on the points' device.
+/// The same with tensor ops on the points' device: each feature's column is scattered (added)
+/// into the k slots its labels name, la-ops' `max_unpool2d` on the (1, d, 1, n) transposed
+/// points (candle's `index_add` walks the points one after the other on CUDA).
 fn sums_generic(points: &Points, labels: &[u32], k: usize) -> Result<Sums> {
-    let ids = Tensor::from_slice(labels, labels.len(), points.device())?;
-    let zeros = Tensor::zeros((k, points.d), DType::F32, points.device())?;
-    let sums = zeros.index_add(&ids, &points.x, 0)?;
+    let (n, d) = (points.n, points.d);
+    let ids =
+        Tensor::from_slice(labels, (1, 1, 1, n), points.device())?.broadcast_as((1, d, 1, n))?;
+    let columns = points.x.t()?.reshape((1, d, 1, n))?;
+    let sums = la_ops::max_unpool2d(&columns, &ids, (1, k))?
+        .reshape((d, k))?
+        .t()?;
     let sums: Vec<f32> = sums.flatten_all()?.to_vec1()?;
     let mut counts = vec![0; k];
     for &l in labels {
