@@ -1,7 +1,8 @@
 //! Clustering on candle tensors: k-means, exact nearest neighbours and clustering metrics.
 //!
 //! - [`KMeans`]: Lloyd's k-means with greedy k-means++ or random initialisation, several runs
-//!   sharing each matrix product, empty clusters re-seeded, Euclidean or spherical (cosine).
+//!   sharing each matrix product, empty clusters re-seeded, Euclidean or spherical (cosine),
+//!   several independent clusterings in one call, warm starts from given centroids.
 //!   The heavy work is matrix products on the data's device; the per-iteration bookkeeping
 //!   runs on the CPU.
 //! - [`CosineBank`] ([`NearestNeighbours`]): exact top-k by cosine similarity, chunked over

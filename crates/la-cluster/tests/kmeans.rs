@@ -330,3 +330,27 @@ fn bad_parameters_and_data_are_errors() {
     assert!(e.to_string().contains("2 features"), "{e}");
     let _: KMeansParams = KMeans::params(3);
 }
+
+#[test]
+fn warm_starts_continue_from_given_centroids() {
+    let (x, _) = blobs(7, &[vec![0f32, 0.], vec![5., 5.], vec![0., 9.]], 40, 2.5);
+    let x = matrix(&x);
+    let p = KMeans::params(3).tolerance(0.0).check().unwrap();
+    let cold = p.fit(&x).unwrap();
+    // From converged centroids nothing moves: one assignment finds the same labels.
+    let warm = p.fit_from(&x, cold.centroids()).unwrap();
+    assert_eq!(warm.labels(), cold.labels());
+    assert!(warm.n_iter() <= 1, "{} iterations", warm.n_iter());
+    assert!((warm.inertia() - cold.inertia()).abs() <= 1e-6 * cold.inertia());
+    // Several warm starts share the products and equal the single ones.
+    let starts = [cold.centroids().clone(), (cold.centroids() + 0.5).unwrap()];
+    let many = p.fit_many_from(&x, &starts).unwrap();
+    for (m, s) in many.iter().zip(&starts) {
+        assert_eq!(m.labels(), p.fit_from(&x, s).unwrap().labels());
+    }
+    let e = p.fit_from(&x, &matrix(&[vec![0f32, 0., 0.]])).unwrap_err();
+    assert!(
+        e.to_string().contains("initial centroids") && e.to_string().contains("[3, 2]"),
+        "{e}"
+    );
+}

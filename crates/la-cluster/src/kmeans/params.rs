@@ -3,7 +3,7 @@
 use candle_core::Tensor;
 
 use super::{KMeans, fit};
-use crate::{ParamsError, Result};
+use crate::{Error, ParamsError, Result};
 
 /// How the first centroids of a run are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,8 +164,31 @@ impl KMeansValidParams {
     /// Clusters the rows of `x` (n, d; any float dtype, computed in f32; n >= n_clusters) on
     /// the device `x` lives on.
     pub fn fit(&self, x: &Tensor) -> Result<KMeans> {
-        let mut models = fit::fit(&self.0, x, 1)?;
-        Ok(models.remove(0))
+        one(fit::fit(&self.0, x, 1)?)
+    }
+
+    /// Clusters the rows of `x` starting from the given centroids (n_clusters, d), in one run
+    /// (`init`, `n_runs` and `seed` play no part). Re-clustering a slowly changing memory bank
+    /// from the previous centroids converges in far fewer iterations than from scratch.
+    ///
+    /// ```
+    /// # use candle_core::{Device, Tensor};
+    /// use la_cluster::KMeans;
+    /// let x = Tensor::new(&[[0f32], [1.], [10.], [11.]], &Device::Cpu)?;
+    /// let start = Tensor::new(&[[2f32], [9.]], &Device::Cpu)?;
+    /// let model = KMeans::params(2).check()?.fit_from(&x, &start)?;
+    /// assert_eq!(model.labels(), [0, 0, 1, 1]);
+    /// assert_eq!(model.centroids().to_vec2::<f32>()?, [[0.5], [10.5]]);
+    /// # Ok::<(), la_cluster::Error>(())
+    /// ```
+    pub fn fit_from(&self, x: &Tensor, centroids: &Tensor) -> Result<KMeans> {
+        one(fit::fit_from(&self.0, x, std::slice::from_ref(centroids))?)
+    }
+
+    /// Several clusterings of `x`, one from each tensor of initial centroids, sharing each
+    /// matrix product (the warm-started form of [`fit_many`](Self::fit_many)).
+    pub fn fit_many_from(&self, x: &Tensor, centroids: &[Tensor]) -> Result<Vec<KMeans>> {
+        fit::fit_from(&self.0, x, centroids)
     }
 
     /// Runs `count` independent clusterings of `x`, the i-th with seed `seed + i` (so each is
@@ -188,4 +211,13 @@ impl KMeansValidParams {
     pub fn fit_many(&self, x: &Tensor, count: usize) -> Result<Vec<KMeans>> {
         fit::fit(&self.0, x, count)
     }
+}
+
+/// The single model of a one-clustering fit.
+fn one(mut models: Vec<KMeans>) -> Result<KMeans> {
+    models.pop().ok_or(Error::TooFewRows {
+        input: "k-means data",
+        got: 0,
+        needed: 1,
+    })
 }
