@@ -9,7 +9,10 @@ mod batch_norm;
 mod check;
 mod conv;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod error;
+pub mod generic;
 mod normalize;
 mod pool;
 mod topk;

@@ -2,6 +2,9 @@
 //! fused ReLU, as one op with a hand-written backward pass.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+pub(crate) mod generic;
 
 use std::sync::{Arc, OnceLock};
 
@@ -83,44 +86,16 @@ pub fn batch_norm2d(
     mode: BatchNormMode,
     config: BatchNormConfig,
 ) -> Result<Tensor> {
-    let [n, c, h, w] = check::dims4(OP, "input", xs)?;
-    check::float(OP, "input", xs)?;
-    let (running_mean, running_var) = match mode {
-        BatchNormMode::Train {
-            running_mean,
-            running_var,
-        } => (running_mean.as_tensor(), running_var.as_tensor()),
-        BatchNormMode::Eval {
-            running_mean,
-            running_var,
-        } => (running_mean, running_var),
-    };
-    for (name, t) in [
-        ("weight", weight),
-        ("bias", bias),
-        ("running mean", running_mean),
-        ("running variance", running_var),
-    ] {
-        check::shape_is(OP, name, t, &[c])?;
-        check::dtype_is(OP, name, t, xs.dtype(), "the dtype of the input")?;
-        check::same_device(OP, name, t, xs)?;
+    let dims = validate(xs, weight, bias, mode)?;
+    if !xs.device().is_cpu() {
+        return other_device(xs, weight, bias, mode, config, dims);
     }
-    let dims = Dims { n, c, plane: h * w };
     let train = matches!(mode, BatchNormMode::Train { .. });
-    if train && n * h * w < 2 {
-        return Err(OpError::Shape {
-            op: OP,
-            input: "input",
-            got: xs.dims().to_vec(),
-            expected: "more than one value per channel in training mode".into(),
-        }
-        .into());
-    }
     let fixed = if train {
         None
     } else {
-        let (m, v) = (to_f64(running_mean)?, to_f64(running_var)?);
-        Some(Stats::from_running(m, v, config.eps))
+        let (m, v) = running(mode);
+        Some(Stats::from_running(to_f64(m)?, to_f64(v)?, config.eps))
     };
     let op = BatchNorm2d {
         dims,
@@ -143,6 +118,63 @@ pub fn batch_norm2d(
         update_running(running_mean, running_var, s, dims, config.momentum)?;
     }
     Ok(ys)
+}
+
+/// Checks the input, parameters and running statistics; returns the input's sizes.
+fn validate(xs: &Tensor, weight: &Tensor, bias: &Tensor, mode: BatchNormMode) -> Result<Dims> {
+    let [n, c, h, w] = check::dims4(OP, "input", xs)?;
+    check::float(OP, "input", xs)?;
+    let (running_mean, running_var) = running(mode);
+    for (name, t) in [
+        ("weight", weight),
+        ("bias", bias),
+        ("running mean", running_mean),
+        ("running variance", running_var),
+    ] {
+        check::shape_is(OP, name, t, &[c])?;
+        check::dtype_is(OP, name, t, xs.dtype(), "the dtype of the input")?;
+        check::same_device(OP, name, t, xs)?;
+    }
+    if matches!(mode, BatchNormMode::Train { .. }) && n * h * w < 2 {
+        return Err(OpError::Shape {
+            op: OP,
+            input: "input",
+            got: xs.dims().to_vec(),
+            expected: "more than one value per channel in training mode".into(),
+        }
+        .into());
+    }
+    Ok(Dims { n, c, plane: h * w })
+}
+
+/// The running mean and variance of either mode.
+fn running<'a>(mode: BatchNormMode<'a>) -> (&'a Tensor, &'a Tensor) {
+    match mode {
+        BatchNormMode::Train {
+            running_mean,
+            running_var,
+        } => (running_mean.as_tensor(), running_var.as_tensor()),
+        BatchNormMode::Eval {
+            running_mean,
+            running_var,
+        } => (running_mean, running_var),
+    }
+}
+
+/// Tensors not on the CPU: the CUDA kernels (feature `cuda`), else the generic path.
+fn other_device(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    mode: BatchNormMode,
+    config: BatchNormConfig,
+    dims: Dims,
+) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if xs.device().is_cuda() {
+        return cuda::batch_norm2d(xs, weight, bias, mode, config, dims);
+    }
+    generic::norm(xs, weight, bias, mode, config, dims)
 }
 
 fn to_f64(t: &Tensor) -> Result<Vec<f64>> {

@@ -7,9 +7,14 @@
 //! same rotated weight, so its backward passes come out of autograd for free.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod gemm;
+pub(crate) mod generic;
 mod im2col;
 
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use crate::cpu::{Float, dispatch_float, slice};
@@ -88,6 +93,9 @@ pub fn conv2d(
         bias,
         |[_, c_in, _, _], [c_out, c, _, _]| (c == c_in, c_out),
     )?;
+    if !crate::generic::has_kernels(xs.device()) {
+        return generic::conv(xs, weight, bias, padding);
+    }
     conv_padded(CONV, xs, weight, bias, (padding, padding))
 }
 
@@ -120,15 +128,9 @@ pub fn conv_transpose2d(
         bias,
         |[_, c_in, _, _], [c, c_out, _, _]| (c == c_in, c_out),
     )?;
-    let [_, _, kh, kw] = check::dims4(CONV_T, "weight", weight)?;
-    if padding >= kh.min(kw) {
-        return Err(OpError::Param {
-            op: CONV_T,
-            param: "padding",
-            got: padding.to_string(),
-            expected: format!("less than the kernel size {kh}x{kw}"),
-        }
-        .into());
+    let [_, _, kh, kw] = check_transpose_padding(weight, padding)?;
+    if !crate::generic::has_kernels(xs.device()) {
+        return generic::conv_transpose(xs, weight, bias, padding);
     }
     let rotated = weight.contiguous()?.apply_op1(FlipTranspose)?;
     conv_padded(
@@ -150,6 +152,21 @@ pub fn conv2d_weight_grad(
     kernel_hw: (usize, usize),
     padding: usize,
 ) -> Result<Tensor> {
+    let g = check_weight_grad(xs, grad, kernel_hw, padding)?;
+    if !crate::generic::has_kernels(xs.device()) {
+        return generic::filter_grad(xs, grad, padding);
+    }
+    xs.contiguous()?
+        .apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(g))
+}
+
+/// Checks the inputs of [`conv2d_weight_grad`] and returns the convolution's geometry.
+fn check_weight_grad(
+    xs: &Tensor,
+    grad: &Tensor,
+    kernel_hw: (usize, usize),
+    padding: usize,
+) -> Result<Geometry> {
     let op = "conv2d_weight_grad";
     let [n, c_in, _, _] = check::dims4(op, "input", xs)?;
     let [_, c_out, _, _] = check::dims4(op, "grad", grad)?;
@@ -163,8 +180,23 @@ pub fn conv2d_weight_grad(
         (padding, padding),
     );
     check::shape_is(op, "grad", grad, &[n, c_out, g.out_h, g.out_w])?;
-    xs.contiguous()?
-        .apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(g))
+    Ok(g)
+}
+
+/// The dimensions of a transposed convolution's weight, once `padding` is known to be below
+/// the kernel size.
+fn check_transpose_padding(weight: &Tensor, padding: usize) -> Result<[usize; 4]> {
+    let [a, b, kh, kw] = check::dims4(CONV_T, "weight", weight)?;
+    if padding >= kh.min(kw) {
+        return Err(OpError::Param {
+            op: CONV_T,
+            param: "padding",
+            got: padding.to_string(),
+            expected: format!("less than the kernel size {kh}x{kw}"),
+        }
+        .into());
+    }
+    Ok([a, b, kh, kw])
 }
 
 /// Checks ranks, dtypes, devices and channel counts.
@@ -316,6 +348,17 @@ impl CustomOp2 for Conv {
         self.fwd((s1, l1), (s2, l2), None)
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        cuda::conv(&self.0, (s1, l1), (s2, l2), None)
+    }
+
     fn bwd(
         &self,
         xs: &Tensor,
@@ -342,6 +385,19 @@ impl CustomOp3 for Conv {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        cuda::conv(&self.0, (s1, l1), (s2, l2), Some((s3, l3)))
     }
 
     fn bwd(
@@ -381,6 +437,17 @@ impl CustomOp2 for FilterGrad {
         let out = dispatch_float!(CONV, s1, filter_grad(s1, l1, s2, l2, g))?;
         Ok((out, Shape::from((g.c_out, g.c_in, g.kh, g.kw))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        cuda::filter_grad_op(&self.0, (s1, l1), (s2, l2))
+    }
 }
 
 fn filter_grad<T: Float>(
@@ -413,6 +480,11 @@ impl CustomOp1 for FlipTranspose {
         Ok((out, Shape::from((d[1], d[0], d[2], d[3]))))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+        cuda::flip_transpose_op(s, l)
+    }
+
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         grad.contiguous()?.apply_op1(FlipTranspose).map(Some)
     }
@@ -436,6 +508,11 @@ impl CustomOp1 for ChannelSum {
         let c = d[1];
         let out = dispatch_float!(self.name(), s, channel_sum(s, l))?;
         Ok((out, Shape::from(c)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+        cuda::channel_sum_op(s, l)
     }
 }
 

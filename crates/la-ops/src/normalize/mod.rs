@@ -1,12 +1,15 @@
 //! `l2_normalize_rows`: each row divided by its Euclidean norm, with a backward pass.
 //!
-//! The CPU kernels live in `cpu`. GPU kernels belong in `cuda` / `metal` modules behind the
-//! features of the same names; until they exist, tensors on other devices take a generic path
-//! built from candle's tensor ops (correct, differentiable, not fused).
+//! The CPU kernels live in `cpu`, the CUDA ones in `cuda` (feature `cuda`); tensors on other
+//! devices take the generic path of `generic`, built from candle's tensor ops (correct,
+//! differentiable, not fused).
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+pub(crate) mod generic;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
 use crate::OpError;
 use crate::check;
@@ -33,6 +36,16 @@ const EPS: f64 = 1e-12;
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 pub fn l2_normalize_rows(x: &Tensor) -> Result<Tensor> {
+    let cols = validate(x)?;
+    if crate::generic::has_kernels(x.device()) {
+        x.contiguous()?.apply_op1(L2Normalize { cols })
+    } else {
+        generic::normalize(x)
+    }
+}
+
+/// Checks the input and returns the length of its rows.
+fn validate(x: &Tensor) -> Result<usize> {
     check::float(OP, "input", x)?;
     let Some(&cols) = x.dims().last() else {
         return Err(OpError::Shape {
@@ -43,12 +56,7 @@ pub fn l2_normalize_rows(x: &Tensor) -> Result<Tensor> {
         }
         .into());
     };
-    if x.device().is_cpu() {
-        x.contiguous()?.apply_op1(L2Normalize { cols })
-    } else {
-        let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(EPS)?;
-        x.broadcast_div(&norm)
-    }
+    Ok(cols)
 }
 
 /// The forward pass as a candle op.
@@ -63,6 +71,20 @@ impl CustomOp1 for L2Normalize {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let out = dispatch_float!(OP, storage, forward(OP, storage, layout, self.cols, EPS))?;
+        Ok((out, layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let out = crate::cuda::dispatch_gpu!(
+            OP,
+            storage,
+            cuda::forward(OP, (storage, layout), self.cols, EPS)
+        )?;
         Ok((out, layout.shape().clone()))
     }
 
@@ -96,6 +118,22 @@ impl CustomOp2 for L2NormalizeBackward {
             self.name(),
             s1,
             backward(self.name(), (s1, l1), (s2, l2), self.cols, EPS)
+        )?;
+        Ok((out, l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let out = crate::cuda::dispatch_gpu!(
+            self.name(),
+            s1,
+            cuda::backward(self.name(), (s1, l1), (s2, l2), self.cols, EPS)
         )?;
         Ok((out, l1.shape().clone()))
     }

@@ -1,6 +1,9 @@
 //! `max_pool2d_with_indices`: max-pooling that also returns where each maximum came from.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+pub(crate) mod generic;
 
 use std::sync::{Arc, OnceLock};
 
@@ -33,6 +36,25 @@ pub fn max_pool2d_with_indices(
     kernel: usize,
     stride: usize,
 ) -> Result<(Tensor, Tensor)> {
+    let geometry = validate(xs, kernel, stride)?;
+    if !crate::generic::has_kernels(xs.device()) {
+        return generic::pool(xs, geometry);
+    }
+    let op = MaxPool2d {
+        geometry,
+        indices: Arc::default(),
+    };
+    let indices = op.indices.clone();
+    let values = xs.contiguous()?.apply_op1(op)?;
+    let indices = indices
+        .get()
+        .cloned()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: the kernel produced no indices")))?;
+    Ok((values, indices))
+}
+
+/// Checks the input and parameters and returns the window geometry.
+fn validate(xs: &Tensor, kernel: usize, stride: usize) -> Result<PoolGeometry> {
     let [_, _, h, w] = check::dims4(OP, "input", xs)?;
     check::float(OP, "input", xs)?;
     check::positive(OP, "kernel", kernel)?;
@@ -55,23 +77,12 @@ pub fn max_pool2d_with_indices(
         }
         .into());
     }
-    let geometry = PoolGeometry {
+    Ok(PoolGeometry {
         kernel,
         stride,
         in_hw: (h, w),
         out_hw: ((h - kernel) / stride + 1, (w - kernel) / stride + 1),
-    };
-    let op = MaxPool2d {
-        geometry,
-        indices: Arc::default(),
-    };
-    let indices = op.indices.clone();
-    let values = xs.contiguous()?.apply_op1(op)?;
-    let indices = indices
-        .get()
-        .cloned()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: the kernel produced no indices")))?;
-    Ok((values, indices))
+    })
 }
 
 /// The pool as a candle op: its result is the values; the indices, produced in the same sweep,
@@ -103,6 +114,22 @@ impl CustomOp1 for MaxPool2d {
         )?;
         let indices = Tensor::from_vec(indices, shape.clone(), &Device::Cpu)?;
         // A second forward through the same op object would be a bug, not a user error.
+        let _ = self.indices.set(indices);
+        Ok((values, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let shape = self.out_shape(layout);
+        let (values, indices) = crate::cuda::dispatch_gpu!(
+            OP,
+            storage,
+            cuda::forward(storage, layout, self.geometry, &shape)
+        )?;
         let _ = self.indices.set(indices);
         Ok((values, shape))
     }

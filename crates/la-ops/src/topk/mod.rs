@@ -1,10 +1,13 @@
 //! `topk`: the k largest values of each row and where they are.
 //!
-//! The CPU kernel (in `cpu`) selects in O(columns) per row. GPU kernels belong in `cuda` /
-//! `metal` modules behind the features of the same names; until they exist, tensors on other
-//! devices take a generic path through candle's own sort.
+//! The CPU kernel (in `cpu`) selects in O(columns) per row; the CUDA kernel (in `cuda`, feature
+//! `cuda`) by radix selection, one block per row; tensors on other devices take the generic path
+//! of `generic`, through candle's own sort.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+pub(crate) mod generic;
 
 use candle_core::{CpuStorage, CustomOp1, D, Layout, Result, Shape, Tensor};
 
@@ -25,9 +28,10 @@ const OP: &str = "topk";
 ///
 /// Cost: O(columns) per row whatever the data (a threshold scan with a bounded candidate
 /// buffer), rows in parallel, and a row is split across threads when there are fewer rows than
-/// threads, so single rows of millions of columns are fast too. On devices other than the CPU
-/// the values are sorted with candle's `arg_sort_last_dim` (ties are then not guaranteed to
-/// keep index order).
+/// threads, so single rows of millions of columns are fast too. On CUDA (feature `cuda`), one
+/// block per row finds the k-th value by radix selection (four passes over the row for f32),
+/// collects the k best and sorts them, with the same order. On other devices the values are
+/// sorted with candle's `arg_sort_last_dim` (see [`generic::topk`](crate::generic::topk)).
 ///
 /// The values carry a gradient (a gather of `x`, whose backward is a scatter-add); the indices
 /// do not. Fails, naming the op and the shape, when `k` is 0 or exceeds the last dimension.
@@ -43,14 +47,11 @@ const OP: &str = "topk";
 pub fn topk(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     check::float(OP, "input", x)?;
     let cols = check_k(x, k)?;
+    if !crate::generic::has_kernels(x.device()) {
+        return generic::select(x, k);
+    }
     let x = x.contiguous()?;
-    let indices = if x.device().is_cpu() {
-        x.apply_op1_no_bwd(&TopKIndices { k, cols })?
-    } else {
-        x.arg_sort_last_dim(false)?
-            .narrow(D::Minus1, 0, k)?
-            .contiguous()?
-    };
+    let indices = x.apply_op1_no_bwd(&TopKIndices { k, cols })?;
     let values = x.gather(&indices, D::Minus1)?;
     Ok((values, indices))
 }
@@ -106,6 +107,24 @@ impl CustomOp1 for TopKIndices {
             OP,
             storage,
             topk_indices(OP, storage, layout, self.cols, self.k)
+        )?;
+        let mut dims = layout.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = self.k;
+        }
+        Ok((out, Shape::from(dims)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let out = crate::cuda::dispatch_gpu!(
+            OP,
+            storage,
+            cuda::topk_indices(OP, (storage, layout), self.cols, self.k)
         )?;
         let mut dims = layout.dims().to_vec();
         if let Some(last) = dims.last_mut() {

@@ -4,6 +4,9 @@
 //! backward pass is the other: unpooling's gradient is a gather, pooling's is a scatter-add.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+pub(crate) mod generic;
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
@@ -31,6 +34,9 @@ const UNPOOL: &str = "max_unpool2d";
 pub fn max_unpool2d(xs: &Tensor, indices: &Tensor, output_hw: (usize, usize)) -> Result<Tensor> {
     check::dims4(UNPOOL, "input", xs)?;
     check_indices(UNPOOL, xs, indices)?;
+    if !crate::generic::has_kernels(xs.device()) {
+        return generic::scatter(xs, indices, output_hw);
+    }
     scatter_add_planes(xs, indices, output_hw)
 }
 
@@ -81,6 +87,24 @@ impl CustomOp2 for ScatterAddPlanes {
         Ok((out, Shape::from((d[0], d[1], h, w))))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (h, w) = self.output_hw;
+        let d = l1.dims();
+        let out = crate::cuda::dispatch_gpu!(
+            UNPOOL,
+            s1,
+            cuda::scatter_add(UNPOOL, (s1, l1), (s2, l2), h * w)
+        )?;
+        Ok((out, Shape::from((d[0], d[1], h, w))))
+    }
+
     fn bwd(
         &self,
         _xs: &Tensor,
@@ -111,6 +135,23 @@ impl CustomOp2 for GatherPlanes {
             self.name(),
             s1,
             gather(self.name(), (s1, l1), (s2, l2), d[2] * d[3])
+        )?;
+        Ok((out, l2.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let d = l1.dims();
+        let out = crate::cuda::dispatch_gpu!(
+            self.name(),
+            s1,
+            cuda::gather(self.name(), (s1, l1), (s2, l2), d[2] * d[3])
         )?;
         Ok((out, l2.shape().clone()))
     }
