@@ -51,7 +51,9 @@ impl CosineBank {
         })
     }
 
-    /// How many bank rows each matrix product takes. By default, 16384.
+    /// How many bank rows each matrix product takes. By default, 16384. On devices where
+    /// la-ops has no top-k kernel (Metal for now) each chunk goes through candle's sort, which
+    /// holds a row in GPU shared memory: keep chunks small there (8192).
     pub fn chunk_size(mut self, rows: usize) -> Result<Self> {
         if rows == 0 {
             return Err(ParamsError::ChunkSize.into());
