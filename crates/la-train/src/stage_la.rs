@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use la_cluster::KMeans;
+use la_cluster::{Init, KMeans};
 use la_data::Batch;
 use la_segnet::{Embedder, HasParams};
 
@@ -154,8 +154,11 @@ impl LaTask<'_> {
             total: Some(h as u64),
         });
         let clock = Instant::now();
+        // As the reference's faiss k-means: random initial centroids, 20 iterations.
         let params = KMeans::params(self.config.clusters_for(self.bank.len()))
             .n_runs(1)
+            .init(Init::Random)
+            .max_iter(20)
             .seed(derive_seed(
                 self.seed,
                 RngStream::KMeans,
