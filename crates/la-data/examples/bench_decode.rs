@@ -130,22 +130,47 @@ fn generate(dir: &Path, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| e as Box<dyn std::error::Error>)
 }
 
-/// Images per second of the best of `repeat` runs of `f` over `n` images.
-fn best_rate(
+/// Throughput of one measured stage.
+struct Rate {
+    /// Images per wall-clock second, best pass.
+    wall: f64,
+    /// Images per CPU-second (user + system, all threads), over all passes: what the work
+    /// costs, which other load on the machine does not change much.
+    cpu: Option<f64>,
+}
+
+/// CPU time used so far by this process, all threads (Linux: /proc/self/stat, in ticks of
+/// 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The rates of `repeat` runs of `f` over `n` images.
+fn rate(
     n: usize,
     repeat: usize,
     mut f: impl FnMut() -> Result<(), la_data::Error>,
-) -> Result<f64, la_data::Error> {
+) -> Result<Rate, la_data::Error> {
     let mut best = f64::MAX;
+    let cpu_start = cpu_seconds();
     for _ in 0..repeat {
         let start = Instant::now();
         f()?;
         best = best.min(start.elapsed().as_secs_f64());
     }
-    Ok(n as f64 / best)
+    let cpu = cpu_start
+        .zip(cpu_seconds())
+        .map(|(a, b)| (n * repeat) as f64 / (b - a));
+    Ok(Rate {
+        wall: n as f64 / best,
+        cpu,
+    })
 }
 
-fn measure(dataset: Arc<Dataset>, args: &Args) -> Result<(f64, f64), la_data::Error> {
+fn measure(dataset: Arc<Dataset>, args: &Args) -> Result<(Rate, Rate), la_data::Error> {
     let pipeline = PipelineBuilder::new().side(args.side).build()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
@@ -159,7 +184,7 @@ fn measure(dataset: Arc<Dataset>, args: &Args) -> Result<(f64, f64), la_data::Er
     for i in 0..n {
         let _ = std::fs::read(dataset.path(i).unwrap_or(Path::new("")));
     }
-    let prepare = best_rate(n, args.repeat, || {
+    let prepare = rate(n, args.repeat, || {
         pool.install(|| {
             (0..n)
                 .into_par_iter()
@@ -170,7 +195,7 @@ fn measure(dataset: Arc<Dataset>, args: &Args) -> Result<(f64, f64), la_data::Er
         .batch_size(64)
         .threads(args.threads)
         .build(dataset, pipeline)?;
-    let loaded = best_rate(n, args.repeat, || {
+    let loaded = rate(n, args.repeat, || {
         loader.epoch(0).try_for_each(|b| b.map(drop))
     })?;
     Ok((prepare, loaded))
@@ -205,7 +230,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "threads: {}, side: {}, best of {} passes",
         args.threads, args.side, args.repeat
     );
-    println!("la-data prepare (decode + resize + centre crop, u8): {prepare:.1} images/s");
-    println!("la-data loader  (same + normalised f32 batches of 64): {loader:.1} images/s");
+    let show = |r: &Rate| match r.cpu {
+        Some(cpu) => format!("{:.1} images/s, {cpu:.1} images per CPU-second", r.wall),
+        None => format!("{:.1} images/s", r.wall),
+    };
+    println!(
+        "la-data prepare (decode + resize + centre crop, u8): {}",
+        show(&prepare)
+    );
+    println!(
+        "la-data loader  (same + normalised f32 batches of 64): {}",
+        show(&loader)
+    );
     Ok(())
 }

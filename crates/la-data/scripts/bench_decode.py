@@ -10,7 +10,9 @@
     python3 crates/la-data/scripts/bench_decode.py --dir /tmp/la-bench-pil --generate 500
     cargo run --release -p la-data --example bench_decode -- --dir /tmp/la-bench-pil
 
-Measures, as images per second (best of --repeat passes, files already in the page cache):
+Measures images per second (best of --repeat passes, files already in the page cache) and
+images per CPU-second (user + system time of this process and its workers over all passes, a
+measure that other load on the machine changes little):
   pillow       Image.open + convert("RGB") + resize of the shorter side to 224 (BILINEAR, as
                torchvision's Resize on PIL images) + centre crop + np.asarray, in a
                multiprocessing pool of --workers processes;
@@ -21,6 +23,7 @@ Measures, as images per second (best of --repeat passes, files already in the pa
 import argparse
 import multiprocessing as mp
 import pathlib
+import resource
 import time
 
 import numpy as np
@@ -42,6 +45,15 @@ def pillow_one(path):
     return np.asarray(img.crop((left, top, left + SIDE, top + SIDE))).shape
 
 
+def cpu_seconds():
+    """User + system time of this process and of its finished child processes."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
+
+
 def best_rate(n, repeat, fn):
     best = float("inf")
     for _ in range(repeat):
@@ -49,6 +61,17 @@ def best_rate(n, repeat, fn):
         fn()
         best = min(best, time.perf_counter() - start)
     return n / best
+
+
+def pillow_rates(files, workers, repeat):
+    """Wall rate of the best pass; CPU rate over all passes (workers are joined first, so
+    that their time is counted), pool start-up included."""
+    cpu = cpu_seconds()
+    with mp.Pool(workers) as pool:
+        wall = best_rate(len(files), repeat, lambda: pool.map(pillow_one, files, chunksize=8))
+        pool.close()
+        pool.join()
+    return wall, len(files) * repeat / (cpu_seconds() - cpu)
 
 
 class Folder:
@@ -78,10 +101,11 @@ def worker_init(_):
     torch.set_num_threads(1)
 
 
-def torchvision_rate(files, workers, repeat):
+def torchvision_rates(files, workers, repeat):
     import torch
 
     torch.set_num_threads(workers)
+    cpu = cpu_seconds()
     loader = torch.utils.data.DataLoader(
         Folder(files), batch_size=64, num_workers=workers, worker_init_fn=worker_init,
         persistent_workers=workers > 0,
@@ -91,7 +115,13 @@ def torchvision_rate(files, workers, repeat):
         for images, _ in loader:
             assert images.shape[1:] == (3, SIDE, SIDE)
 
-    return best_rate(len(files), repeat, run)
+    wall = best_rate(len(files), repeat, run)
+    del loader  # ends the persistent workers, so that their CPU time is counted
+    import gc
+
+    gc.collect()
+    time.sleep(0.5)
+    return wall, len(files) * repeat / (cpu_seconds() - cpu)
 
 
 def generate(directory, n, width, height):
@@ -123,14 +153,13 @@ def main():
     assert files, f"no .jpg in {args.dir}"
     for f in files:  # page cache
         pathlib.Path(f).read_bytes()
-    with mp.Pool(args.workers) as pool:
-        pool.map(pillow_one, files[: args.workers])  # start the workers
-        pillow = best_rate(len(files), args.repeat, lambda: pool.map(pillow_one, files, chunksize=8))
-    tv = torchvision_rate(files, args.workers, args.repeat)
+    pillow = pillow_rates(files, args.workers, args.repeat)
+    tv = torchvision_rates(files, args.workers, args.repeat)
     print(f"images: {len(files)} in {args.dir}")
     print(f"workers: {args.workers}, side: {SIDE}, best of {args.repeat} passes")
-    print(f"pillow      (decode + resize + centre crop, u8): {pillow:.1f} images/s")
-    print(f"torchvision (DataLoader, ToTensor + Normalize, batches of 64): {tv:.1f} images/s")
+    show = lambda r: f"{r[0]:.1f} images/s, {r[1]:.1f} images per CPU-second"
+    print(f"pillow      (decode + resize + centre crop, u8): {show(pillow)}")
+    print(f"torchvision (DataLoader, ToTensor + Normalize, batches of 64): {show(tv)}")
 
 
 if __name__ == "__main__":
