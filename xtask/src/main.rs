@@ -4,6 +4,7 @@
 mod ci;
 mod fetch_data;
 mod fetch_weights;
+mod gpu_check;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,9 @@ tasks:
   fetch-weights [--variant vgg16_bn] [--repo ORG/NAME] [--file model.safetensors]
         pretrained VGG-bn weights into the Hugging Face cache, checked
   fetch-data fashion-mnist [--dir PATH]
-        the full Fashion-MNIST set (Debian's package, or copied into PATH), sha256-checked";
+        the full Fashion-MNIST set (Debian's package, or copied into PATH), sha256-checked
+  gpu-check
+        build the GPU validation binary (CUDA 13 compiler, no GPU) and say how to run it";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::Ci.run(),
         Some("fetch-weights") => fetch_weights::run(&args[1..]),
         Some("fetch-data") => fetch_data::run(&args[1..]),
+        Some("gpu-check") => gpu_check::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
