@@ -54,7 +54,8 @@ fn cuda_env(sh: &Shell, root: &Path) -> anyhow::Result<Option<PathBuf>> {
         .iter()
         .filter_map(std::env::var_os)
         .any(|r| Path::new(&r).join("bin/nvcc").exists());
-    if in_root || cmd!(sh, "nvcc --version").quiet().ignore_stdout().run().is_ok() {
+    let on_path = || cmd!(sh, "nvcc --version").quiet().ignore_stdout().run();
+    if in_root || on_path().is_ok() {
         return Ok(None);
     }
     let home = std::env::var_os("HOME").context("HOME is not set")?;
