@@ -94,6 +94,10 @@ pub struct TrainArgs {
     /// A TOML file of settings (the format of a run's config.toml); flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Start from the faithful pipeline of the paper (full-width VGG16-bn, auto-encoder then
+    /// Local Aggregation) instead of the default quarter-width recipe; flags still apply.
+    #[arg(long, conflicts_with = "config")]
+    pub paper: bool,
     /// The run directory to create (by default runs/<date>-<time>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

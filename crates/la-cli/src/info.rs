@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use candle_core::Device;
-use la_segnet::{AutoEncoder, HasParams, ParamGroup};
+use la_segnet::{AutoEncoder, HasParams};
 use la_train::{RunConfig, RunDir, Weights, model_config, pretrained_weights};
 use la_vgg::{Depth, VggConfig};
 
@@ -42,16 +42,6 @@ fn describe_model(config: &RunConfig, what: &str) -> anyhow::Result<()> {
     println!(
         "  embedding: code merged by {:?}, projection {projection}, L2-normalised",
         config.model.merger
-    );
-    let encoder_params: usize = ae
-        .trainable()
-        .iter()
-        .filter(|p| p.group == ParamGroup::Encoder)
-        .map(|p| p.var.elem_count())
-        .sum();
-    debug_assert_eq!(
-        per_group.get("Encoder").copied().unwrap_or(0),
-        encoder_params
     );
     match pretrained_weights(&Weights::Imagenet, config.model.depth) {
         Ok(Some(path)) => println!("  ImageNet weights: {}", path.display()),

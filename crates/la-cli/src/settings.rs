@@ -31,6 +31,7 @@ pub fn write_config(config: &RunConfig, dir: &Path) -> anyhow::Result<()> {
 pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     let mut c = match &args.config {
         Some(path) => read_config(path)?,
+        None if args.paper => RunConfig::paper(),
         None => RunConfig::default(),
     };
     apply_data(&args.data, &mut c.data)?;

@@ -33,6 +33,8 @@ fn write_images(dir: &Path) {
 }
 
 const TINY: &[&str] = &[
+    "--stages",
+    "both",
     "--image-size",
     "32",
     "--width-divisor",

@@ -1,6 +1,11 @@
 //! The configuration of a whole run: data, model, both training stages and the evaluation.
-//! Serialisable (the CLI reads and writes it as TOML); `Default` is the paper's method at
-//! full width; [`RunConfig::check`] validates every field once, at the boundary.
+//! Serialisable (the CLI reads and writes it as TOML); [`RunConfig::check`] validates every
+//! field once, at the boundary.
+//!
+//! `Default` is the recipe measured on the bundled sample: the paper's Local Aggregation
+//! hyper-parameters on a quarter-width VGG16-bn, without the auto-encoder stage.
+//! [`RunConfig::paper`] is the faithful pipeline (full width, auto-encoder then Local
+//! Aggregation).
 
 use std::path::PathBuf;
 
@@ -184,7 +189,8 @@ pub struct ModelSpec {
     /// VGG depth with batch norm: 11, 13, 16 or 19. By default, 16.
     pub depth: u32,
     /// Divides every layer's width (1 = the paper's network; pretrained weights need 1).
-    /// By default, 1.
+    /// By default, 4: the recipe measured on the bundled sample (see the README); a quarter
+    /// of the width trains about 10 times faster on a CPU and clustered better there.
     pub width_divisor: usize,
     /// The encoder's starting weights. By default, none (random).
     pub weights: Weights,
@@ -199,7 +205,7 @@ impl Default for ModelSpec {
     fn default() -> Self {
         ModelSpec {
             depth: 16,
-            width_divisor: 1,
+            width_divisor: 4,
             weights: Weights::None,
             merger: MergerSpec::Mean,
             projection: 128,
@@ -211,7 +217,9 @@ impl Default for ModelSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AeConfig {
-    /// Whether the stage runs. By default, true.
+    /// Whether the stage runs. By default, false: on the bundled sample the auto-encoder
+    /// stage made the clusters worse (the decoder can rebuild an image from the pooling
+    /// indices alone, so the code need not carry much); [`RunConfig::paper`] enables it.
     pub enabled: bool,
     /// Epochs. By default, 10.
     pub epochs: usize,
@@ -231,7 +239,7 @@ pub struct AeConfig {
 impl Default for AeConfig {
     fn default() -> Self {
         AeConfig {
-            enabled: true,
+            enabled: false,
             epochs: 10,
             batch_size: 16,
             sgd: SgdConfig {
@@ -276,7 +284,7 @@ pub enum BankInit {
 pub struct LaConfig {
     /// Whether the stage runs. By default, true.
     pub enabled: bool,
-    /// Epochs. By default, 20.
+    /// Epochs. By default, 40 (the recipe measured on the bundled sample).
     pub epochs: usize,
     /// Images per step. By default, 128 (the paper's).
     pub batch_size: usize,
@@ -308,7 +316,7 @@ impl Default for LaConfig {
     fn default() -> Self {
         LaConfig {
             enabled: true,
-            epochs: 20,
+            epochs: 40,
             batch_size: 128,
             sgd: SgdConfig::default(),
             schedule: LrSchedule::Constant,
@@ -376,6 +384,23 @@ impl Default for EvalConfig {
 }
 
 impl RunConfig {
+    /// The faithful pipeline of the reference: full-width VGG16-bn, auto-encoder stage then
+    /// Local Aggregation, the paper's hyper-parameters. Much slower on a CPU than the default
+    /// recipe, and not better on the bundled sample (see the README).
+    pub fn paper() -> Self {
+        RunConfig {
+            model: ModelSpec {
+                width_divisor: 1,
+                ..ModelSpec::default()
+            },
+            ae: AeConfig {
+                enabled: true,
+                ..AeConfig::default()
+            },
+            ..RunConfig::default()
+        }
+    }
+
     /// Checks every field; the error names the first field out of range.
     pub fn check(&self) -> Result<()> {
         let positive = |field: &'static str, v: usize| {

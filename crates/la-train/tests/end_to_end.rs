@@ -49,6 +49,7 @@ fn config(images: &Path) -> RunConfig {
             ..Default::default()
         },
         ae: AeConfig {
+            enabled: true,
             epochs: 4,
             batch_size: 16,
             ..Default::default()
