@@ -1,15 +1,18 @@
 //! Times one Local Aggregation step without the network, at the sizes of issue 6: a bank of
 //! N = 14,400 rows of D = 512, a batch of B = 128, H = 6 clusterings, k = 100 and k = 4096
 //! background neighbours. A step is: neighbour search (the product v @ bank^T, then top-k),
-//! close-neighbour mask, loss, backward into the embeddings, bank update. The product is also
-//! timed alone (outside the step) to show its share of the search. Prints one JSON object per line
-//! with the median milliseconds of each part and of the whole step.
+//! close-neighbour mask, loss, backward into the embeddings, bank update.
+//!
+//! Prints one JSON object per k: the median wall-clock milliseconds of each part and of the
+//! whole step, the product alone (timed separately), and `step_cpu_ms`, the CPU time all
+//! threads spent per step (on Linux; from /proc/self/task/*/schedstat), which other processes
+//! loading the machine inflate much less than the wall clock.
 //!
 //! `cargo run --release -p la-train --example bench_la_step [-- --reps N]`; the PyTorch
 //! counterpart is `scripts/bench_la_step.py`.
 #![allow(clippy::print_stdout)]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor, Var};
 use la_train::{Clusterings, LocalAggregationLoss, MemoryBank, Result};
@@ -22,6 +25,7 @@ const D: usize = 512;
 const B: usize = 128;
 const H: usize = 6;
 const CLUSTERS: u32 = 200;
+const PARTS: [&str; 6] = ["search", "mask", "loss", "backward", "update", "step"];
 
 fn main() -> Result<()> {
     let reps: usize = std::env::args()
@@ -42,7 +46,9 @@ fn main() -> Result<()> {
             background: k,
             ..Default::default()
         };
-        let mut parts: Vec<[f64; 7]> = Vec::new();
+        let mut walls: Vec<[f64; 6]> = Vec::new();
+        let mut products = Vec::new();
+        let mut cpu = Duration::ZERO;
         for rep in 0..reps + 2 {
             order.shuffle(&mut rng);
             let items = &order[..B];
@@ -51,11 +57,11 @@ fn main() -> Result<()> {
             let rows = bank.tensor().index_select(&Tensor::new(items, &dev)?, 0)?;
             let v = Var::from_tensor(&la_ops::l2_normalize_rows(&(rows + noise)?)?)?;
 
-            // The product alone, to split the search time (not part of the step).
             let t = Instant::now();
             bank.similarities(v.as_tensor())?;
-            let t_product = t.elapsed();
+            products.push(t.elapsed());
 
+            let cpu0 = cpu_time();
             let t = Instant::now();
             let background = bank.background_neighbours(v.as_tensor(), k)?;
             let t_search = t.elapsed();
@@ -72,40 +78,59 @@ fn main() -> Result<()> {
             let t_backward = t.elapsed();
             bank.update(items, v.as_tensor(), 0.5)?;
             let t_update = t.elapsed();
+            let cpu1 = cpu_time();
             if rep >= 2 {
-                let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-                parts.push([
-                    ms(t_search),
-                    ms(t_product),
-                    ms(t_mask - t_search),
-                    ms(t_loss - t_mask),
-                    ms(t_backward - t_loss),
-                    ms(t_update - t_backward),
-                    ms(t_update),
-                ]);
+                let ends = [t_search, t_mask, t_loss, t_backward, t_update];
+                let mut wall = [0.0; 6];
+                let mut start = Duration::ZERO;
+                for (w, &end) in wall.iter_mut().zip(&ends) {
+                    *w = ms(end - start);
+                    start = end;
+                }
+                wall[5] = ms(t_update);
+                walls.push(wall);
+                cpu += cpu1.zip(cpu0).map_or(Duration::ZERO, |(a, b)| a - b);
             }
         }
-        let names = [
-            "search",
-            "of_which_product",
-            "mask",
-            "loss",
-            "backward",
-            "update",
-            "step",
-        ];
-        let medians: Vec<String> = (0..names.len())
+        let mut fields: Vec<String> = (0..PARTS.len())
             .map(|i| {
-                let mut xs: Vec<f64> = parts.iter().map(|p| p[i]).collect();
-                xs.sort_by(f64::total_cmp);
-                format!("\"{}_ms\": {:.2}", names[i], xs[xs.len() / 2])
+                format!(
+                    "\"{}_ms\": {:.2}",
+                    PARTS[i],
+                    median(walls.iter().map(|w| w[i]))
+                )
             })
             .collect();
+        fields.push(format!(
+            "\"product_alone_ms\": {:.2}",
+            median(products[2..].iter().map(|&d| ms(d)))
+        ));
+        fields.push(format!("\"step_cpu_ms\": {:.2}", ms(cpu) / reps as f64));
         println!(
             "{{\"impl\": \"la-train\", \"n\": {N}, \"d\": {D}, \"batch\": {B}, \"k\": {k}, \"threads\": {}, {}}}",
             rayon::current_num_threads(),
-            medians.join(", ")
+            fields.join(", ")
         );
     }
     Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(xs: impl Iterator<Item = f64>) -> f64 {
+    let mut xs: Vec<f64> = xs.collect();
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The CPU time all threads of this process have run so far (Linux; None elsewhere).
+fn cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }

@@ -139,13 +139,17 @@ impl Clusterings {
         check_items(items, self.n_items, "items")?;
         let neighbours: Vec<u32> = idx.flatten_all()?.to_vec1()?;
         check_items(&neighbours, self.n_items, "background indices")?;
+        let h = self.n_clusterings;
+        let labels = &self.labels;
         let mut mask = vec![0f32; rows * k];
         mask.par_chunks_mut(k)
             .zip(neighbours.par_chunks(k))
             .zip(items.par_iter())
             .for_each(|((out, nbrs), &i)| {
+                let mine = &labels[i as usize * h..(i as usize + 1) * h];
                 for (m, &j) in out.iter_mut().zip(nbrs) {
-                    *m = f32::from(u8::from(self.is_close(i as usize, j as usize)));
+                    let theirs = &labels[j as usize * h..(j as usize + 1) * h];
+                    *m = f32::from(u8::from(mine.iter().zip(theirs).any(|(a, b)| a == b)));
                 }
             });
         Ok(Tensor::from_vec(mask, (rows, k), idx.device())?)

@@ -59,6 +59,7 @@ mod select;
 mod stage_ae;
 mod stage_la;
 mod trainer;
+mod transpose;
 
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;

@@ -1,10 +1,8 @@
 //! The k largest similarities of each row, in no particular order: what background neighbours
 //! need. A sorted top-k (la-ops' `topk`) spends most of its time sorting when k is a large
 //! part of the row (4096 of 14,400 in the paper's setting); the loss does not care about the
-//! order, so on the CPU the k-th largest value is found by quickselect on a copy of the row and
-//! one pass in column order collects the winners.
-
-use std::cmp::Ordering;
+//! order, so on the CPU the k-th largest value is found by a radix selection on
+//! order-preserving integer keys and one pass in column order collects the winners.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -31,20 +29,27 @@ pub(crate) fn top_k_unordered(x: &Tensor, k: usize) -> candle_core::Result<(Tens
     Ok((values, indices))
 }
 
-/// Floats ordered totally.
+/// Floats with an order-preserving integer key: `key(a) < key(b)` exactly when `a < b` in
+/// IEEE total order (so a positive NaN is above every number).
 trait TotalOrder: WithDType {
-    fn total(a: &Self, b: &Self) -> Ordering;
+    /// The number of significant bits of the key.
+    const BITS: u32;
+    fn key(self) -> u64;
 }
 
 impl TotalOrder for f32 {
-    fn total(a: &Self, b: &Self) -> Ordering {
-        a.total_cmp(b)
+    const BITS: u32 = 32;
+    fn key(self) -> u64 {
+        let b = self.to_bits();
+        u64::from(if b >> 31 == 1 { !b } else { b | (1 << 31) })
     }
 }
 
 impl TotalOrder for f64 {
-    fn total(a: &Self, b: &Self) -> Ordering {
-        a.total_cmp(b)
+    const BITS: u32 = 64;
+    fn key(self) -> u64 {
+        let b = self.to_bits();
+        if b >> 63 == 1 { !b } else { b | (1 << 63) }
     }
 }
 
@@ -70,37 +75,112 @@ fn select<T: TotalOrder>(s: &CpuStorage, l: &Layout, k: usize) -> candle_core::R
     let mut out = vec![0u32; x.len() / n * k];
     out.par_chunks_mut(k)
         .zip(x.par_chunks(n))
-        .for_each_init(Vec::new, |scratch, (out, row)| {
-            select_row(row, k, scratch, out)
+        .for_each_init(Vec::new, |keys, (out, row)| {
+            keys.clear();
+            keys.extend(row.iter().map(|&v| v.key()));
+            let (kth, above) = kth_largest(keys, k, T::BITS);
+            emit(row, kth, k - above, out);
         });
     Ok(CpuStorage::U32(out))
 }
 
-/// Writes into `out` (length k) the columns of the k largest values of `row`, increasing.
-fn select_row<T: TotalOrder>(row: &[T], k: usize, scratch: &mut Vec<T>, out: &mut [u32]) {
-    scratch.clear();
-    scratch.extend_from_slice(row);
-    let n = row.len();
-    let (_, kth, larger) = scratch.select_nth_unstable_by(n - k, T::total);
-    let kth = *kth;
-    let above = larger
-        .iter()
-        .filter(|x| T::total(x, &kth) == Ordering::Greater)
-        .count();
-    let mut ties = k - above;
+/// The k-th largest key of `keys` (1 <= k <= len) and how many keys are strictly larger, by
+/// radix selection on 8-bit digits from the top: each pass histograms the remaining
+/// candidates, keeps the bucket holding the k-th largest and discards the rest, so a row costs
+/// a few linear passes whatever its values. `keys` is consumed.
+fn kth_largest(keys: &mut Vec<u64>, mut k: usize, bits: u32) -> (u64, usize) {
+    let mut above = 0;
+    let mut shift = bits;
+    while shift > 0 && keys.len() > 1 {
+        shift = shift.saturating_sub(8);
+        let digit = |key: u64| ((key >> shift) & 0xff) as usize;
+        let mut hist = [0usize; 256];
+        for &key in keys.iter() {
+            hist[digit(key)] += 1;
+        }
+        let mut bucket = 255;
+        while hist[bucket] < k {
+            k -= hist[bucket];
+            above += hist[bucket];
+            bucket -= 1;
+        }
+        keys.retain(|&key| digit(key) == bucket);
+    }
+    // All remaining keys are equal (or one is left): it is the k-th largest.
+    (keys[0], above)
+}
+
+/// Writes into `out` the columns of `row` whose key is above `kth`, and the first `ties`
+/// columns whose key equals it, in increasing order.
+fn emit<T: TotalOrder>(row: &[T], kth: u64, mut ties: usize, out: &mut [u32]) {
     let mut o = 0;
-    for (j, x) in row.iter().enumerate() {
-        let take = match T::total(x, &kth) {
-            Ordering::Greater => true,
-            Ordering::Equal if ties > 0 => {
-                ties -= 1;
-                true
-            }
-            _ => false,
-        };
+    for (j, &x) in row.iter().enumerate() {
+        let key = x.key();
+        let take = key > kth || (key == kth && ties > 0);
+        if key == kth && take {
+            ties -= 1;
+        }
         if take {
             out[o] = j as u32;
             o += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The reference: a stable sort by IEEE total order, largest first; the first k columns,
+    /// then in increasing order.
+    fn naive(row: &[f32], k: usize) -> Vec<u32> {
+        let mut order: Vec<usize> = (0..row.len()).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let mut best: Vec<u32> = order[..k].iter().map(|&j| j as u32).collect();
+        best.sort();
+        best
+    }
+
+    #[test]
+    fn radix_selection_matches_a_total_order_sort() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let special = [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            1e-30,
+            -1e-30,
+        ];
+        for (n, k) in [
+            (1, 1),
+            (7, 3),
+            (300, 1),
+            (300, 150),
+            (300, 299),
+            (1000, 1000),
+        ] {
+            // Many repeated values (ties), special values, and random ones of both signs.
+            let row: Vec<f32> = (0..n)
+                .map(|_| match rng.random_range(0..4) {
+                    0 => special[rng.random_range(0..special.len())],
+                    1 => rng.random_range(0..5) as f32 * 0.25,
+                    _ => rng.random_range(-2.0..2.0),
+                })
+                .collect();
+            let x = Tensor::from_vec(row.clone(), (1, n), &Device::Cpu).unwrap();
+            let (values, idx) = super::top_k_unordered(&x, k).unwrap();
+            let idx = idx.to_vec2::<u32>().unwrap().remove(0);
+            assert_eq!(idx, naive(&row, k), "n {n}, k {k}");
+            let values = values.to_vec2::<f32>().unwrap().remove(0);
+            for (v, &j) in values.iter().zip(&idx) {
+                assert_eq!(v.to_bits(), row[j as usize].to_bits());
+            }
         }
     }
 }
