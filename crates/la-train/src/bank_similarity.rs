@@ -84,10 +84,9 @@ impl CustomOp2 for BankDots {
                 grad.apply_op3_no_bwd(&bank.contiguous()?, &idx.contiguous()?, &GatherRows)?
             }
             Some(idx) => {
-                let rows = grad.dims()[0];
-                Tensor::zeros((rows, n), grad.dtype(), grad.device())?
-                    .scatter_add(idx, &grad, 1)?
-                    .matmul(&bank)?
+                let dense = Tensor::zeros((grad.dims()[0], n), grad.dtype(), grad.device())?;
+                dense.scatter_add_set(idx, &grad, 1)?;
+                dense.matmul(&bank)?
             }
         };
         Ok((Some(grad_v), None))

@@ -13,10 +13,10 @@
 //! (from `dr/ds_j = e_j (m_j - r) / (tau den)`); a row without close neighbours (`r = 0`, all
 //! `m_j = 0`) has zero gradient.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{dispatch_float, slice};
+use crate::cpu::{Float, dispatch_float, slice};
 
 const OP: &str = "local_aggregation_loss";
 
@@ -45,22 +45,33 @@ fn generic(s: &Tensor, close: &Tensor, tau: f64, eps: f64) -> candle_core::Resul
     (close / all)?.affine(1.0, eps)?.log()?.neg()?.squeeze(1)
 }
 
-/// The shift, the sum of all terms and the sum of the close terms of one row, in f64.
-fn row_sums<T: WithDType>(s: &[T], m: &[T], tau: f64) -> (f64, f64, f64) {
-    let shift = s
-        .iter()
-        .map(|x| x.to_f64() / tau)
-        .fold(f64::NEG_INFINITY, f64::max);
+/// The terms `e_j = exp(s_j / tau - max)` of one row are computed in the row's precision and
+/// summed in f64.
+fn term<T: Float>(x: T, tau: T, shift: T) -> T {
+    (x / tau - shift).exp()
+}
+
+/// The largest logit of a row.
+fn shift<T: Float>(s: &[T], tau: T) -> T {
+    s.iter().map(|&x| x / tau).fold(
+        T::from_f64(f64::NEG_INFINITY),
+        |a, b| if b > a { b } else { a },
+    )
+}
+
+/// The sum of all terms and the sum of the close terms of one row.
+fn row_sums<T: Float>(s: &[T], m: &[T], tau: T) -> (f64, f64) {
+    let shift = shift(s, tau);
     let (mut den, mut num) = (0.0, 0.0);
-    for (x, c) in s.iter().zip(m) {
-        let e = (x.to_f64() / tau - shift).exp();
+    for (&x, c) in s.iter().zip(m) {
+        let e = term(x, tau, shift).to_f64();
         den += e;
         num += c.to_f64() * e;
     }
-    (shift, den, num)
+    (den, num)
 }
 
-fn forward<T: WithDType>(
+fn forward<T: Float>(
     (s, ls): (&CpuStorage, &Layout),
     (m, lm): (&CpuStorage, &Layout),
     tau: f64,
@@ -72,14 +83,14 @@ fn forward<T: WithDType>(
         .par_chunks(k)
         .zip(m.par_chunks(k))
         .map(|(s, m)| {
-            let (_, den, num) = row_sums(s, m, tau);
+            let (den, num) = row_sums(s, m, T::from_f64(tau));
             T::from_f64(-(num / den + eps).ln())
         })
         .collect();
     Ok(T::to_cpu_storage_owned(out))
 }
 
-fn backward<T: WithDType>(
+fn backward<T: Float>(
     (s, ls): (&CpuStorage, &Layout),
     (m, lm): (&CpuStorage, &Layout),
     (g, lg): (&CpuStorage, &Layout),
