@@ -28,7 +28,10 @@ use crate::{Error, Result};
 /// assert!((row[0] - 0.5f32.sqrt()).abs() < 1e-6 && (row[1] - 0.5f32.sqrt()).abs() < 1e-6);
 /// # Ok::<(), la_train::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Not `Clone`: a clone would share the storage that [`update`](Self::update) writes in place;
+/// copy the tensor and use [`from_tensor`](Self::from_tensor) for an independent bank.
+#[derive(Debug)]
 pub struct MemoryBank {
     bank: Tensor,
 }
