@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's automation, in Rust so that it runs wherever cargo does.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod fetch_data;
 mod fetch_weights;
@@ -12,6 +13,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   ci    format check, clippy and the test suite, exactly as .ci/run
+  bench [ops|ae|data|cluster|la-step ...] [--reps N] [--rounds R] [--no-torch] [--doc PATH]
+        run the benchmarks (all by default) beside PyTorch / scikit-learn / Pillow in R
+        alternating rounds (3) and rewrite their tables in docs/benchmarks.md
   fetch-weights [--variant vgg16_bn] [--repo ORG/NAME] [--file model.safetensors]
         pretrained VGG-bn weights into the Hugging Face cache, checked
   fetch-data fashion-mnist [--dir PATH]
@@ -23,6 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::Ci.run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("fetch-weights") => fetch_weights::run(&args[1..]),
         Some("fetch-data") => fetch_data::run(&args[1..]),
         Some("gpu-check") => gpu_check::run(&args[1..]),

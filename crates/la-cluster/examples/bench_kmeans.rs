@@ -1,11 +1,16 @@
 //! Benchmark and quality figures of la-cluster (docs/benchmarks.md, section "la-cluster").
 //!
 //! ```text
-//! cargo run --release -p la-cluster --example bench_kmeans [-- fashion|knn|la|topk|all]
+//! cargo run --release -p la-cluster --example bench_kmeans [-- fashion|knn|la|topk|all] [--reps N]
 //! python3 crates/la-cluster/scripts/bench_sklearn.py [fashion|knn|la|all]   # scikit-learn
+//! python3 crates/la-cluster/scripts/bench_topk_torch.py [--reps N]          # torch.topk
 //! ```
 //! Fashion-MNIST comes from Debian's `dataset-fashion-mnist` (`LA_FASHION_MNIST` overrides
-//! the directory). Times are wall-clock seconds and process CPU seconds.
+//! the directory). Prints one JSON object per measurement (`bench`, `impl` and the keys that
+//! name the case, then the figures); times are wall-clock seconds `s` and process CPU seconds
+//! `cpu_s`. `--reps N` sets the repetitions of the `la` and `topk` timings (3 and 5 by default).
+//! `cargo xtask bench cluster` runs it beside the Python scripts and writes the tables into
+//! docs/benchmarks.md.
 #![allow(clippy::print_stdout)]
 
 mod support;
@@ -15,10 +20,23 @@ use la_cluster::{
     CosineBank, Init, KMeans, NearestNeighbours, WeightedKnn, accuracy, ari, clustering_accuracy,
     nmi,
 };
+use serde_json::json;
 use support::{fashion, median, timed, unit_vectors};
 
 fn main() -> Result<()> {
-    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let reps = |default: usize| {
+        args.iter()
+            .skip_while(|a| *a != "--reps")
+            .nth(1)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(default)
+            .max(1)
+    };
+    let what = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .map_or("all", String::as_str);
     println!(
         "la-cluster, rayon threads: {}",
         rayon::current_num_threads()
@@ -30,10 +48,10 @@ fn main() -> Result<()> {
         fashion_knn()?;
     }
     if what == "la" || what == "all" {
-        la_clusterings()?;
+        la_clusterings(reps(3))?;
     }
     if what == "topk" || what == "all" {
-        topk()?;
+        topk(reps(5))?;
     }
     Ok(())
 }
@@ -45,17 +63,14 @@ fn fashion_kmeans() -> Result<()> {
         "\nk-means, Fashion-MNIST test split {:?}, k = 10, 10 runs (k-means++)",
         x.dims()
     );
-    println!("seed  seconds  cpu s  iterations  inertia       ACC     NMI     ARI");
     for seed in 0..3 {
         let (m, s, cpu) = timed(|| Ok(KMeans::params(10).n_runs(10).seed(seed).fit(&x)?))?;
         let l = m.labels();
         println!(
-            "{seed:>4}  {s:>7.3}  {cpu:>5.2}  {:>10}  {:>12.1}  {:.4}  {:.4}  {:.4}",
-            m.n_iter(),
-            m.inertia(),
-            clustering_accuracy(&y, l)?,
-            nmi(&y, l)?,
-            ari(&y, l)?
+            "{}",
+            json!({"bench": "fashion_kmeans", "impl": "la", "seed": seed, "s": s, "cpu_s": cpu,
+                "iterations": m.n_iter(), "inertia": m.inertia(),
+                "acc": clustering_accuracy(&y, l)?, "nmi": nmi(&y, l)?, "ari": ari(&y, l)?})
         );
     }
     Ok(())
@@ -71,30 +86,39 @@ fn fashion_knn() -> Result<()> {
         test.dims(),
         train.dims()
     );
-    let (bank, s, _) = timed(|| Ok(CosineBank::new(&train)?))?;
-    println!("bank normalisation: {s:.3} s");
+    let (bank, s, cpu) = timed(|| Ok(CosineBank::new(&train)?))?;
+    println!(
+        "{}",
+        json!({"bench": "knn_bank", "impl": "la", "s": s, "cpu_s": cpu})
+    );
     let (nn, s, cpu) = timed(|| Ok(bank.k_nearest(&test, 200)?))?;
-    println!("200 nearest of every test image: {s:.3} s ({cpu:.2} cpu s)");
+    println!(
+        "{}",
+        json!({"bench": "knn_search", "impl": "la", "k": 200, "s": s, "cpu_s": cpu})
+    );
     for (name, k) in [
         ("weighted kNN, k = 200, tau = 0.07", 200),
         ("weighted kNN, k = 20, tau = 0.07", 20),
         ("1-NN", 1),
     ] {
         let pred = WeightedKnn::new(k, 0.07)?.vote(&nn, &train_y)?;
-        println!("{name:<36} accuracy {:.4}", accuracy(&test_y, &pred)?);
+        let acc = accuracy(&test_y, &pred)?;
+        println!(
+            "{}",
+            json!({"bench": "knn", "impl": "la", "classifier": name, "accuracy": acc})
+        );
     }
     Ok(())
 }
 
 /// Local Aggregation's per-epoch work: 6 clusterings of 100 clusters of a 14,400 x 512 bank of
-/// unit vectors, as one `fit_many` call (1 run each), median of 3 repetitions.
-fn la_clusterings() -> Result<()> {
+/// unit vectors, as one `fit_many` call (1 run each), median of `reps` repetitions.
+fn la_clusterings(reps: usize) -> Result<()> {
     let bank = unit_vectors(0, 14_400, 512)?;
     println!(
         "\n6 clusterings x 100 clusters of {:?} unit vectors (fit_many)",
         bank.dims()
     );
-    println!("setting                                  seconds  cpu s  iterations      inertia");
     let base = KMeans::params(100).n_runs(1);
     let settings = [
         ("k-means++, tol 1e-4, max_iter 300", base.clone()),
@@ -109,7 +133,7 @@ fn la_clusterings() -> Result<()> {
     ];
     for (name, p) in settings {
         let (mut wall, mut cpu, mut last) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..3 {
+        for _ in 0..reps {
             let (models, s, c) = timed(|| Ok(p.fit_many(&bank, 6)?))?;
             wall.push(s);
             cpu.push(c);
@@ -117,8 +141,7 @@ fn la_clusterings() -> Result<()> {
         }
         let iters: Vec<usize> = last.iter().map(|m| m.n_iter()).collect();
         let inertia = last.iter().map(|m| m.inertia()).sum::<f64>() / 6.0;
-        let (s, c) = (median(wall), median(cpu));
-        println!("{name:<40} {s:>7.3}  {c:>5.2}  {iters:?}  {inertia:.1}");
+        la_line(name, median(wall), median(cpu), Some((&iters, inertia)));
     }
     // The next epoch: every row moved a little (a tenth of a fresh random direction), each
     // clustering restarted from its previous centroids.
@@ -130,16 +153,16 @@ fn la_clusterings() -> Result<()> {
     let iters: Vec<usize> = models.iter().map(|m| m.n_iter()).collect();
     let inertia = models.iter().map(|m| m.inertia()).sum::<f64>() / 6.0;
     let name = "next epoch, warm start (fit_many_from)";
-    println!("{name:<40} {s:>7.3}  {c:>5.2}  {iters:?}  {inertia:.1}");
+    la_line(name, s, c, Some((&iters, inertia)));
     let (models, s, c) = timed(|| Ok(p_faiss().fit_many(&moved, 6)?))?;
     let iters: Vec<usize> = models.iter().map(|m| m.n_iter()).collect();
     let inertia = models.iter().map(|m| m.inertia()).sum::<f64>() / 6.0;
     let name = "next epoch, from scratch (faiss setting)";
-    println!("{name:<40} {s:>7.3}  {c:>5.2}  {iters:?}  {inertia:.1}");
+    la_line(name, s, c, Some((&iters, inertia)));
     // The floor: 20 iterations and the final assignment are 21 products with 600 centroids.
     let centroids = unit_vectors(1, 600, 512)?.t()?;
     let (mut wall, mut cpu) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..reps {
         let (_, s, c) = timed(|| {
             for _ in 0..21 {
                 for start in (0..14_400).step_by(3495) {
@@ -152,18 +175,26 @@ fn la_clusterings() -> Result<()> {
         wall.push(s);
         cpu.push(c);
     }
-    let (s, c) = (median(wall), median(cpu));
-    println!(
-        "{:<40} {s:>7.3}  {c:>5.2}",
-        "21 products 14400 x 512 x 600 alone"
-    );
+    let name = "21 products 14400 x 512 x 600 alone";
+    la_line(name, median(wall), median(cpu), None);
     Ok(())
 }
 
-/// la-ops' top-k on the shapes this crate and Local Aggregation use, median of 5.
-fn topk() -> Result<()> {
-    println!("\nla_ops::topk (f32, uniform random values), median of 5");
-    println!("rows x columns          k      ms");
+/// One line of the LA clusterings: wall and CPU seconds, and the iterations of each of the 6
+/// clusterings with their mean inertia where there are clusterings.
+fn la_line(setting: &str, s: f64, cpu: f64, fit: Option<(&[usize], f64)>) {
+    let mut line = json!({"bench": "la_clusterings", "impl": "la", "setting": setting,
+        "s": s, "cpu_s": cpu});
+    if let Some((iterations, inertia)) = fit {
+        line["iterations"] = json!(iterations);
+        line["inertia"] = json!(inertia);
+    }
+    println!("{line}");
+}
+
+/// la-ops' top-k on the shapes this crate and Local Aggregation use, median of `reps`.
+fn topk(reps: usize) -> Result<()> {
+    println!("\nla_ops::topk (f32, uniform random values), median of {reps}");
     for (rows, cols, k) in [
         (1, 1 << 20, 10),
         (1, 1 << 20, 4096),
@@ -173,14 +204,14 @@ fn topk() -> Result<()> {
     ] {
         let x = candle_core::Tensor::rand(0f32, 1.0, (rows, cols), &candle_core::Device::Cpu)?;
         let mut wall = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..reps {
             let (_, s, _) = timed(|| Ok(la_ops::topk(&x, k)?))?;
             wall.push(s);
         }
+        let ms = median(wall) * 1e3;
         println!(
-            "{:<20} {k:>5}  {:>6.2}",
-            format!("{rows} x {cols}"),
-            median(wall) * 1e3
+            "{}",
+            json!({"bench": "topk", "impl": "la-ops", "rows": rows, "cols": cols, "k": k, "ms": ms})
         );
     }
     Ok(())

@@ -4,9 +4,11 @@
     python3 crates/la-cluster/scripts/bench_sklearn.py [fashion|knn|la|all]
 
 Same data and settings as the Rust example: Fashion-MNIST from Debian's dataset-fashion-mnist
-(LA_FASHION_MNIST overrides the directory), pixels scaled to [0, 1].
+(LA_FASHION_MNIST overrides the directory), pixels scaled to [0, 1]. Prints one JSON object per
+measurement, with the Rust example's keys (impl "sklearn").
 """
 import gzip
+import json
 import os
 import sys
 import time
@@ -51,14 +53,15 @@ def cpu_seconds():
 def fashion_kmeans():
     x, y = fashion("t10k")
     print(f"\nKMeans, Fashion-MNIST test split {x.shape}, k = 10, n_init = 10 (k-means++)")
-    print("seed  seconds  cpu s  iterations  inertia       ACC     NMI     ARI")
     for seed in range(3):
         t, c = time.perf_counter(), cpu_seconds()
         km = KMeans(n_clusters=10, n_init=10, random_state=seed).fit(x)
         s, cs = time.perf_counter() - t, cpu_seconds() - c
         l = km.labels_
-        print(f"{seed:>4}  {s:>7.3f}  {cs:>5.2f}  {km.n_iter_:>10}  {km.inertia_:>12.1f}  "
-              f"{acc(y, l):.4f}  {normalized_mutual_info_score(y, l):.4f}  {adjusted_rand_score(y, l):.4f}")
+        print(json.dumps({"bench": "fashion_kmeans", "impl": "sklearn", "seed": seed, "s": s,
+                          "cpu_s": cs, "iterations": int(km.n_iter_), "inertia": float(km.inertia_),
+                          "acc": float(acc(y, l)), "nmi": float(normalized_mutual_info_score(y, l)),
+                          "ari": float(adjusted_rand_score(y, l))}), flush=True)
 
 
 def fashion_knn():
@@ -67,9 +70,11 @@ def fashion_knn():
     print(f"\nweighted kNN by cosine (k = 200, tau = 0.07), test {q.shape} against train {x.shape}")
     knn = KNeighborsClassifier(n_neighbors=200, metric="cosine", algorithm="brute",
                                weights=lambda d: np.exp((1.0 - d) / 0.07))
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds()
     pred = knn.fit(x, y).predict(q)
-    print(f"accuracy {np.mean(pred == qy):.4f}, {time.perf_counter() - t:.3f} s")
+    s, cs = time.perf_counter() - t, cpu_seconds() - c
+    print(json.dumps({"bench": "knn", "impl": "sklearn", "classifier": "weighted kNN, k = 200, tau = 0.07",
+                      "accuracy": float(np.mean(pred == qy)), "s": s, "cpu_s": cs}), flush=True)
 
 
 def la_clusterings():
@@ -77,7 +82,6 @@ def la_clusterings():
     bank = rng.standard_normal((14_400, 512)).astype(np.float32)
     bank /= np.linalg.norm(bank, axis=1, keepdims=True)
     print(f"\n6 clusterings x 100 clusters of {bank.shape} unit vectors (n_init = 1 each)")
-    print("setting                                  seconds  cpu s  iterations      inertia")
     settings = [
         ("k-means++, tol 1e-4, max_iter 300", dict()),
         ("random init, max_iter 20 (faiss/LA)", dict(init="random", max_iter=20)),
@@ -87,9 +91,10 @@ def la_clusterings():
         t, c = time.perf_counter(), cpu_seconds()
         models = [KMeans(n_clusters=100, n_init=1, random_state=s, **kw).fit(bank) for s in range(6)]
         s, cs = time.perf_counter() - t, cpu_seconds() - c
-        iters = [m.n_iter_ for m in models]
-        inertia = np.mean([m.inertia_ for m in models])
-        print(f"{name:<40} {s:>7.3f}  {cs:>5.2f}  {iters}  {inertia:.1f}")
+        iters = [int(m.n_iter_) for m in models]
+        inertia = float(np.mean([m.inertia_ for m in models]))
+        print(json.dumps({"bench": "la_clusterings", "impl": "sklearn", "setting": name, "s": s,
+                          "cpu_s": cs, "iterations": iters, "inertia": inertia}), flush=True)
 
 
 def main():

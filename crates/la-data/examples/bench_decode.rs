@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p la-data --example bench_decode -- [--n 500] [--threads 2]
-//!     [--width 1024] [--height 768] [--side 224] [--repeat 3] [--dir PATH]
+//!     [--width 1024] [--height 768] [--side 224] [--repeat 3] [--dir PATH] [--json]
 //! ```
 //!
 //! Without `--dir`, the images are generated into a temporary folder that is removed at the
@@ -14,6 +14,9 @@
 //! - `prepare`: decode + resize + centre crop to 8-bit RGB (what Pillow's pipeline does);
 //! - `loader`: the same through `Loader` (batches of 64 normalised f32 tensors, prefetched),
 //!   what torchvision's `DataLoader` with `ToTensor` + `Normalize` does.
+//!
+//! With `--json`, the two results are printed as JSON objects, one per line (`impl`, `images`,
+//! `threads`, `side`, `passes`, `per_s`, `per_cpu_s`), for `cargo xtask bench data`.
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,7 @@ struct Args {
     side: u32,
     repeat: usize,
     dir: Option<PathBuf>,
+    json: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         side: 224,
         repeat: 3,
         dir: None,
+        json: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
             "--side" => args.side = number(value()?)? as u32,
             "--repeat" => args.repeat = number(value()?)?.max(1),
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--json" => args.json = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -225,6 +231,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let dataset = Arc::new(FolderSource::new(&dir).verify(Verify::Exists).build()?);
     let (prepare, loader) = measure(dataset.clone(), &args)?;
+    if args.json {
+        for (name, r) in [("la-data prepare", &prepare), ("la-data loader", &loader)] {
+            let line = serde_json::json!({"impl": name, "images": dataset.len(),
+                "threads": args.threads, "side": args.side, "passes": args.repeat,
+                "per_s": r.wall, "per_cpu_s": r.cpu});
+            println!("{line}");
+        }
+        return Ok(());
+    }
     println!("images: {} in {}", dataset.len(), dir.display());
     println!(
         "threads: {}, side: {}, best of {} passes",

@@ -19,8 +19,11 @@ measure that other load on the machine changes little):
   torchvision  a DataLoader (num_workers=--workers, batch 64) over a dataset applying
                Resize(224), CenterCrop(224), ToTensor(), Normalize(ImageNet), i.e. what the
                PyTorch reference trains with.
+With --json, one JSON object per line (impl, images, workers, side, passes, per_s, per_cpu_s),
+for `cargo xtask bench data`; --no-torchvision leaves torchvision out (Pillow alone).
 """
 import argparse
+import json
 import multiprocessing as mp
 import pathlib
 import resource
@@ -146,6 +149,8 @@ def main():
     parser.add_argument("--generate", type=int, metavar="N", help="first write N JPEGs into --dir")
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--height", type=int, default=768)
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    parser.add_argument("--no-torchvision", action="store_true", help="measure Pillow only")
     args = parser.parse_args()
     if args.generate:
         generate(args.dir, args.generate, args.width, args.height)
@@ -154,12 +159,19 @@ def main():
     for f in files:  # page cache
         pathlib.Path(f).read_bytes()
     pillow = pillow_rates(files, args.workers, args.repeat)
-    tv = torchvision_rates(files, args.workers, args.repeat)
+    tv = None if args.no_torchvision else torchvision_rates(files, args.workers, args.repeat)
+    if args.json:
+        for name, r in (("pillow", pillow), ("torchvision", tv)):
+            if r is not None:
+                print(json.dumps({"impl": name, "images": len(files), "workers": args.workers, "side": SIDE,
+                                  "passes": args.repeat, "per_s": r[0], "per_cpu_s": r[1]}), flush=True)
+        return
     print(f"images: {len(files)} in {args.dir}")
     print(f"workers: {args.workers}, side: {SIDE}, best of {args.repeat} passes")
     show = lambda r: f"{r[0]:.1f} images/s, {r[1]:.1f} images per CPU-second"
     print(f"pillow      (decode + resize + centre crop, u8): {show(pillow)}")
-    print(f"torchvision (DataLoader, ToTensor + Normalize, batches of 64): {show(tv)}")
+    if tv is not None:
+        print(f"torchvision (DataLoader, ToTensor + Normalize, batches of 64): {show(tv)}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,396 @@
+//! The tables of the ops, auto-encoder, LA step and decoding benchmarks.
+
+use serde_json::Value;
+
+use super::Results;
+use super::markdown::Table;
+use super::records::{Record, find, text};
+
+/// Milliseconds or other timings with 3 significant digits or so: "0.362", "12.5", "3751".
+pub fn num(x: f64) -> String {
+    match x.abs() {
+        a if a < 1.0 => format!("{x:.3}"),
+        a if a < 10.0 => format!("{x:.2}"),
+        a if a < 100.0 => format!("{x:.1}"),
+        _ => format!("{x:.0}"),
+    }
+}
+
+/// The number in `field` of `record`, formatted by [`num`]; `absent` when there is none.
+pub fn cell(record: Option<&Record>, field: &str, absent: &str) -> String {
+    value(record, field).map_or_else(|| absent.to_string(), num)
+}
+
+/// The number in `field` of `record`.
+pub fn value(record: Option<&Record>, field: &str) -> Option<f64> {
+    record?.get(field)?.as_f64()
+}
+
+/// "1.23x", or "—" when either side is missing.
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "—".into(),
+    }
+}
+
+/// "met" or "**not met**".
+pub fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "**not met**" }
+}
+
+/// The distinct values of `fields` in the records, in order of first appearance.
+pub fn distinct(records: &[Record], fields: &[&str]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for r in records {
+        let id: Option<Vec<String>> = fields.iter().map(|f| r.get(*f).map(text)).collect();
+        if let Some(id) = id.filter(|id| !out.contains(id)) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// A comparison of implementations per (op, shape) against PyTorch with a ratio target.
+struct Comparison<'a> {
+    /// `(impl, column title)` of the timed implementations, ours first.
+    columns: &'a [(&'a str, &'a str)],
+    /// The highest ratio ours / PyTorch allowed for an op.
+    target: fn(&str) -> f64,
+    /// The targets in words, for the summary line.
+    targets: &'a str,
+}
+
+fn compare(results: &Results, spec: &Comparison) -> String {
+    let pytorch = results.absent("pytorch");
+    let ours = spec.columns[0];
+    let mut header = vec!["op", "shape"];
+    header.extend(spec.columns.iter().map(|c| c.1));
+    header.extend(["PyTorch ms", "ratio to PyTorch", "target"]);
+    let mut table = Table::new(&header);
+    let (mut checked, mut passed) = (0, 0);
+    for id in distinct(&results.records, &["op", "shape"]) {
+        let (op, shape) = (id[0].as_str(), id[1].as_str());
+        let get = |imp: &str| {
+            find(
+                &results.records,
+                &[("op", op), ("shape", shape), ("impl", imp)],
+            )
+        };
+        let mut row = vec![op.to_string(), shape.to_string()];
+        row.extend(spec.columns.iter().map(|c| cell(get(c.0), "ms", "—")));
+        let (a, b) = (value(get(ours.0), "ms"), value(get("pytorch"), "ms"));
+        row.push(cell(get("pytorch"), "ms", &pytorch));
+        row.push(ratio(a, b));
+        let limit = (spec.target)(op);
+        row.push(match (a, b) {
+            (Some(a), Some(b)) => {
+                checked += 1;
+                passed += usize::from(a <= limit * b);
+                format!("<= {limit:.1}x: {}", met(a <= limit * b))
+            }
+            _ => format!("<= {limit:.1}x"),
+        });
+        table.rows.push(row);
+    }
+    let summary = if checked == 0 {
+        format!(
+            "Targets ({}): not checked, PyTorch {pytorch}.",
+            spec.targets
+        )
+    } else {
+        format!(
+            "Targets ({}): met by {passed} of {checked} rows.",
+            spec.targets
+        )
+    };
+    format!("{}\n{summary}\n", table.render())
+}
+
+/// la-ops against stock candle and PyTorch; targets of issue 2.
+pub fn ops(results: &Results) -> String {
+    compare(
+        results,
+        &Comparison {
+            columns: &[("la-ops", "la-ops ms"), ("candle", "stock candle ms")],
+            target: |op| {
+                if op.starts_with("bn_") || op.starts_with("unpool") {
+                    1.2
+                } else {
+                    2.0
+                }
+            },
+            targets: "la-ops / PyTorch <= 2.0x for every op, <= 1.2x for BN training and unpool",
+        },
+    )
+}
+
+/// The auto-encoder training step against PyTorch; target <= 1.5x.
+pub fn ae(results: &Results) -> String {
+    compare(
+        results,
+        &Comparison {
+            columns: &[("la", "la ms")],
+            target: |_| 1.5,
+            targets: "la / PyTorch <= 1.5x",
+        },
+    )
+}
+
+/// The parts of an LA step in the order of the step, then the whole step; other `_ms` fields
+/// the programs print follow in alphabetical order.
+const STEP_PARTS: &[&str] = &[
+    "search_ms",
+    "of_which_product_ms",
+    "product_alone_ms",
+    "mask_ms",
+    "loss_ms",
+    "backward_ms",
+    "update_ms",
+    "step_ms",
+    "step_cpu_ms",
+];
+
+/// The LA step, part by part, la-train and PyTorch; target step <= 30 ms.
+pub fn la_step(results: &Results) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for r in &results.records {
+        for (field, v) in r {
+            if field.ends_with("_ms") && v.is_number() && !parts.contains(field) {
+                parts.push(field.clone());
+            }
+        }
+    }
+    let rank = |p: &String| {
+        STEP_PARTS
+            .iter()
+            .position(|q| q == p)
+            .unwrap_or(STEP_PARTS.len())
+    };
+    parts.sort_by_key(|p| (rank(p), p.clone()));
+    let titles: Vec<String> = parts
+        .iter()
+        .map(|p| format!("{} ms", p.trim_end_matches("_ms").replace('_', " ")))
+        .collect();
+    let mut header = vec!["k", "impl"];
+    header.extend(titles.iter().map(String::as_str));
+    header.extend(["step / PyTorch", "target step <= 30 ms"]);
+    let mut table = Table::new(&header);
+    let impls = distinct(&results.records, &["impl"]);
+    let cases = distinct(&results.records, &["k"])
+        .into_iter()
+        .flat_map(|k| impls.iter().map(move |i| (k[0].clone(), i[0].clone())));
+    for (k, imp) in cases {
+        let (k, imp) = (k.as_str(), imp.as_str());
+        let Some(r) = find(&results.records, &[("k", k), ("impl", imp)]) else {
+            continue;
+        };
+        let r = Some(r);
+        let mut row = vec![k.to_string(), imp.to_string()];
+        row.extend(parts.iter().map(|p| cell(r, p, "—")));
+        let step = value(r, "step_ms");
+        let torch = value(
+            find(&results.records, &[("k", k), ("impl", "pytorch")]),
+            "step_ms",
+        );
+        let ours = imp != "pytorch";
+        row.push(if ours {
+            ratio(step, torch)
+        } else {
+            String::new()
+        });
+        row.push(match step {
+            Some(s) if ours => met(s <= 30.0).to_string(),
+            _ => String::new(),
+        });
+        table.rows.push(row);
+    }
+    let mut out = table.render();
+    if let Some(reason) = results.not_run("pytorch") {
+        out += &format!("\nPyTorch: not run ({reason}).\n");
+    }
+    out
+}
+
+/// Images per second (and per CPU-second) of la-data against Pillow and torchvision; target
+/// >= 2x.
+pub fn data(results: &Results) -> String {
+    let mut table = Table::new(&[
+        "files",
+        "la-data",
+        "images/s (per CPU-s)",
+        "reference",
+        "images/s (per CPU-s)",
+        "ratio wall, CPU",
+        "target >= 2x (wall, CPU)",
+    ]);
+    let pairs = [
+        ("prepare", "pillow", "Pillow"),
+        ("loader", "torchvision", "torchvision DataLoader"),
+    ];
+    for id in distinct(&results.records, &["files"]) {
+        let files = id[0].as_str();
+        for (stage, reference, title) in pairs {
+            let ours = find(
+                &results.records,
+                &[("files", files), ("impl", &format!("la-data {stage}"))],
+            );
+            let theirs = find(&results.records, &[("files", files), ("impl", reference)]);
+            let rate = |r: Option<&Record>, absent: &str| match r {
+                Some(r) => format!("{} ({})", num_of(r, "per_s"), num_of(r, "per_cpu_s")),
+                None => absent.to_string(),
+            };
+            let (wall, cpu) = (
+                (value(ours, "per_s"), value(theirs, "per_s")),
+                (value(ours, "per_cpu_s"), value(theirs, "per_cpu_s")),
+            );
+            let target = match (wall, cpu) {
+                ((Some(a), Some(b)), (Some(c), Some(d))) => {
+                    format!("{}, {}", met(a >= 2.0 * b), met(c >= 2.0 * d))
+                }
+                _ => "—".into(),
+            };
+            table.rows.push(vec![
+                files.to_string(),
+                stage.to_string(),
+                rate(ours, "—"),
+                title.to_string(),
+                rate(theirs, &results.absent(reference)),
+                format!("{}, {}", ratio(wall.0, wall.1), ratio(cpu.0, cpu.1)),
+                target,
+            ]);
+        }
+    }
+    table.render()
+        + "\nFiles: 500 JPEGs of 1024 x 768 at quality 90, 4:2:0 chroma written by Pillow, 4:4:4 by \
+           the image crate; decode, resize of the shorter side to 224 (bilinear), centre crop, with 2 \
+           threads (la-data) or 2 worker processes (Python); images per second of the best pass of \
+           each round, images per CPU-second (user + system, workers included) over its passes.\n"
+}
+
+fn num_of(r: &Record, field: &str) -> String {
+    r.get(field).and_then(Value::as_f64).map_or("—".into(), num)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::records::parse_lines;
+
+    fn results(lines: &str, not_run: &[(&str, &str)]) -> Results {
+        Results {
+            records: parse_lines(lines, "test").unwrap(),
+            not_run: not_run
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn numbers_keep_about_three_digits() {
+        assert_eq!(num(0.3619), "0.362");
+        assert_eq!(num(4.56789), "4.57");
+        assert_eq!(num(12.345), "12.3");
+        assert_eq!(num(3751.4), "3751");
+        assert_eq!(ratio(Some(3.0), Some(2.0)), "1.50x");
+        assert_eq!(ratio(Some(3.0), None), "—");
+    }
+
+    #[test]
+    fn ops_table_has_ratios_and_per_op_targets() {
+        let r = results(
+            r#"{"op": "conv_fwd", "shape": "64->64@64", "impl": "la-ops", "ms": 30}
+               {"op": "conv_fwd", "shape": "64->64@64", "impl": "candle", "ms": 100}
+               {"op": "unpool_fwd_bwd", "shape": "64@64", "impl": "la-ops", "ms": 1.3}
+               {"op": "unpool_fwd_bwd", "shape": "64@64", "impl": "candle", "ms": 5}
+               {"op": "conv_fwd", "shape": "64->64@64", "impl": "pytorch", "ms": 20}
+               {"op": "unpool_fwd_bwd", "shape": "64@64", "impl": "pytorch", "ms": 1.0}"#,
+            &[],
+        );
+        let md = ops(&r);
+        assert!(
+            md.contains("| conv_fwd | 64->64@64 | 30.0 | 100 | 20.0 | 1.50x | <= 2.0x: met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| unpool_fwd_bwd | 64@64 | 1.30 | 5.00 | 1.00 | 1.30x | <= 1.2x: **not met** |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("met by 1 of 2 rows"), "{md}");
+    }
+
+    #[test]
+    fn missing_pytorch_says_why() {
+        let r = results(
+            r#"{"op": "ae_train_step", "shape": "16x3x64x64", "impl": "la", "ms": 900}"#,
+            &[("pytorch", "torch not installed")],
+        );
+        let md = ae(&r);
+        assert!(
+            md.contains(
+                "| ae_train_step | 16x3x64x64 | 900 | not run (torch not installed) | — | <= 1.5x |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("not checked, PyTorch not run (torch not installed)"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn la_step_table_lists_every_part_and_the_target() {
+        let r = results(
+            r#"{"impl": "la-train", "k": 100, "threads": 2, "search_ms": 5.0, "step_ms": 20.0, "step_cpu_ms": 35.0}
+               {"impl": "pytorch", "k": 100, "search_ms": 8.0, "step_ms": 40.0}
+               {"impl": "la-train", "k": 4096, "search_ms": 9.0, "step_ms": 31.0}"#,
+            &[],
+        );
+        let md = la_step(&r);
+        assert!(md.starts_with(
+            "| k | impl | search ms | step ms | step cpu ms | step / PyTorch | target step <= 30 ms |"
+        ), "{md}");
+        assert!(
+            md.contains("| 100 | la-train | 5.00 | 20.0 | 35.0 | 0.50x | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 100 | pytorch | 8.00 | 40.0 | — |  |  |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4096 | la-train | 9.00 | 31.0 | — | — | **not met** |"),
+            "{md}"
+        );
+        let rows: Vec<&str> = md.lines().skip(2).map(|l| &l[..15]).collect();
+        assert_eq!(
+            rows,
+            ["| 100 | la-trai", "| 100 | pytorch", "| 4096 | la-tra"],
+            "by k"
+        );
+    }
+
+    #[test]
+    fn data_table_pairs_stages_with_references() {
+        let r = results(
+            r#"{"impl": "la-data prepare", "files": "4:4:4", "per_s": 120, "per_cpu_s": 250}
+               {"impl": "la-data loader", "files": "4:4:4", "per_s": 100, "per_cpu_s": 200}
+               {"impl": "pillow", "files": "4:4:4", "per_s": 50, "per_cpu_s": 100}"#,
+            &[("torchvision", "--no-torch")],
+        );
+        let md = data(&r);
+        assert!(
+            md.contains(
+                "| 4:4:4 | prepare | 120 (250) | Pillow | 50.0 (100) | 2.40x, 2.50x | met, met |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4:4:4 | loader | 100 (200) | torchvision DataLoader | not run (--no-torch) | —, — | — |"),
+            "{md}"
+        );
+    }
+}
