@@ -90,6 +90,8 @@ const CONV_CASES: &[([usize; 4], [usize; 4], usize)] = &[
     ([1, 3, 3, 5], [2, 3, 1, 1], 1),
     ([2, 2, 6, 5], [3, 2, 2, 3], 2),
     ([1, 1, 2, 2], [2, 1, 3, 3], 1),
+    // Small images are grouped several to a task; 5 images leave a remainder group.
+    ([5, 2, 9, 9], [3, 2, 3, 3], 1),
 ];
 
 #[test]

@@ -1,5 +1,8 @@
-//! CPU kernels of the stride-1 convolution: forward and filter gradient by im2col + GEMM over
-//! tiles of output rows, parallel over (image, tile) pairs.
+//! CPU kernels of the stride-1 convolution: forward and filter gradient by im2col + GEMM.
+//!
+//! Work is split into tasks run in parallel: tiles of output rows of one image when images
+//! are large, or groups of whole images when they are small, so that every GEMM has enough
+//! columns to run near the machine's peak.
 
 use rayon::prelude::*;
 
@@ -8,9 +11,13 @@ use super::gemm::{Mat, matmul};
 use super::im2col::im2col;
 use crate::cpu::Float;
 
-/// Bytes of column matrix per tile: big enough for an efficient GEMM, small enough to stay in
-/// the outer caches.
+/// Bytes of column matrix per task: big enough for an efficient GEMM, small enough to stay
+/// in the outer caches.
 const TILE_BYTES: usize = 4 << 20;
+
+/// Fewest GEMM columns (output positions) worth a task of their own; smaller images are
+/// grouped.
+const MIN_COLUMNS: usize = 256;
 
 /// A raw pointer the tasks of one kernel share; each task writes a disjoint region.
 #[derive(Clone, Copy)]
@@ -25,36 +32,77 @@ impl<T> Shared<T> {
     }
 }
 
-/// The (image, first output row, end output row) work items of a convolution over `n` images.
-fn tiles(g: &Geometry, n: usize, elem: usize) -> Vec<(usize, usize, usize)> {
+/// One unit of work: output rows `r0..r1` of images `img..img + count` (several images only
+/// with all their rows).
+#[derive(Debug, Clone, Copy)]
+struct Task {
+    img: usize,
+    count: usize,
+    r0: usize,
+    r1: usize,
+}
+
+impl Task {
+    /// GEMM columns: output positions covered.
+    fn columns(&self, g: &Geometry) -> usize {
+        self.count * (self.r1 - self.r0) * g.out_w
+    }
+
+    /// Columns of one of its images.
+    fn columns_per_image(&self, g: &Geometry) -> usize {
+        (self.r1 - self.r0) * g.out_w
+    }
+}
+
+/// The tasks of a convolution over `n` images.
+fn tasks(g: &Geometry, n: usize, elem: usize) -> Vec<Task> {
+    let plane = g.out_h * g.out_w;
+    if plane > 0 && plane < MIN_COLUMNS && n > 1 {
+        let count = MIN_COLUMNS.div_ceil(plane).min(n);
+        return (0..n)
+            .step_by(count)
+            .map(|img| Task {
+                img,
+                count: count.min(n - img),
+                r0: 0,
+                r1: g.out_h,
+            })
+            .collect();
+    }
     let rows = (TILE_BYTES / (g.k() * g.out_w * elem).max(1)).clamp(1, g.out_h.max(1));
     (0..n)
         .flat_map(|img| {
-            (0..g.out_h)
-                .step_by(rows)
-                .map(move |r0| (img, r0, (r0 + rows).min(g.out_h)))
+            (0..g.out_h).step_by(rows).map(move |r0| Task {
+                img,
+                count: 1,
+                r0,
+                r1: (r0 + rows).min(g.out_h),
+            })
         })
         .collect()
 }
 
-/// The input patches of one tile as a K x P matrix: the input itself for a 1x1 convolution
-/// without padding, else an im2col copy in `buf`.
-fn patches<'a, T: Float>(
-    x: &'a [T],
-    g: &Geometry,
-    rows: (usize, usize),
-    buf: &'a mut Vec<T>,
-) -> (&'a [T], Mat) {
-    let p = (rows.1 - rows.0) * g.out_w;
-    if g.is_pointwise() {
-        return (x, Mat::at(rows.0 * g.out_w, g.c_in, p, g.h * g.w));
+/// The input patches of a task as a K x columns matrix: the input itself for one image of a
+/// 1x1 convolution without padding, else an im2col copy in `buf`.
+fn patches<'a, T: Float>(x: &'a [T], g: &Geometry, t: Task, buf: &'a mut Vec<T>) -> (&'a [T], Mat) {
+    let image = g.c_in * g.h * g.w;
+    let cols = t.columns(g);
+    if g.is_pointwise() && t.count == 1 {
+        return (
+            x,
+            Mat::at(t.img * image + t.r0 * g.out_w, g.c_in, cols, g.h * g.w),
+        );
     }
-    buf.resize(g.k() * p, T::zero());
-    im2col(x, g, rows, buf);
-    (buf, Mat::dense(g.k(), p))
+    buf.resize(g.k() * cols, T::zero());
+    let per = t.columns_per_image(g);
+    for j in 0..t.count {
+        let img = &x[(t.img + j) * image..(t.img + j + 1) * image];
+        im2col(img, g, (t.r0, t.r1), buf, cols, j * per);
+    }
+    (buf, Mat::dense(g.k(), cols))
 }
 
-/// Whether the GEMMs themselves must be parallel because there are too few tiles.
+/// Whether the GEMMs themselves must be parallel because there are too few tasks.
 fn gemm_parallel(tasks: usize) -> bool {
     tasks < 2 * rayon::current_num_threads()
 }
@@ -69,43 +117,94 @@ pub(crate) fn forward<T: Float>(
 ) -> Vec<T> {
     let out_plane = g.out_h * g.out_w;
     let mut out = vec![T::zero(); n * g.c_out * out_plane];
-    let tasks = tiles(g, n, size_of::<T>());
+    let tasks = tasks(g, n, size_of::<T>());
     let parallel = gemm_parallel(tasks.len());
     let dst = Shared(out.as_mut_ptr());
-    tasks
-        .par_iter()
-        .for_each_init(Vec::new, |buf, &(img, r0, r1)| {
-            let x = &x[img * g.c_in * g.h * g.w..(img + 1) * g.c_in * g.h * g.w];
-            let (cols, cols_mat) = patches(x, g, (r0, r1), buf);
-            let offset = img * g.c_out * out_plane + r0 * g.out_w;
-            let tile = Mat::at(offset, g.c_out, cols_mat.cols, out_plane);
-            if let Some(b) = bias {
-                for (co, &bc) in b.iter().enumerate() {
-                    let start = offset + co * out_plane;
+    tasks.par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(buf, tmp), &t| {
+            let (cols, cols_mat) = patches(x, g, t, buf);
+            let w = (weight, Mat::dense(g.c_out, g.k()));
+            if t.count == 1 {
+                let offset = t.img * g.c_out * out_plane + t.r0 * g.out_w;
+                let tile = Mat::at(offset, g.c_out, cols_mat.cols, out_plane);
+                for co in 0..g.c_out {
+                    let b = bias.map_or(T::zero(), |b| b[co]);
                     // SAFETY: this task alone owns rows r0..r1 of image img in every channel.
-                    unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(start), cols_mat.cols) }
-                        .fill(bc);
+                    unsafe {
+                        std::slice::from_raw_parts_mut(
+                            dst.ptr().add(offset + co * out_plane),
+                            cols_mat.cols,
+                        )
+                    }
+                    .fill(b);
                 }
+                // SAFETY: as above; `tile` lies inside `out`.
+                unsafe { matmul(dst.ptr(), tile, w, (cols, cols_mat), true, parallel) };
+                return;
             }
-            // SAFETY: as above; `tile` lies inside `out`.
+            // Several whole images: one GEMM into `tmp`, then each image's block into place.
+            tmp.resize(g.c_out * cols_mat.cols, T::zero());
+            // SAFETY: `tmp` is this task's own buffer of exactly this size.
             unsafe {
                 matmul(
-                    dst.ptr(),
-                    tile,
-                    (weight, Mat::dense(g.c_out, g.k())),
+                    tmp.as_mut_ptr(),
+                    Mat::dense(g.c_out, cols_mat.cols),
+                    w,
                     (cols, cols_mat),
-                    bias.is_some(),
+                    false,
                     parallel,
                 )
             };
-        });
+            for j in 0..t.count {
+                for co in 0..g.c_out {
+                    let b = bias.map_or(T::zero(), |b| b[co]);
+                    let src = &tmp[co * cols_mat.cols + j * out_plane..][..out_plane];
+                    let at = (t.img + j) * g.c_out * out_plane + co * out_plane;
+                    // SAFETY: this task alone owns images img..img + count.
+                    let d = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(at), out_plane) };
+                    d.iter_mut().zip(src).for_each(|(d, &s)| *d = s + b);
+                }
+            }
+        },
+    );
     out
+}
+
+/// The output gradient of a task as a c_out x columns matrix: a view into `grad` for one
+/// image, else the images' blocks gathered side by side into `buf`.
+fn grad_block<'a, T: Float>(
+    grad: &'a [T],
+    g: &Geometry,
+    t: Task,
+    buf: &'a mut Vec<T>,
+) -> (&'a [T], Mat) {
+    let out_plane = g.out_h * g.out_w;
+    let cols = t.columns(g);
+    if t.count == 1 {
+        return (
+            grad,
+            Mat::at(
+                t.img * g.c_out * out_plane + t.r0 * g.out_w,
+                g.c_out,
+                cols,
+                out_plane,
+            ),
+        );
+    }
+    buf.resize(g.c_out * cols, T::zero());
+    for co in 0..g.c_out {
+        for j in 0..t.count {
+            let src = &grad[(t.img + j) * g.c_out * out_plane + co * out_plane..][..out_plane];
+            buf[co * cols + j * out_plane..][..out_plane].copy_from_slice(src);
+        }
+    }
+    (buf, Mat::dense(g.c_out, cols))
 }
 
 /// dW = sum over images of grad (c_out x P) @ patches(x)^T (P x K), as (c_out, K).
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
-    let out_plane = g.out_h * g.out_w;
-    let tasks = tiles(g, n, size_of::<T>());
+    let tasks = tasks(g, n, size_of::<T>());
     let threads = rayon::current_num_threads().min(tasks.len()).max(1);
     let parallel = gemm_parallel(tasks.len());
     let per_thread = tasks.len().div_ceil(threads);
@@ -113,24 +212,18 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
         .par_chunks(per_thread.max(1))
         .map(|chunk| {
             let mut acc = vec![T::zero(); g.c_out * g.k()];
-            let mut buf = Vec::new();
-            for (t, &(img, r0, r1)) in chunk.iter().enumerate() {
-                let x = &x[img * g.c_in * g.h * g.w..(img + 1) * g.c_in * g.h * g.w];
-                let (cols, cols_mat) = patches(x, g, (r0, r1), &mut buf);
-                let grad_tile = Mat::at(
-                    img * g.c_out * out_plane + r0 * g.out_w,
-                    g.c_out,
-                    cols_mat.cols,
-                    out_plane,
-                );
+            let (mut buf, mut gbuf) = (Vec::new(), Vec::new());
+            for (i, &t) in chunk.iter().enumerate() {
+                let (cols, cols_mat) = patches(x, g, t, &mut buf);
+                let dy = grad_block(grad, g, t, &mut gbuf);
                 // SAFETY: `acc` is this task's own (c_out, K) buffer.
                 unsafe {
                     matmul(
                         acc.as_mut_ptr(),
                         Mat::dense(g.c_out, g.k()),
-                        (grad, grad_tile),
+                        dy,
                         (cols, cols_mat.t()),
-                        t > 0,
+                        i > 0,
                         parallel,
                     )
                 };

@@ -3,18 +3,26 @@
 use super::Geometry;
 use crate::cpu::Float;
 
-/// Fills `col` (K x P, row-major, K = c_in*kh*kw, P = (r1-r0)*out_w) with the input patches of
-/// output rows `r0..r1` of one image `x` (c_in, h, w); positions in the padding read zero.
-pub(crate) fn im2col<T: Float>(x: &[T], g: &Geometry, rows: (usize, usize), col: &mut [T]) {
+/// Writes the patches of output rows `r0..r1` of one image `x` (c_in, h, w) into the column
+/// matrix `col`: K rows (K = c_in*kh*kw) of `ld` elements, this image's (r1-r0)*out_w columns
+/// starting at column `first`. Positions in the padding read zero.
+pub(crate) fn im2col<T: Float>(
+    x: &[T],
+    g: &Geometry,
+    rows: (usize, usize),
+    col: &mut [T],
+    ld: usize,
+    first: usize,
+) {
     let (r0, r1) = rows;
-    let tile = (r1 - r0) * g.out_w;
     let (ph, pw) = g.pad;
-    let mut dst_rows = col.chunks_exact_mut(tile);
+    let mut k = 0;
     for ci in 0..g.c_in {
         let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let dst = dst_rows.next().expect("col holds K rows");
+                let dst = &mut col[k * ld + first..k * ld + first + (r1 - r0) * g.out_w];
+                k += 1;
                 // Output columns whose input column j + oc - pw lies inside the image.
                 let lo = pw.saturating_sub(j).min(g.out_w);
                 let hi = (g.w + pw).saturating_sub(j).min(g.out_w).max(lo);
