@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use la_data::image::RgbImage;
 use la_data::{Dataset, ImageGrid, Pipeline};
 use serde::Serialize;
 
@@ -98,7 +99,7 @@ pub fn write_contact_sheets(
         let images = members
             .iter()
             .take(per_sheet)
-            .map(|&r| pipeline.load(dataset, c.items[r], 0))
+            .map(|&r| pipeline.load(dataset, c.items[r], 0).map(enlarge))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let columns = (images.len() as f64).sqrt().ceil() as usize;
         ImageGrid {
@@ -109,6 +110,19 @@ pub fn write_contact_sheets(
         written += 1;
     }
     Ok(written)
+}
+
+/// Smallest side of a contact-sheet cell: tiny images are enlarged (nearest neighbour, whole
+/// factors) so that a sheet stays legible.
+const MIN_CELL: u32 = 96;
+
+fn enlarge(image: RgbImage) -> RgbImage {
+    let factor = MIN_CELL.div_ceil(image.width().max(1));
+    if factor <= 1 {
+        return image;
+    }
+    let (w, h) = (image.width() * factor, image.height() * factor);
+    la_data::image::imageops::resize(&image, w, h, la_data::image::imageops::FilterType::Nearest)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
