@@ -3,6 +3,11 @@
 #pragma once
 #include <stdint.h>
 
+// Dynamic shared memory; the CPU emulation used by the kernel tests (../emulate) defines its own.
+#ifndef LA_OPS_EMULATION
+#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 // Grid-stride loop over [0, n) with 64-bit indices.
 #define GRID_LOOP(i, n)                                                                    \
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                  \

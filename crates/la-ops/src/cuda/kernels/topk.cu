@@ -187,7 +187,7 @@ __device__ __forceinline__ size_t pair_start(size_t t, size_t stride) {
 template <typename K>
 __device__ void sort_shared(const K *keys, const uint32_t *ids, size_t rows, size_t p, size_t k,
                             uint32_t *out) {
-  extern __shared__ unsigned char smem[];
+  DYNAMIC_SHARED(unsigned char, smem);
   K *sk = (K *)smem;
   uint32_t *si = (uint32_t *)(sk + p);
   for (size_t r = blockIdx.x; r < rows; r += gridDim.x) {
