@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
-use la_segnet::{AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig};
+use la_segnet::{
+    AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig, Param,
+};
 use la_vgg::{Depth, HfCache, Variant, VggConfig};
 
 use crate::config::{MergerSpec, RunConfig, Weights};
@@ -101,27 +103,20 @@ pub fn run(
         ae.encoder().load_pretrained(&path)?;
     }
     if config.ae.enabled {
-        let ckpt = load_checkpoint(&dir, AE_CHECKPOINT, device)?;
-        match ckpt.filter(|c| c.run.epoch as usize >= config.ae.epochs) {
-            Some(done) => done.restore_model(&ae.variables())?,
-            None => {
-                let resume = load_checkpoint(&dir, AE_CHECKPOINT, device)?;
-                let outcome = train_autoencoder(
-                    &mut ae,
-                    &data,
-                    &config.ae,
-                    seed,
-                    dir.path(),
-                    resume.as_ref(),
-                    monitor,
-                )?;
-                if outcome == Outcome::Stopped {
-                    return Ok(RunSummary {
-                        outcome,
-                        report: None,
-                    });
-                }
-            }
+        let vars = ae.variables();
+        let outcome = stage(
+            &dir,
+            AE_CHECKPOINT,
+            config.ae.epochs,
+            device,
+            &vars,
+            |resume| {
+                let out = dir.path();
+                train_autoencoder(&mut ae, &data, &config.ae, seed, out, resume, monitor)
+            },
+        )?;
+        if outcome == Outcome::Stopped {
+            return Ok(stopped());
         }
         la_segnet::save(&ae, dir.autoencoder())?;
     }
@@ -129,27 +124,21 @@ pub fn run(
     encoder.set_frozen(false);
     let embedder = build_embedder(config, encoder, data.input_side())?;
     if config.la.enabled {
-        let ckpt = load_checkpoint(&dir, LA_CHECKPOINT, device)?;
-        match ckpt.filter(|c| c.run.epoch as usize >= config.la.epochs) {
-            Some(done) => done.restore_model(&embedder.variables())?,
-            None => {
-                let resume = load_checkpoint(&dir, LA_CHECKPOINT, device)?;
-                let (outcome, _) = train_local_aggregation(
-                    &embedder,
-                    &data,
-                    &config.la,
-                    seed,
-                    dir.path(),
-                    resume.as_ref(),
-                    monitor,
-                )?;
-                if outcome == Outcome::Stopped {
-                    return Ok(RunSummary {
-                        outcome,
-                        report: None,
-                    });
-                }
-            }
+        let vars = embedder.variables();
+        let outcome = stage(
+            &dir,
+            LA_CHECKPOINT,
+            config.la.epochs,
+            device,
+            &vars,
+            |resume| {
+                let out = dir.path();
+                train_local_aggregation(&embedder, &data, &config.la, seed, out, resume, monitor)
+                    .map(|(outcome, _)| outcome)
+            },
+        )?;
+        if outcome == Outcome::Stopped {
+            return Ok(stopped());
         }
         la_segnet::save(&embedder, dir.embedder())?;
     }
@@ -222,6 +211,32 @@ pub fn pretrained_weights(weights: &Weights, depth: u32) -> Result<Option<PathBu
                 .map_err(la_segnet::Error::from)?;
             Ok(Some(path))
         }
+    }
+}
+
+fn stopped() -> RunSummary {
+    RunSummary {
+        outcome: Outcome::Stopped,
+        report: None,
+    }
+}
+
+/// One stage of a run: restores `vars` from the stage's checkpoint when it is complete,
+/// otherwise trains, continuing from the checkpoint if there is one.
+fn stage(
+    dir: &RunDir,
+    name: &str,
+    epochs: usize,
+    device: &Device,
+    vars: &[Param],
+    train: impl FnOnce(Option<&Checkpoint>) -> Result<Outcome>,
+) -> Result<Outcome> {
+    match load_checkpoint(dir, name, device)? {
+        Some(done) if done.run.epoch as usize >= epochs => {
+            done.restore_model(vars)?;
+            Ok(Outcome::Finished)
+        }
+        resume => train(resume.as_ref()),
     }
 }
 
