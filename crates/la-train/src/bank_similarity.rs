@@ -83,11 +83,9 @@ impl CustomOp2 for BankDots {
             Some(idx) if idx.dims()[1] * SPARSE_BELOW <= n => {
                 grad.apply_op3_no_bwd(&bank.contiguous()?, &idx.contiguous()?, &GatherRows)?
             }
-            Some(idx) => {
-                let dense = Tensor::zeros((grad.dims()[0], n), grad.dtype(), grad.device())?;
-                dense.scatter_add_set(idx, &grad, 1)?;
-                dense.matmul(&bank)?
-            }
+            Some(idx) => grad
+                .apply_op2_no_bwd(&idx.contiguous()?, &ScatterRows { n })?
+                .matmul(&bank)?,
         };
         Ok((Some(grad_v), None))
     }
@@ -100,6 +98,58 @@ impl CustomOp2 for BankDots {
 /// the gather reads batch x k bank rows (1 GB at k = 4096, batch 128, D = 512). Measured by
 /// `examples/bench_la_step.rs`.
 const SPARSE_BELOW: usize = 8;
+
+/// The dense (batch, n) matrix with `grad[i, c]` at column `idx[i, c]` of row `i` (summed
+/// over repeated columns) and zeros elsewhere: (grad (batch, k), idx (batch, k) u32), rows in
+/// parallel.
+struct ScatterRows {
+    n: usize,
+}
+
+impl CustomOp2 for ScatterRows {
+    fn name(&self) -> &'static str {
+        "bank_similarities_scatter"
+    }
+
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        idx: &CpuStorage,
+        li: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let rows = lg.dims()[0];
+        let out = dispatch_float!(
+            self.name(),
+            g,
+            scatter_rows((g, lg), (idx, li), self.n, self.name())
+        )?;
+        Ok((out, Shape::from((rows, self.n))))
+    }
+}
+
+fn scatter_rows<T: WithDType>(
+    (g, lg): (&CpuStorage, &Layout),
+    (idx, li): (&CpuStorage, &Layout),
+    n: usize,
+    op: &'static str,
+) -> candle_core::Result<CpuStorage> {
+    let k = lg.dims()[1].max(1);
+    let g = slice::<T>(op, g, lg)?;
+    let idx = slice::<u32>(op, idx, li)?;
+    if let Some(&bad) = idx.iter().find(|&&j| j as usize >= n) {
+        candle_core::bail!("{op}: column {bad} is out of range for {n} bank rows");
+    }
+    let mut out = vec![T::from_f64(0.0); g.len() / k * n];
+    out.par_chunks_mut(n.max(1))
+        .zip(g.par_chunks(k).zip(idx.par_chunks(k)))
+        .for_each(|(row, (g, idx))| {
+            for (&w, &j) in g.iter().zip(idx) {
+                row[j as usize] += w;
+            }
+        });
+    Ok(T::to_cpu_storage_owned(out))
+}
 
 /// `out[i] = sum_c grad[i, c] * bank[idx[i, c]]`: (grad (batch, k), bank (N, D),
 /// idx (batch, k) u32) -> (batch, D), rows in parallel.
