@@ -18,6 +18,8 @@ use args::{Cli, Command, OutputMode};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { la_ops::tune_cpu_runtime() };
     let cli = Cli::parse();
     let mode = if cli.quiet {
         OutputMode::Quiet

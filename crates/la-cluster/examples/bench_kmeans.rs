@@ -24,6 +24,8 @@ use serde_json::json;
 use support::{fashion, median, timed, unit_vectors};
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { la_ops::tune_cpu_runtime() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let reps = |default: usize| {
         args.iter()

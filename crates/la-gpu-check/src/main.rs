@@ -86,6 +86,8 @@ impl Args {
 }
 
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { la_ops::tune_cpu_runtime() };
     match Args::parse(std::env::args().skip(1)).and_then(|a| run(&a)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

@@ -27,6 +27,8 @@ const CONVS: &[(usize, usize, usize)] = &[
 ];
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { la_ops::tune_cpu_runtime() };
     let reps = std::env::args()
         .skip_while(|a| a != "--reps")
         .nth(1)

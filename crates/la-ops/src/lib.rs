@@ -15,6 +15,7 @@ mod error;
 pub mod generic;
 mod normalize;
 mod pool;
+mod runtime;
 mod topk;
 mod unpool;
 
@@ -23,5 +24,6 @@ pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use error::OpError;
 pub use normalize::l2_normalize_rows;
 pub use pool::max_pool2d_with_indices;
+pub use runtime::tune_cpu_runtime;
 pub use topk::topk;
 pub use unpool::max_unpool2d;

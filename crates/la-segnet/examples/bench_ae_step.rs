@@ -14,6 +14,8 @@ use la_segnet::{AutoEncoder, HasParams, ModelConfig};
 const CASES: &[(usize, usize)] = &[(16, 64), (4, 224)];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { la_ops::tune_cpu_runtime() };
     let reps = std::env::args()
         .skip_while(|a| a != "--reps")
         .nth(1)

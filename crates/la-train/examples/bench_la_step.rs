@@ -28,6 +28,8 @@ const CLUSTERS: u32 = 200;
 const PARTS: [&str; 6] = ["search", "mask", "loss", "backward", "update", "step"];
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { la_ops::tune_cpu_runtime() };
     let reps: usize = std::env::args()
         .skip_while(|a| a != "--reps")
         .nth(1)

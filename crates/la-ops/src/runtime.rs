@@ -1,0 +1,32 @@
+//! Process-wide settings for fast CPU training, for binaries to apply at start-up.
+
+/// Tensors at or above this size stay in the heap when freed instead of going back to the
+/// operating system.
+const KEEP_BELOW_BYTES: libc::c_int = 1 << 30;
+
+/// Makes CPU training several times faster on Linux; call it once, first thing in `main`.
+///
+/// - glibc's allocator keeps freed memory for reuse instead of unmapping it: a training step
+///   allocates and frees hundreds of tensors of megabytes, and each fresh mapping costs a
+///   page fault and a cleared page per 4 KiB (the unpool forward + backward of a VGG layer ran
+///   four times faster with this alone). The process keeps its peak memory.
+/// - candle's own thread pool for element-wise ops is limited to the calling thread, unless
+///   `CANDLE_NUM_THREADS` is set: its workers spin-wait between ops, competing on small
+///   machines with the rayon threads that run la-ops' kernels and the matrix products.
+///
+/// # Safety
+///
+/// Sets an environment variable, so no other thread may be running (nor reading the
+/// environment) when it is called.
+pub unsafe fn tune_cpu_runtime() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, KEEP_BELOW_BYTES);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+    }
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: the caller guarantees that no other thread runs.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
+}
