@@ -75,35 +75,74 @@ fn select<T: TotalOrder>(s: &CpuStorage, l: &Layout, k: usize) -> candle_core::R
     let mut out = vec![0u32; x.len() / n * k];
     out.par_chunks_mut(k)
         .zip(x.par_chunks(n))
-        .for_each_init(Vec::new, |keys, (out, row)| {
-            keys.clear();
-            keys.extend(row.iter().map(|&v| v.key()));
-            let (kth, above) = kth_largest(keys, k, T::BITS);
-            emit(row, kth, k - above, out);
+        .for_each_init(Vec::new, |candidates, (out, row)| {
+            select_row(row, k, candidates, out)
         });
     Ok(CpuStorage::U32(out))
 }
 
-/// The k-th largest key of `keys` (1 <= k <= len) and how many keys are strictly larger, by
-/// radix selection on 8-bit digits from the top: each pass histograms the remaining
-/// candidates, keeps the bucket holding the k-th largest and discards the rest, so a row costs
-/// a few linear passes whatever its values. `keys` is consumed.
+/// Writes into `out` the columns of the k largest values of `row`, in increasing order.
+///
+/// A radix selection on 8-bit digits of the keys from the top: the first pass histograms the
+/// top digit straight from the row, and only the keys of the bucket holding the k-th largest
+/// are kept as candidates for the next digits; a last pass in column order collects the
+/// winners. A row costs two or three linear passes whatever its values.
+fn select_row<T: TotalOrder>(row: &[T], k: usize, candidates: &mut Vec<u64>, out: &mut [u32]) {
+    let shift = T::BITS - 8;
+    let digit = |key: u64| ((key >> shift) & 0xff) as usize;
+    let hist = histogram(row, |x: T| digit(x.key()));
+    let (bucket, above, rest) = bucket_of(&hist, k);
+    candidates.clear();
+    candidates.extend(
+        row.iter()
+            .map(|x| x.key())
+            .filter(|&key| digit(key) == bucket),
+    );
+    let (kth, above_in_bucket) = kth_largest(candidates, rest, shift);
+    emit(row, kth, k - above - above_in_bucket, out);
+}
+
+/// Counts of the digit of every element, in four interleaved tables so that runs of equal
+/// digits do not wait on each other's increments.
+fn histogram<X: Copy>(xs: &[X], digit: impl Fn(X) -> usize) -> [usize; 256] {
+    let mut h = [[0u32; 256]; 4];
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        h[0][digit(q[0])] += 1;
+        h[1][digit(q[1])] += 1;
+        h[2][digit(q[2])] += 1;
+        h[3][digit(q[3])] += 1;
+    }
+    for &x in quads.remainder() {
+        h[0][digit(x)] += 1;
+    }
+    std::array::from_fn(|b| (h[0][b] + h[1][b] + h[2][b] + h[3][b]) as usize)
+}
+
+/// The bucket holding the k-th largest element (1 <= k <= total), how many elements lie in
+/// higher buckets, and the rank of the k-th largest within its bucket.
+fn bucket_of(hist: &[usize; 256], mut k: usize) -> (usize, usize, usize) {
+    let mut above = 0;
+    let mut bucket = 255;
+    while hist[bucket] < k {
+        k -= hist[bucket];
+        above += hist[bucket];
+        bucket -= 1;
+    }
+    (bucket, above, k)
+}
+
+/// The k-th largest of `keys` (1 <= k <= len), which agree on every bit from `bits` up, and
+/// how many are strictly larger: radix selection on the lower digits. `keys` is consumed.
 fn kth_largest(keys: &mut Vec<u64>, mut k: usize, bits: u32) -> (u64, usize) {
     let mut above = 0;
     let mut shift = bits;
     while shift > 0 && keys.len() > 1 {
         shift = shift.saturating_sub(8);
         let digit = |key: u64| ((key >> shift) & 0xff) as usize;
-        let mut hist = [0usize; 256];
-        for &key in keys.iter() {
-            hist[digit(key)] += 1;
-        }
-        let mut bucket = 255;
-        while hist[bucket] < k {
-            k -= hist[bucket];
-            above += hist[bucket];
-            bucket -= 1;
-        }
+        let (bucket, higher, rest) = bucket_of(&histogram(keys, digit), k);
+        above += higher;
+        k = rest;
         keys.retain(|&key| digit(key) == bucket);
     }
     // All remaining keys are equal (or one is left): it is the k-th largest.
