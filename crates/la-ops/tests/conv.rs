@@ -92,7 +92,53 @@ const CONV_CASES: &[([usize; 4], [usize; 4], usize)] = &[
     ([1, 1, 2, 2], [2, 1, 3, 3], 1),
     // Small images are grouped several to a task; 5 images leave a remainder group.
     ([5, 2, 9, 9], [3, 2, 3, 3], 1),
+    // More than 4 output channels: the filter gradient goes through im2col + GEMM.
+    ([2, 3, 5, 6], [6, 3, 3, 3], 1),
 ];
+
+/// dW[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x_padded[n, c, y + i, x + j].
+fn naive_filter_grad(x: &Tensor, g: &Tensor, kernel: (usize, usize), p: usize) -> Vec<f64> {
+    let (xv, gv) = (values(x), values(g));
+    let [n, c, h, w] = x.dims().try_into().unwrap();
+    let [_, o, oh, ow] = g.dims().try_into().unwrap();
+    let (kh, kw) = kernel;
+    let mut dw = vec![0.0; o * c * kh * kw];
+    for (ni, oi, ci, i, j, y, xx) in filter_grad_terms(n, o, c, kh, kw, oh, ow) {
+        let (iy, ix) = (
+            (y + i) as isize - p as isize,
+            (xx + j) as isize - p as isize,
+        );
+        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+            continue;
+        }
+        let xi = ((ni * c + ci) * h + iy as usize) * w + ix as usize;
+        dw[((oi * c + ci) * kh + i) * kw + j] += gv[((ni * o + oi) * oh + y) * ow + xx] * xv[xi];
+    }
+    dw
+}
+
+/// Every index tuple of the naive filter gradient's seven nested loops.
+fn filter_grad_terms(
+    n: usize,
+    o: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize, usize)> {
+    (0..n).flat_map(move |ni| {
+        (0..o).flat_map(move |oi| {
+            (0..c).flat_map(move |ci| {
+                (0..kh).flat_map(move |i| {
+                    (0..kw).flat_map(move |j| {
+                        (0..oh).flat_map(move |y| (0..ow).map(move |x| (ni, oi, ci, i, j, y, x)))
+                    })
+                })
+            })
+        })
+    })
+}
 
 #[test]
 fn conv2d_matches_naive_loops() {
@@ -278,6 +324,25 @@ fn bad_inputs_are_errors_naming_the_op_and_shapes() {
     );
     let msg = err(conv_transpose2d(&x, &w, None, 1));
     assert!(msg.contains("conv_transpose2d"), "{msg}");
+}
+
+#[test]
+fn filter_gradient_matches_naive_loops_for_few_and_many_output_channels() {
+    // 3 output channels take the direct kernel, 7 the GEMM; width 37 leaves a partial SIMD
+    // chunk in every row.
+    for (k, (c_out, p)) in [(3, 1), (7, 1), (1, 0), (4, 2)].into_iter().enumerate() {
+        let x = tensor(k as u64, &[3, 2, 5, 37]);
+        let oh = 5 + 2 * p - 2;
+        let g = tensor(10 + k as u64, &[3, c_out, oh, 37 + 2 * p - 2]);
+        let dw = la_ops::conv2d_weight_grad(&x, &g, (3, 3), p).unwrap();
+        assert_eq!(dw.dims(), &[c_out, 2, 3, 3]);
+        assert_close(
+            &values(&dw),
+            &naive_filter_grad(&x, &g, (3, 3), p),
+            1e-12,
+            &format!("dW c_out={c_out} p={p}"),
+        );
+    }
 }
 
 #[test]

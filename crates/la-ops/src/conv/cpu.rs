@@ -202,8 +202,15 @@ fn grad_block<'a, T: Float>(
     (buf, Mat::dense(g.c_out, cols))
 }
 
+/// Largest number of output channels whose filter gradient is computed directly: below it
+/// the im2col copy (K x P) costs far more memory traffic than the arithmetic.
+const DIRECT_MAX_C_OUT: usize = 4;
+
 /// dW = sum over images of grad (c_out x P) @ patches(x)^T (P x K), as (c_out, K).
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
+    if g.c_out <= DIRECT_MAX_C_OUT {
+        return filter_grad_direct(x, grad, n, g);
+    }
     let tasks = tasks(g, n, size_of::<T>());
     let threads = rayon::current_num_threads().min(tasks.len()).max(1);
     let parallel = gemm_parallel(tasks.len());
@@ -232,6 +239,80 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
         })
         .collect();
     sum_buffers(partials)
+}
+
+/// SIMD lanes of the direct kernel's accumulators (16 f32 fill one AVX-512 register).
+const LANES: usize = 16;
+
+/// The filter gradient straight from the planes, one task per input channel: each image's
+/// plane is padded once, then every (output channel, kernel position) accumulates the dot
+/// products of gradient rows with shifted input rows in lane-wise partial sums.
+fn filter_grad_direct<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
+    let taps = g.kh * g.kw;
+    let per_channel: Vec<Vec<T>> = (0..g.c_in)
+        .into_par_iter()
+        .map(|ci| {
+            let mut lanes = vec![[T::zero(); LANES]; g.c_out * taps];
+            let mut padded = Vec::new();
+            for img in 0..n {
+                let plane = &x[(img * g.c_in + ci) * g.h * g.w..][..g.h * g.w];
+                let pw = pad_plane(plane, g, &mut padded);
+                for co in 0..g.c_out {
+                    let out_plane = g.out_h * g.out_w;
+                    let dy = &grad[(img * g.c_out + co) * out_plane..][..out_plane];
+                    let acc = &mut lanes[co * taps..(co + 1) * taps];
+                    for (oy, dy_row) in dy.chunks_exact(g.out_w).enumerate() {
+                        for ky in 0..g.kh {
+                            let row = &padded[(oy + ky) * pw..][..pw];
+                            for kx in 0..g.kw {
+                                lane_dot(&mut acc[ky * g.kw + kx], dy_row, &row[kx..]);
+                            }
+                        }
+                    }
+                }
+            }
+            lanes
+                .iter()
+                .map(|l| l.iter().fold(T::zero(), |a, &v| a + v))
+                .collect()
+        })
+        .collect();
+    let mut dw = vec![T::zero(); g.c_out * g.k()];
+    for (ci, values) in per_channel.iter().enumerate() {
+        for co in 0..g.c_out {
+            dw[(co * g.c_in + ci) * taps..][..taps].copy_from_slice(&values[co * taps..][..taps]);
+        }
+    }
+    dw
+}
+
+/// Copies `plane` (h, w) into `buf` with the convolution's zero padding; returns the padded
+/// row length.
+fn pad_plane<T: Float>(plane: &[T], g: &Geometry, buf: &mut Vec<T>) -> usize {
+    let (ph, pw) = g.pad;
+    let width = g.w + 2 * pw;
+    buf.clear();
+    buf.resize((g.h + 2 * ph) * width, T::zero());
+    for (y, src) in plane.chunks_exact(g.w).enumerate() {
+        buf[(y + ph) * width + pw..][..g.w].copy_from_slice(src);
+    }
+    width
+}
+
+/// lanes[i % LANES] += a[i] * b[i] for i < a.len(): independent lanes, so the loop
+/// vectorises without reordering a floating-point sum.
+fn lane_dot<T: Float>(lanes: &mut [T; LANES], a: &[T], b: &[T]) {
+    let b = &b[..a.len()];
+    let mut chunks = a.chunks_exact(LANES).zip(b.chunks_exact(LANES));
+    for (ca, cb) in &mut chunks {
+        for l in 0..LANES {
+            lanes[l] += ca[l] * cb[l];
+        }
+    }
+    let tail = a.len() / LANES * LANES;
+    for (l, (&va, &vb)) in a[tail..].iter().zip(&b[tail..]).enumerate() {
+        lanes[l] += va * vb;
+    }
 }
 
 fn sum_buffers<T: Float>(mut partials: Vec<Vec<T>>) -> Vec<T> {
