@@ -15,20 +15,30 @@ pub(crate) fn scatter_add<T: Float>(
 ) -> Result<CpuStorage> {
     let (src, idx, in_plane) = planes::<T>(op, src, idx)?;
     let planes = src.len().checked_div(in_plane).unwrap_or(0);
-    let mut out = vec![T::zero(); planes * out_plane];
+    let mut out = Vec::with_capacity(planes * out_plane);
     if in_plane > 0 && out_plane > 0 {
-        out.par_chunks_mut(out_plane)
+        // Each task zeroes its own planes right before scattering into them: a parallel
+        // memset whose lines are still in cache for the scatter.
+        out.spare_capacity_mut()[..planes * out_plane]
+            .par_chunks_mut(out_plane)
             .zip(src.par_chunks(in_plane).zip(idx.par_chunks(in_plane)))
             .enumerate()
             .try_for_each(|(p, (out, (src, idx)))| {
+                out.iter_mut().for_each(|o| {
+                    o.write(T::zero());
+                });
                 for (i, (&v, &at)) in src.iter().zip(idx).enumerate() {
                     let slot = out
                         .get_mut(at as usize)
                         .ok_or_else(|| out_of_range(op, at, p * in_plane + i, out_plane))?;
-                    *slot += v;
+                    // SAFETY: every element of this plane was written just above.
+                    unsafe { *slot.assume_init_mut() += v };
                 }
                 Ok::<(), candle_core::Error>(())
             })?;
+        // SAFETY: the loop above initialised all planes * out_plane elements (on error we
+        // returned before this point).
+        unsafe { out.set_len(planes * out_plane) };
     } else if in_plane > 0 {
         // Planes of zero elements cannot hold any index.
         return Err(out_of_range(op, idx[0], 0, 0));
