@@ -1,6 +1,6 @@
 //! Saving and strict loading of named variables in safetensors files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -48,31 +48,7 @@ pub(crate) fn load_into(
             model: model.to_string(),
             problems: vec![format!("not a readable safetensors file ({e})")],
         })?;
-    let mut problems = Vec::new();
-    for p in vars {
-        match tensors.get(&p.name) {
-            None => problems.push(format!("missing {}", p.name)),
-            Some(t) if t.dims() != p.var.dims() => problems.push(format!(
-                "{} has shape {:?}, expected {:?}",
-                p.name,
-                t.dims(),
-                p.var.dims()
-            )),
-            Some(t) if !t.dtype().is_float() => problems.push(format!(
-                "{} has dtype {:?}, expected a float type",
-                p.name,
-                t.dtype()
-            )),
-            Some(_) => {}
-        }
-    }
-    let known: std::collections::HashSet<&str> = vars.iter().map(|p| p.name.as_str()).collect();
-    let mut extra: Vec<&String> = tensors
-        .keys()
-        .filter(|k| !known.contains(k.as_str()) && !ignore(k))
-        .collect();
-    extra.sort();
-    problems.extend(extra.into_iter().map(|k| format!("unexpected {k}")));
+    let problems = state_mismatches(vars, &tensors, ignore);
     if !problems.is_empty() {
         return Err(Error::Checkpoint {
             path: path.to_path_buf(),
@@ -80,6 +56,49 @@ pub(crate) fn load_into(
             problems,
         });
     }
+    load_state(vars, &tensors)
+}
+
+/// What keeps `tensors` from loading into `vars`, one line each: missing names, shape or
+/// dtype mismatches, then (sorted) names in `tensors` that are not variables and for which
+/// `ignore` is false. Empty when every variable can be set.
+pub fn state_mismatches(
+    vars: &[Param],
+    tensors: &HashMap<String, Tensor>,
+    ignore: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut problems: Vec<String> = vars
+        .iter()
+        .filter_map(|p| match tensors.get(&p.name) {
+            None => Some(format!("missing {}", p.name)),
+            Some(t) if t.dims() != p.var.dims() => Some(format!(
+                "{} has shape {:?}, expected {:?}",
+                p.name,
+                t.dims(),
+                p.var.dims()
+            )),
+            Some(t) if !t.dtype().is_float() => Some(format!(
+                "{} has dtype {:?}, expected a float type",
+                p.name,
+                t.dtype()
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    let known: HashSet<&str> = vars.iter().map(|p| p.name.as_str()).collect();
+    let mut extra: Vec<String> = tensors
+        .keys()
+        .filter(|k| !known.contains(k.as_str()) && !ignore(k))
+        .map(|k| format!("unexpected {k}"))
+        .collect();
+    extra.sort();
+    problems.extend(extra);
+    problems
+}
+
+/// Sets every variable found in `tensors` (checked first by [`state_mismatches`]), converted
+/// to the variable's dtype and device.
+pub fn load_state(vars: &[Param], tensors: &HashMap<String, Tensor>) -> Result<()> {
     set_all(vars, |name| tensors.get(name).cloned())
 }
 

@@ -45,7 +45,7 @@ mod layers;
 mod params;
 
 pub use autoencoder::{AutoEncoder, ModelConfig};
-pub use checkpoint::{save, state};
+pub use checkpoint::{load_state, save, state, state_mismatches};
 pub use decoder::{DECODER_PREFIX, Decoder};
 pub use embedder::{Embedder, EmbedderConfig, HEAD_PREFIX, Merger};
 pub use encoder::{ENCODER_PREFIX, Encoder, EncoderOutput, PoolIndices};

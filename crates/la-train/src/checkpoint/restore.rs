@@ -73,44 +73,14 @@ impl Checkpoint {
     /// tensor may be there; all problems are reported together and nothing is set unless all
     /// fit.
     pub fn restore_model(&self, params: &[Param]) -> Result<()> {
-        let mut problems = Vec::new();
-        for p in params {
-            match self.model.get(&p.name) {
-                None => problems.push(format!("missing {}", p.name)),
-                Some(t) if t.dims() != p.var.dims() => problems.push(format!(
-                    "{} has shape {:?}, expected {:?}",
-                    p.name,
-                    t.dims(),
-                    p.var.dims()
-                )),
-                Some(t) if !t.dtype().is_float() => problems.push(format!(
-                    "{} has dtype {:?}, expected a float type",
-                    p.name,
-                    t.dtype()
-                )),
-                Some(_) => {}
-            }
-        }
-        let known: HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
-        let mut extra: Vec<String> = self
-            .model
-            .keys()
-            .filter(|k| !known.contains(k.as_str()))
-            .map(|k| format!("unexpected {k}"))
-            .collect();
-        extra.sort();
-        problems.extend(extra);
+        let problems = la_segnet::state_mismatches(params, &self.model, |_| false);
         if !problems.is_empty() {
             return Err(Error::Mismatch {
                 what: "checkpoint model tensors".into(),
                 problems,
             });
         }
-        for p in params {
-            let t = &self.model[&p.name];
-            p.var
-                .set(&t.to_dtype(p.var.dtype())?.to_device(p.var.device())?)?;
-        }
+        la_segnet::load_state(params, &self.model)?;
         Ok(())
     }
 }
