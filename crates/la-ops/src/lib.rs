@@ -3,6 +3,26 @@
 //!
 //! Every op checks its inputs first and returns an error naming the op and the offending input
 //! (an [`OpError`] inside `candle_core::Error`), never a panic.
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use la_ops::{max_pool2d_with_indices, max_unpool2d};
+//!
+//! // A SegNet pool / unpool pair: the unpooled plane keeps each window's maximum in place.
+//! let x = Var::new(&[[[[1f32, 3., 0., 0.], [2., 0., 0., 5.]]]], &Device::Cpu)?;
+//! let (pooled, indices) = max_pool2d_with_indices(x.as_tensor(), 2, 2)?;
+//! assert_eq!(indices.flatten_all()?.to_vec1::<u32>()?, [1, 7]);
+//! let restored = max_unpool2d(&pooled, &indices, (2, 4))?;
+//! assert_eq!(
+//!     restored.flatten_all()?.to_vec1::<f32>()?,
+//!     [0., 3., 0., 0., 0., 0., 0., 5.]
+//! );
+//! // The gradient reaches only each window's maximum.
+//! let grad = restored.sum_all()?.backward()?;
+//! let dx = grad.get(x.as_tensor()).expect("x takes part");
+//! assert_eq!(dx.flatten_all()?.to_vec1::<f32>()?, [0., 1., 0., 0., 0., 0., 0., 1.]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 mod batch_norm;
