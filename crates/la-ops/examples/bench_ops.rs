@@ -141,10 +141,18 @@ fn randn(dims: &[usize]) -> Result<Tensor> {
     Tensor::randn(0f32, 1., dims, &Device::Cpu)
 }
 
-/// Median wall time in ms of `reps` runs after one warm-up run.
+/// Fewest milliseconds of timed runs per measurement: sub-millisecond ops get enough runs for
+/// a steady median (bench_ops.py follows the same rule).
+const MIN_TOTAL_MS: f64 = 200.0;
+
+/// Median wall time in ms of at least `reps` runs (more for fast ops, see [`MIN_TOTAL_MS`])
+/// after one warm-up run.
 fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
+    let start = Instant::now();
     f()?;
-    let mut ms = (0..reps)
+    let warm_up = start.elapsed().as_secs_f64() * 1e3;
+    let runs = reps.max((MIN_TOTAL_MS / warm_up.max(1e-3)).ceil().min(1000.0) as usize);
+    let mut ms = (0..runs)
         .map(|_| {
             let start = Instant::now();
             f().map(|_| start.elapsed().as_secs_f64() * 1e3)

@@ -14,10 +14,16 @@ BATCH = 16
 CONVS = [(64, 64, 64), (128, 128, 32), (256, 256, 16), (512, 512, 8), (3, 64, 64), (64, 3, 64)]
 
 
+MIN_TOTAL_MS = 200.0  # sub-millisecond ops get enough runs for a steady median (as in Rust)
+
+
 def timed(reps, f):
+    start = time.perf_counter()
     f()
+    warm_up = (time.perf_counter() - start) * 1e3
+    runs = max(reps, int(min(1000.0, -(-MIN_TOTAL_MS // max(warm_up, 1e-3)))))
     ms = []
-    for _ in range(reps):
+    for _ in range(runs):
         start = time.perf_counter()
         f()
         ms.append((time.perf_counter() - start) * 1e3)

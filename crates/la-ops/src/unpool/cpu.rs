@@ -6,6 +6,15 @@ use rayon::prelude::*;
 use crate::OpError;
 use crate::cpu::{Float, slice};
 
+/// Output elements per parallel task at the least: small planes are handled several to a
+/// task, so that deep layers (8 x 8 planes) do not pay a task per plane.
+const TASK_ELEMENTS: usize = 1 << 14;
+
+/// Planes of `plane` elements that make one task.
+fn planes_per_task(plane: usize) -> usize {
+    (TASK_ELEMENTS / plane.max(1)).max(1)
+}
+
 /// `out[plane][idx[i]] += src[plane][i]` into zeroed planes of `out_plane` elements.
 pub(crate) fn scatter_add<T: Float>(
     op: &'static str,
@@ -17,22 +26,30 @@ pub(crate) fn scatter_add<T: Float>(
     let planes = src.len().checked_div(in_plane).unwrap_or(0);
     let mut out = Vec::with_capacity(planes * out_plane);
     if in_plane > 0 && out_plane > 0 {
+        let group = planes_per_task(out_plane);
         // Each task zeroes its own planes right before scattering into them: a parallel
         // memset whose lines are still in cache for the scatter.
         out.spare_capacity_mut()[..planes * out_plane]
-            .par_chunks_mut(out_plane)
-            .zip(src.par_chunks(in_plane).zip(idx.par_chunks(in_plane)))
+            .par_chunks_mut(out_plane * group)
+            .zip(src.par_chunks(in_plane * group))
+            .zip(idx.par_chunks(in_plane * group))
             .enumerate()
-            .try_for_each(|(p, (out, (src, idx)))| {
+            .try_for_each(|(task, ((out, src), idx))| {
                 out.iter_mut().for_each(|o| {
                     o.write(T::zero());
                 });
-                for (i, (&v, &at)) in src.iter().zip(idx).enumerate() {
-                    let slot = out
-                        .get_mut(at as usize)
-                        .ok_or_else(|| out_of_range(op, at, p * in_plane + i, out_plane))?;
-                    // SAFETY: every element of this plane was written just above.
-                    unsafe { *slot.assume_init_mut() += v };
+                let planes = out
+                    .chunks_mut(out_plane)
+                    .zip(src.chunks(in_plane).zip(idx.chunks(in_plane)));
+                for (p, (out, (src, idx))) in planes.enumerate() {
+                    for (i, (&v, &at)) in src.iter().zip(idx).enumerate() {
+                        let slot = out.get_mut(at as usize).ok_or_else(|| {
+                            let position = (task * group + p) * in_plane + i;
+                            out_of_range(op, at, position, out_plane)
+                        })?;
+                        // SAFETY: every element of this task's planes was written above.
+                        unsafe { *slot.assume_init_mut() += v };
+                    }
                 }
                 Ok::<(), candle_core::Error>(())
             })?;
@@ -59,14 +76,22 @@ pub(crate) fn gather<T: Float>(
     let out_plane = idx.len().checked_div(planes).unwrap_or(0);
     let mut out = vec![T::zero(); idx.len()];
     if out_plane > 0 {
-        out.par_chunks_mut(out_plane)
-            .zip(idx.par_chunks(out_plane).zip(src.par_chunks(src_plane)))
+        let group = planes_per_task(src_plane);
+        out.par_chunks_mut(out_plane * group)
+            .zip(idx.par_chunks(out_plane * group))
+            .zip(src.par_chunks(src_plane * group))
             .enumerate()
-            .try_for_each(|(p, (out, (idx, src)))| {
-                for (i, (o, &at)) in out.iter_mut().zip(idx).enumerate() {
-                    *o = *src
-                        .get(at as usize)
-                        .ok_or_else(|| out_of_range(op, at, p * out_plane + i, src_plane))?;
+            .try_for_each(|(task, ((out, idx), src))| {
+                let planes = out
+                    .chunks_mut(out_plane)
+                    .zip(idx.chunks(out_plane).zip(src.chunks(src_plane)));
+                for (p, (out, (idx, src))) in planes.enumerate() {
+                    for (i, (o, &at)) in out.iter_mut().zip(idx).enumerate() {
+                        *o = *src.get(at as usize).ok_or_else(|| {
+                            let position = (task * group + p) * out_plane + i;
+                            out_of_range(op, at, position, src_plane)
+                        })?;
+                    }
                 }
                 Ok::<(), candle_core::Error>(())
             })?;
