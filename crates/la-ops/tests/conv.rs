@@ -6,6 +6,17 @@ use candle_core::{DType, Device, Tensor, Var};
 use common::{assert_close, check_gradients, tensor, tensor_f32, values};
 use la_ops::{conv_transpose2d, conv2d};
 
+/// x[img, ci, r - p, c - p] of an (n, channels, h, w) tensor's values, 0 in the padding.
+fn padded(xv: &[f64], [channels, h, w]: [usize; 3], [img, ci, r, c]: [usize; 4], p: usize) -> f64 {
+    let (Some(r), Some(c)) = (r.checked_sub(p), c.checked_sub(p)) else {
+        return 0.0;
+    };
+    if r >= h || c >= w {
+        return 0.0;
+    }
+    xv[((img * channels + ci) * h + r) * w + c]
+}
+
 /// Direct convolution: y[n,co,i,j] = b[co] + sum x[n,ci,i+a-p,j+b-p] w[co,ci,a,b].
 fn naive_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: usize) -> Vec<f64> {
     let (n, ci_n, h, wd) = x.dims4().unwrap();
@@ -22,15 +33,8 @@ fn naive_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: usize) -> Vec<f64> 
                     for ci in 0..ci_n {
                         for a in 0..kh {
                             for bb in 0..kw {
-                                let (r, c) = (
-                                    (i + a) as isize - p as isize,
-                                    (j + bb) as isize - p as isize,
-                                );
-                                if r < 0 || c < 0 || r >= h as isize || c >= wd as isize {
-                                    continue;
-                                }
-                                let xi = ((img * ci_n + ci) * h + r as usize) * wd + c as usize;
-                                acc += xv[xi] * wv[((co * ci_n + ci) * kh + a) * kw + bb];
+                                let xa = padded(&xv, [ci_n, h, wd], [img, ci, i + a, j + bb], p);
+                                acc += xa * wv[((co * ci_n + ci) * kh + a) * kw + bb];
                             }
                         }
                     }
@@ -104,15 +108,8 @@ fn naive_filter_grad(x: &Tensor, g: &Tensor, kernel: (usize, usize), p: usize) -
     let (kh, kw) = kernel;
     let mut dw = vec![0.0; o * c * kh * kw];
     for (ni, oi, ci, i, j, y, xx) in filter_grad_terms(n, o, c, kh, kw, oh, ow) {
-        let (iy, ix) = (
-            (y + i) as isize - p as isize,
-            (xx + j) as isize - p as isize,
-        );
-        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-            continue;
-        }
-        let xi = ((ni * c + ci) * h + iy as usize) * w + ix as usize;
-        dw[((oi * c + ci) * kh + i) * kw + j] += gv[((ni * o + oi) * oh + y) * ow + xx] * xv[xi];
+        let xa = padded(&xv, [c, h, w], [ni, ci, y + i, xx + j], p);
+        dw[((oi * c + ci) * kh + i) * kw + j] += gv[((ni * o + oi) * oh + y) * ow + xx] * xa;
     }
     dw
 }
