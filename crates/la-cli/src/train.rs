@@ -43,7 +43,16 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
     if mode != OutputMode::Json {
         eprintln!("run directory: {}", dir.display());
     }
-    let summary = la_train::run(&config, &dir, &device, &mut monitor)?;
+    let summary = match la_train::run(&config, &dir, &device, &mut monitor) {
+        Ok(summary) => summary,
+        Err(e) => {
+            drop(monitor);
+            if args.resume.is_none() {
+                discard_unstarted(&dir);
+            }
+            return Err(e.into());
+        }
+    };
     let (progress, metrics) = monitor;
     drop(progress);
     metrics.finish()?;
@@ -61,6 +70,20 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
         }
         (Outcome::Finished, None) => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Removes a new run directory that failed before its first checkpoint (bad data, say): it
+/// holds only the config and the metrics log this command wrote, and a rerun must not find
+/// it in the way. Anything else in it is left untouched.
+fn discard_unstarted(dir: &Path) {
+    let run = RunDir::new(dir);
+    if run.checkpoints().exists() {
+        return;
+    }
+    let _ = std::fs::remove_file(dir.join(CONFIG_FILE));
+    let _ = std::fs::remove_file(run.metrics());
+    // Fails, keeping the folder, if anything else is in it.
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// The result: where the files are and, with labels, the scores beside raw pixels'.

@@ -205,3 +205,27 @@ fn user_mistakes_are_one_line_errors_with_exit_code_2() {
     // A rejected command leaves nothing behind.
     assert!(!tmp.path().join("runs").exists());
 }
+
+#[test]
+fn a_run_that_fails_on_its_data_leaves_no_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("photos.csv");
+    std::fs::write(&csv, "Genus,Path\nAmanita,a.jpg\n").unwrap();
+    let out_dir = tmp.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_la"))
+        .args(["train", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out_dir)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains("ImageName"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "{err}");
+}
