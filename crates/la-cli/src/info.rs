@@ -46,7 +46,10 @@ fn describe_model(config: &RunConfig, what: &str) -> anyhow::Result<()> {
     match pretrained_weights(&Weights::Imagenet, config.model.depth) {
         Ok(Some(path)) => println!("  ImageNet weights: {}", path.display()),
         Ok(None) => {}
-        Err(e) => println!("  ImageNet weights: not in the Hugging Face cache ({e})"),
+        // The full explanation is for `--weights imagenet`; here one line is enough.
+        Err(_) => println!(
+            "  ImageNet weights: not in the Hugging Face cache (`cargo xtask fetch-weights`)"
+        ),
     }
     Ok(())
 }
@@ -56,16 +59,16 @@ fn describe_run(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not a run directory", dir.display()))?;
     describe_model(&config, &format!("run {}", dir.display()))?;
     let run = RunDir::new(dir);
-    for (name, path) in [
-        ("auto-encoder", run.autoencoder()),
-        ("embedder", run.embedder()),
-        ("clusters", run.clusters_csv()),
-        ("scores", run.eval_json()),
+    for (name, path, enabled) in [
+        ("auto-encoder", run.autoencoder(), config.ae.enabled),
+        ("embedder", run.embedder(), config.la.enabled),
+        ("clusters", run.clusters_csv(), true),
+        ("scores", run.eval_json(), true),
     ] {
-        let state = if path.is_file() {
-            path.display().to_string()
-        } else {
-            "not yet".into()
+        let state = match (path.is_file(), enabled) {
+            (true, _) => path.display().to_string(),
+            (false, true) => "not yet".into(),
+            (false, false) => "none (stage not in this run)".into(),
         };
         println!("  {name:<12} {state}");
     }

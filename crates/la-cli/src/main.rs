@@ -20,6 +20,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { la_ops::tune_cpu_runtime() };
+    // `la info | head` ends quietly, as other Unix tools do, instead of panicking on EPIPE.
+    // SAFETY: restoring a signal's default disposition, before any thread exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let mode = if cli.quiet {
         OutputMode::Quiet

@@ -50,6 +50,11 @@ impl TrainedModel {
             };
             match candidates.into_iter().find(|p| p.is_file()) {
                 Some(f) => f,
+                None if want == ModelFile::AutoEncoder && !config.ae.enabled => bail!(
+                    "{} has no auto-encoder: its run skipped stage 1 (ae.enabled = false); \
+                     train one with `la train --stages both` or `--stages ae`",
+                    dir.display()
+                ),
                 None => bail!(
                     "{} holds no trained model yet (is the run finished?)",
                     dir.display()

@@ -156,7 +156,20 @@ fn train_then_eval_cluster_reconstruct_and_info() {
 fn user_mistakes_are_one_line_errors_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-photos");
+    // A finished run whose recipe had no auto-encoder stage.
+    let no_ae = tmp.path().join("la-only-run");
+    std::fs::create_dir_all(&no_ae).unwrap();
+    std::fs::write(no_ae.join("config.toml"), "[ae]\nenabled = false\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "reconstruct".into(),
+                "--model".into(),
+                no_ae.display().to_string(),
+                "x.png".into(),
+            ],
+            "has no auto-encoder",
+        ),
         (
             vec![
                 "train".into(),
