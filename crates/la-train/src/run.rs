@@ -142,6 +142,10 @@ pub fn run(
         }
         la_segnet::save(&embedder, dir.embedder())?;
     }
+    // A stop asked during the last step or the saves: the report is made on resume.
+    if monitor.should_stop() {
+        return Ok(stopped());
+    }
     let report = cluster_and_report(config, &data, &embedder, &dir, monitor)?;
     Ok(RunSummary {
         outcome: Outcome::Finished,

@@ -182,3 +182,36 @@ fn a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_run() {
         "resumed weights differ"
     );
 }
+
+#[test]
+fn a_stop_asked_after_the_last_step_leaves_the_report_to_the_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let mut cfg = config(&images);
+    (cfg.ae.epochs, cfg.la.epochs) = (1, 1);
+    let mut straight = Recorder::default();
+    run(
+        &cfg,
+        &tmp.path().join("straight"),
+        &Device::Cpu,
+        &mut straight,
+    )
+    .unwrap();
+
+    let dir = tmp.path().join("stopped");
+    let mut rec = Recorder {
+        stop_after_steps: Some(straight.steps),
+        ..Default::default()
+    };
+    let summary = run(&cfg, &dir, &Device::Cpu, &mut rec).unwrap();
+    assert_eq!(summary.outcome, Outcome::Stopped);
+    assert_eq!(rec.steps, straight.steps, "every step ran");
+    assert!(!RunDir::new(&dir).clusters_csv().exists());
+
+    let mut resumed = Recorder::default();
+    let summary = run(&cfg, &dir, &Device::Cpu, &mut resumed).unwrap();
+    assert_eq!(summary.outcome, Outcome::Finished);
+    assert_eq!(resumed.steps, 0, "nothing trained again");
+    assert!(RunDir::new(&dir).clusters_csv().exists());
+}
