@@ -98,7 +98,7 @@ pub struct TrainArgs {
     /// Local Aggregation) instead of the default quarter-width recipe; flags still apply.
     #[arg(long, conflicts_with = "config")]
     pub paper: bool,
-    /// The run directory to create (by default runs/<date>-<time>).
+    /// The run directory to create (by default runs/DATE-TIME).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the stopped run in DIR with its own config.toml.
@@ -208,7 +208,7 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "K")]
     pub clusters: Option<usize>,
     /// The directory for clusters.csv, contact sheets and eval.json (by default
-    /// runs/<date>-<time>-cluster).
+    /// runs/DATE-TIME-cluster).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// cpu, cuda or metal.

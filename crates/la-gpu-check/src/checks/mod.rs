@@ -1,6 +1,6 @@
 //! Correctness on the GPU: every la-ops op (forward and gradients) and the model-level pieces
 //! built on them, run on the CPU and on the GPU from the same inputs and compared with
-//! [`relative_error`](crate::report::relative_error) against stated tolerances.
+//! [`relative_error`] against stated tolerances.
 
 mod model;
 mod ops;
