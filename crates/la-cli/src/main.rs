@@ -53,6 +53,23 @@ fn report_error(e: &anyhow::Error, verbose: bool) {
             eprintln!("  caused by: {cause}");
         }
     } else {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(e));
     }
+}
+
+/// The error and its causes joined by ": ", each cause only when the text so far does not
+/// already quote it (many errors include their source's message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if !line.contains(text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(text);
+        }
+    }
+    line
 }

@@ -241,4 +241,22 @@ fn a_run_that_fails_on_its_data_leaves_no_run_directory() {
         "{err}"
     );
     assert!(!out_dir.exists(), "{err}");
+
+    // A corrupt image in strict mode: one line, the decoder's message once.
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(photos.join("broken.jpg"), b"\xff\xd8\xff\xe0garbage").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_la"))
+        .args(["train", "--strict", "--data"])
+        .arg(&photos)
+        .arg("--out")
+        .arg(&out_dir)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let error = &err[err.find("error: ").expect("an error line")..];
+    assert_eq!(error.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(error.matches("cannot decode").count(), 1, "{err}");
 }

@@ -55,14 +55,16 @@ impl Skipped {
 
 impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display().to_string();
+        // Most reasons are errors that already start with the path.
+        let reason = self
+            .reason
+            .strip_prefix(path.as_str())
+            .map_or(self.reason.as_str(), |r| r.trim_start_matches(": "))
+            .trim();
         match self.row {
-            Some(row) => write!(
-                f,
-                "skipped {} (CSV row {row}): {}",
-                self.path.display(),
-                self.reason
-            ),
-            None => write!(f, "skipped {}: {}", self.path.display(), self.reason),
+            Some(row) => write!(f, "skipped {path} (CSV row {row}): {reason}"),
+            None => write!(f, "skipped {path}: {reason}"),
         }
     }
 }

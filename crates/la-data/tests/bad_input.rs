@@ -170,7 +170,10 @@ fn folder_lenient_lists_every_skip_with_its_reason() {
     assert!(reasons[3].1.contains("empty"), "{}", reasons[3].1);
     assert!(reasons[5].1.contains("1x1"), "{}", reasons[5].1);
     for s in full.skipped() {
-        assert!(s.to_string().starts_with("skipped "), "{s}");
+        let text = s.to_string();
+        assert!(text.starts_with("skipped "), "{s}");
+        let path = s.path.display().to_string();
+        assert_eq!(text.matches(path.as_str()).count(), 1, "path once: {s}");
     }
 }
 

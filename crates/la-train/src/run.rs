@@ -159,9 +159,9 @@ fn open_data(config: &RunConfig, device: &Device, monitor: &mut dyn Monitor) -> 
     if !skipped.is_empty() {
         monitor.event(&Event::Note {
             message: format!(
-                "{} files skipped while scanning; first: {}",
+                "{} unreadable files left out; the first: {}",
                 skipped.len(),
-                skipped[0]
+                skipped[0].to_string().trim_start_matches("skipped ")
             ),
         });
     }
