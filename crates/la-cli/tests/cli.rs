@@ -225,16 +225,11 @@ fn a_run_that_fails_on_its_data_leaves_no_run_directory() {
     let csv = tmp.path().join("photos.csv");
     std::fs::write(&csv, "Genus,Path\nAmanita,a.jpg\n").unwrap();
     let out_dir = tmp.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_la"))
-        .args(["train", "--data"])
-        .arg(&csv)
-        .arg("--out")
-        .arg(&out_dir)
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = failed_train(
+        tmp.path(),
+        &["--data", &csv.display().to_string()],
+        &out_dir,
+    );
     let last = err.trim_end().lines().last().unwrap_or_default();
     assert!(
         last.starts_with("error: ") && last.contains("ImageName"),
@@ -246,17 +241,24 @@ fn a_run_that_fails_on_its_data_leaves_no_run_directory() {
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
     std::fs::write(photos.join("broken.jpg"), b"\xff\xd8\xff\xe0garbage").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_la"))
-        .args(["train", "--strict", "--data"])
-        .arg(&photos)
-        .arg("--out")
-        .arg(&out_dir)
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let data = photos.display().to_string();
+    let err = failed_train(tmp.path(), &["--strict", "--data", &data], &out_dir);
     let error = &err[err.find("error: ").expect("an error line")..];
     assert_eq!(error.trim_end().lines().count(), 1, "{err}");
     assert_eq!(error.matches("cannot decode").count(), 1, "{err}");
+}
+
+/// Runs `la train ARGS --out OUT` in `cwd`, expects exit code 2 and returns its stderr.
+fn failed_train(cwd: &Path, args: &[&str], out: &Path) -> String {
+    let run = Command::new(env!("CARGO_BIN_EXE_la"))
+        .arg("train")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    err
 }

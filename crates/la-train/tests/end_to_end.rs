@@ -153,13 +153,20 @@ fn weights(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_run() {
+/// A temporary folder with the test images, and the tiny configuration over them with the
+/// given auto-encoder and Local Aggregation epochs.
+fn tiny_run(ae_epochs: usize, la_epochs: usize) -> (tempfile::TempDir, RunConfig) {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
     write_images(&images);
     let mut cfg = config(&images);
-    (cfg.ae.epochs, cfg.la.epochs) = (2, 2);
+    (cfg.ae.epochs, cfg.la.epochs) = (ae_epochs, la_epochs);
+    (tmp, cfg)
+}
+
+#[test]
+fn a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_run() {
+    let (tmp, cfg) = tiny_run(2, 2);
 
     let straight = tmp.path().join("straight");
     run(&cfg, &straight, &Device::Cpu, &mut Recorder::default()).unwrap();
@@ -185,11 +192,7 @@ fn a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_run() {
 
 #[test]
 fn a_stop_asked_after_the_last_step_leaves_the_report_to_the_resume() {
-    let tmp = tempfile::tempdir().unwrap();
-    let images = tmp.path().join("images");
-    write_images(&images);
-    let mut cfg = config(&images);
-    (cfg.ae.epochs, cfg.la.epochs) = (1, 1);
+    let (tmp, cfg) = tiny_run(1, 1);
     let mut straight = Recorder::default();
     run(
         &cfg,
