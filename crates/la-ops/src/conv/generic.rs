@@ -3,7 +3,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::{CONV, CONV_T, check_transpose_padding, check_weight_grad, validate};
+use super::{check_conv, check_conv_transpose, check_weight_grad};
 
 /// [`conv2d`](crate::conv2d) through candle's `conv2d` and a broadcast bias.
 pub fn conv2d(
@@ -12,13 +12,7 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     padding: usize,
 ) -> Result<Tensor> {
-    validate(
-        CONV,
-        xs,
-        weight,
-        bias,
-        |[_, c_in, _, _], [c_out, c, _, _]| (c == c_in, c_out),
-    )?;
+    check_conv(xs, weight, bias)?;
     conv(xs, weight, bias, padding)
 }
 
@@ -29,14 +23,7 @@ pub fn conv_transpose2d(
     bias: Option<&Tensor>,
     padding: usize,
 ) -> Result<Tensor> {
-    validate(
-        CONV_T,
-        xs,
-        weight,
-        bias,
-        |[_, c_in, _, _], [c, c_out, _, _]| (c == c_in, c_out),
-    )?;
-    check_transpose_padding(weight, padding)?;
+    check_conv_transpose(xs, weight, bias, padding)?;
     conv_transpose(xs, weight, bias, padding)
 }
 

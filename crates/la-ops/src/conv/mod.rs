@@ -88,13 +88,7 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     padding: usize,
 ) -> Result<Tensor> {
-    validate(
-        CONV,
-        xs,
-        weight,
-        bias,
-        |[_, c_in, _, _], [c_out, c, _, _]| (c == c_in, c_out),
-    )?;
+    check_conv(xs, weight, bias)?;
     if !crate::generic::has_kernels(xs.device()) {
         return generic::conv(xs, weight, bias, padding);
     }
@@ -123,14 +117,7 @@ pub fn conv_transpose2d(
     bias: Option<&Tensor>,
     padding: usize,
 ) -> Result<Tensor> {
-    validate(
-        CONV_T,
-        xs,
-        weight,
-        bias,
-        |[_, c_in, _, _], [c, c_out, _, _]| (c == c_in, c_out),
-    )?;
-    let [_, _, kh, kw] = check_transpose_padding(weight, padding)?;
+    let [_, _, kh, kw] = check_conv_transpose(xs, weight, bias, padding)?;
     if !crate::generic::has_kernels(xs.device()) {
         return generic::conv_transpose(xs, weight, bias, padding);
     }
@@ -183,6 +170,35 @@ fn check_weight_grad(
     );
     check::shape_is(op, "grad", grad, &[n, c_out, g.out_h, g.out_w])?;
     Ok(g)
+}
+
+/// Checks the operands of [`conv2d`]: weight (C_out, C_in, kh, kw).
+fn check_conv(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
+    validate(
+        CONV,
+        xs,
+        weight,
+        bias,
+        |[_, c_in, _, _], [c_out, c, _, _]| (c == c_in, c_out),
+    )
+}
+
+/// Checks the operands of [`conv_transpose2d`] (weight (C_in, C_out, kh, kw), padding below
+/// the kernel size) and returns the weight's dimensions.
+fn check_conv_transpose(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+) -> Result<[usize; 4]> {
+    validate(
+        CONV_T,
+        xs,
+        weight,
+        bias,
+        |[_, c_in, _, _], [c, c_out, _, _]| (c == c_in, c_out),
+    )?;
+    check_transpose_padding(weight, padding)
 }
 
 /// The dimensions of a transposed convolution's weight, once `padding` is known to be below
