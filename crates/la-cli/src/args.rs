@@ -194,6 +194,9 @@ pub enum Stages {
     Ae,
     /// Local Aggregation only (from the initial or pretrained encoder).
     La,
+    /// No training: embed with the initial (random, or pretrained with --weights) encoder and
+    /// cluster, to measure what training adds or to cluster with ImageNet features.
+    None,
 }
 
 /// `la cluster`.

@@ -29,10 +29,10 @@ pub fn run(args: &ClusterArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
     let data = RunData::open(&config.data, &device)?;
     let encoder = Encoder::init(&model_config(&config)?, &device)?;
     let embedder = build_embedder(&config, encoder, data.input_side())?;
-    if config.la.enabled {
-        embedder.load(&model.file)?;
-    } else {
+    if model.is_autoencoder() {
         embedder.encoder().load(&model.file)?;
+    } else {
+        embedder.load(&model.file)?;
     }
     let dir = args
         .out

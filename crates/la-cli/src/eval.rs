@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use la_train::{RunDir, Scores};
+use la_train::{EvalReport, RunDir, Scores};
 
 use crate::args::{EvalArgs, OutputMode};
 
@@ -26,6 +26,16 @@ pub fn run(args: &EvalArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
             "ACC {:.3}  NMI {:.3}  ARI {:.3}  purity {:.3}",
             scores.acc, scores.nmi, scores.ari, scores.purity
         );
+        // The baselines and the kNN accuracy need the embeddings: eval.json has them.
+        if let Ok(report) = EvalReport::load(&RunDir::new(&args.dir).eval_json()) {
+            if let Some(p) = report.pixel_baseline {
+                println!(
+                    "k-means on raw pixels: ACC {:.3}  NMI {:.3}  ARI {:.3}  purity {:.3}",
+                    p.acc, p.nmi, p.ari, p.purity
+                );
+            }
+            crate::train::print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,7 +61,7 @@ fn describe_run(dir: &Path) -> anyhow::Result<()> {
     let run = RunDir::new(dir);
     for (name, path, enabled) in [
         ("auto-encoder", run.autoencoder(), config.ae.enabled),
-        ("embedder", run.embedder(), config.la.enabled),
+        ("embedder", run.embedder(), true),
         ("clusters", run.clusters_csv(), true),
         ("scores", run.eval_json(), true),
     ] {

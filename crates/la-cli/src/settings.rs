@@ -41,7 +41,10 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     }
     set_some(&mut c.eval.clusters, args.clusters);
     if let Some(stages) = args.stages {
-        (c.ae.enabled, c.la.enabled) = (stages != Stages::La, stages != Stages::Ae);
+        (c.ae.enabled, c.la.enabled) = (
+            matches!(stages, Stages::Both | Stages::Ae),
+            matches!(stages, Stages::Both | Stages::La),
+        );
     }
     set(&mut c.model.depth, args.depth);
     set(&mut c.model.width_divisor, args.width_divisor);

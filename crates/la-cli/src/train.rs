@@ -110,13 +110,22 @@ pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
             row("k-means on raw pixels", p);
         }
     }
-    if let Some(knn) = report.knn_accuracy {
-        println!("weighted kNN accuracy (leave-one-out): {knn:.3}");
-    }
+    print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
     let d = RunDir::new(dir);
     println!("clusters:       {}", d.clusters_csv().display());
     println!("contact sheets: {}", d.contact_sheets().display());
     println!("scores:         {}", d.eval_json().display());
+}
+
+/// The leave-one-out weighted kNN accuracy of the embedding, beside the raw pixels' if known.
+pub fn print_knn(model: Option<f64>, pixels: Option<f64>) {
+    match (model, pixels) {
+        (Some(m), Some(p)) => {
+            println!("weighted kNN accuracy (leave-one-out): this model {m:.3}, raw pixels {p:.3}")
+        }
+        (Some(m), None) => println!("weighted kNN accuracy (leave-one-out): {m:.3}"),
+        _ => {}
+    }
 }
 
 fn row(name: &str, s: &Scores) {

@@ -97,13 +97,13 @@ fn train_then_eval_cluster_reconstruct_and_info() {
             .any(|l| l.contains("\"epoch_end\"") && l.contains("local_aggregation"))
     );
 
+    assert!(stdout.contains("raw pixels 1.000"), "{stdout}");
+
     let out = la(&["eval", run.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("32 items of 2 classes"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("32 items of 2 classes"), "{stdout}");
+    assert!(stdout.contains("k-means on raw pixels") && stdout.contains("raw pixels 1.000"));
 
     let clustered = tmp.path().join("clustered");
     let out = la(&[
@@ -150,6 +150,37 @@ fn train_then_eval_cluster_reconstruct_and_info() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn stages_none_clusters_with_the_untrained_encoder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let run = tmp.path().join("run");
+    let mut args = vec!["train", "--data", images.to_str().unwrap()];
+    args.extend(["--out", run.to_str().unwrap()]);
+    // TINY without its leading `--stages both`.
+    args.extend_from_slice(&TINY[2..]);
+    args.extend(["--stages", "none"]);
+    let out = la(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("weighted kNN accuracy"));
+    assert!(run.join("embedder.safetensors").is_file());
+    assert!(!run.join("autoencoder.safetensors").exists());
+    assert!(!run.join("checkpoints").exists(), "nothing was trained");
+    let clustered = tmp.path().join("clustered");
+    let out = la(&[
+        "cluster",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        images.to_str().unwrap(),
+        "--out",
+        clustered.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -126,6 +126,26 @@ impl Normalize {
         Ok(images)
     }
 
+    /// Undoes the normalisation on the tensor's device: an `(N, 3, H, W)` tensor of normalised
+    /// values back to sample values in `[0, 1]` (the raw pixels, without rounding).
+    pub fn to_unit_range(&self, tensor: &Tensor) -> Result<Tensor> {
+        if tensor.rank() != 4 || tensor.dim(1)? != 3 {
+            return Err(Error::TensorShape {
+                what: "un-normalising images",
+                shape: tensor.dims().to_vec(),
+                expected: "(N, 3, H, W)",
+            });
+        }
+        let per_channel = |v: [f32; 3]| {
+            Tensor::new(&v, tensor.device())?
+                .to_dtype(tensor.dtype())?
+                .reshape((1, 3, 1, 1))
+        };
+        Ok(tensor
+            .broadcast_mul(&per_channel(self.std)?)?
+            .broadcast_add(&per_channel(self.mean)?)?)
+    }
+
     /// The normalised value of every sample value, per channel.
     pub(crate) fn table(&self) -> [[f32; 256]; 3] {
         std::array::from_fn(|c| {
@@ -178,6 +198,30 @@ mod tests {
         assert_eq!(
             n.to_images(&t.get(1).unwrap()).unwrap(),
             vec![images[1].clone()]
+        );
+    }
+
+    #[test]
+    fn to_unit_range_gives_back_the_sample_values() {
+        let n = Normalize::new([0.1, 0.5, 0.9], [0.2, 0.25, 0.5]).unwrap();
+        let image = RgbImage::from_fn(2, 3, |x, y| image::Rgb([(x * 90) as u8, (y * 70) as u8, 7]));
+        let t = n
+            .to_tensor(std::slice::from_ref(&image), &Device::Cpu)
+            .unwrap();
+        let unit = n.to_unit_range(&t).unwrap().get(0).unwrap();
+        let planes = unit.to_vec3::<f32>().unwrap();
+        for (x, y, p) in image.enumerate_pixels() {
+            for (c, plane) in planes.iter().enumerate() {
+                let got = plane[y as usize][x as usize];
+                assert!(
+                    (got - f32::from(p[c]) / 255.0).abs() < 1e-6,
+                    "({c},{y},{x})"
+                );
+            }
+        }
+        assert!(
+            n.to_unit_range(&unit).is_err(),
+            "a (3, H, W) tensor is refused"
         );
     }
 

@@ -50,8 +50,8 @@ impl Embedded {
 
 /// Applies `f` (images -> one row per image) to every item once, in order, without
 /// augmentation, in batches of `batch_size`, reporting an [`Phase::Embedding`] phase.
-pub fn embed_all(
-    f: impl Fn(&Tensor) -> la_segnet::Result<Tensor>,
+pub fn embed_all<E: Into<crate::Error>>(
+    f: impl Fn(&Tensor) -> std::result::Result<Tensor, E>,
     data: &RunData,
     batch_size: usize,
     monitor: &mut dyn Monitor,
@@ -64,7 +64,7 @@ pub fn embed_all(
     let (mut items, mut parts) = (Vec::with_capacity(data.len()), Vec::new());
     for batch in data.eval_loader(batch_size)?.epoch(0) {
         let batch = batch?;
-        parts.push(f(&batch.images)?.detach());
+        parts.push(f(&batch.images).map_err(Into::into)?.detach());
         items.extend_from_slice(&batch.indices);
         monitor.event(&Event::PhaseProgress {
             phase: Phase::Embedding,

@@ -5,13 +5,13 @@ use la_cluster::{
     CosineBank, KMeans, NearestNeighbours, Neighbours, WeightedKnn, ari, clustering_accuracy, nmi,
     purity,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::embed::Embedded;
 
 /// Agreement of a clustering with the known labels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     /// Accuracy under the best one-to-one matching of clusters to classes.
     pub acc: f64,

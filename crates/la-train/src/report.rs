@@ -6,13 +6,13 @@ use std::path::Path;
 
 use la_data::image::RgbImage;
 use la_data::{Dataset, ImageGrid, Pipeline};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{FinalClustering, Scores};
 use crate::{Error, Result};
 
 /// What `eval.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// Items clustered.
     pub items: usize,
@@ -26,8 +26,11 @@ pub struct EvalReport {
     pub scores: Option<Scores>,
     /// Leave-one-out weighted kNN accuracy of the embeddings, when labelled.
     pub knn_accuracy: Option<f64>,
-    /// Scores of the same k-means on the raw pixels, when labelled and asked for.
+    /// Scores of the same k-means on the raw pixels (scaled to `[0, 1]`, at the network's
+    /// input size), when labelled and asked for.
     pub pixel_baseline: Option<Scores>,
+    /// The same weighted kNN accuracy on those raw pixels, when labelled and asked for.
+    pub pixel_knn_accuracy: Option<f64>,
 }
 
 impl EvalReport {
@@ -36,6 +39,21 @@ impl EvalReport {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::config("eval report", e, "serialisable"))?;
         write_file(path, &json)
+    }
+
+    /// Reads a report written by [`save`](Self::save).
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::config(
+                "eval report",
+                format!("{}: {e}", path.display()),
+                "an eval.json written by la",
+            )
+        })
     }
 }
 

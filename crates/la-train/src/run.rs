@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use la_segnet::{
     AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig, Param,
 };
@@ -140,8 +140,9 @@ pub fn run(
         if outcome == Outcome::Stopped {
             return Ok(stopped());
         }
-        la_segnet::save(&embedder, dir.embedder())?;
     }
+    // Without stage 2 the embedder is the (initial or pretrained) encoder and its merger.
+    la_segnet::save(&embedder, dir.embedder())?;
     // A stop asked during the last step or the saves: the report is made on resume.
     if monitor.should_stop() {
         return Ok(stopped());
@@ -289,11 +290,18 @@ pub fn cluster_and_report(
             let scores = Scores::of(t, &clustering.clusters)?;
             let knn = knn_accuracy(&embedded, t, config.eval.knn_k, config.eval.knn_temperature)?;
             let pixels = if config.eval.pixel_baseline {
-                let raw = embed_all(|x| Ok(x.flatten_from(1)?), data, batch, monitor)?;
-                Some(Scores::of(
-                    t,
-                    &cluster(&raw, k, config.eval.n_runs, kmeans_seed)?.clusters,
-                )?)
+                let unit = *data.eval_pipeline()?.normalization();
+                let raw = embed_all(
+                    |x| -> Result<Tensor> { Ok(unit.to_unit_range(x)?.flatten_from(1)?) },
+                    data,
+                    batch,
+                    monitor,
+                )?;
+                let kmeans = cluster(&raw, k, config.eval.n_runs, kmeans_seed)?;
+                Some((
+                    Scores::of(t, &kmeans.clusters)?,
+                    knn_accuracy(&raw, t, config.eval.knn_k, config.eval.knn_temperature)?,
+                ))
             } else {
                 None
             };
@@ -319,7 +327,8 @@ pub fn cluster_and_report(
         cluster_sizes: sizes,
         scores,
         knn_accuracy: knn,
-        pixel_baseline: pixels,
+        pixel_baseline: pixels.map(|p| p.0),
+        pixel_knn_accuracy: pixels.map(|p| p.1),
     };
     report.save(&dir.eval_json())?;
     monitor.event(&Event::PhaseEnd {

@@ -139,6 +139,7 @@ fn both_stages_learn_and_every_report_is_written() {
     let scores = report.scores.expect("the folders are labels");
     assert!((0.25..=1.0).contains(&scores.acc));
     assert!(report.pixel_baseline.is_some() && report.knn_accuracy.is_some());
+    assert!(report.pixel_knn_accuracy.is_some());
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.eval_json()).unwrap()).unwrap();
     assert_eq!(eval["items"], 64);
@@ -217,4 +218,66 @@ fn a_stop_asked_after_the_last_step_leaves_the_report_to_the_resume() {
     assert_eq!(summary.outcome, Outcome::Finished);
     assert_eq!(resumed.steps, 0, "nothing trained again");
     assert!(RunDir::new(&dir).clusters_csv().exists());
+}
+
+/// Leave-one-out weighted kNN of Wu et al. on raw `[0, 1]` pixels by plain loops: cosine
+/// similarity, the k most similar other images vote with weight exp(sim / tau).
+fn naive_pixel_knn(images: &Path, k: usize, tau: f64) -> f64 {
+    let mut items: Vec<(Vec<f64>, usize)> = Vec::new();
+    for class in 0..4 {
+        for i in 0..16 {
+            let path = images.join(format!("class{class}/{i:02}.png"));
+            let img = la_data::image::open(path).unwrap().to_rgb8();
+            // The network's planes: every red value, then green, then blue.
+            let pixels = (0..3)
+                .flat_map(|c| img.pixels().map(move |p| f64::from(p[c]) / 255.0))
+                .collect();
+            items.push((pixels, class));
+        }
+    }
+    let unit = |v: &[f64]| {
+        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<_>>()
+    };
+    let rows: Vec<Vec<f64>> = items.iter().map(|(p, _)| unit(p)).collect();
+    let right = (0..rows.len())
+        .filter(|&i| {
+            let mut sims: Vec<(f64, usize)> = (0..rows.len())
+                .filter(|&j| j != i)
+                .map(|j| (rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum(), j))
+                .collect();
+            sims.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut votes = [0.0; 4];
+            for &(s, j) in sims.iter().take(k) {
+                votes[items[j].1] += (s / tau).exp();
+            }
+            let best = (0..4)
+                .max_by(|&a, &b| votes[a].total_cmp(&votes[b]))
+                .unwrap();
+            best == items[i].1
+        })
+        .count();
+    right as f64 / rows.len() as f64
+}
+
+#[test]
+fn without_stages_the_initial_encoder_is_scored_beside_raw_pixels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let mut c = config(&images);
+    (c.ae.enabled, c.la.enabled) = (false, false);
+    c.eval.knn_k = 40;
+    let out = tmp.path().join("run");
+    let summary = run(&c, &out, &Device::Cpu, &mut Recorder::default()).unwrap();
+    let report = summary.report.unwrap();
+    assert!(report.scores.is_some() && report.knn_accuracy.is_some());
+    let pixels = report
+        .pixel_knn_accuracy
+        .expect("labelled data has a pixel kNN");
+    let expected = naive_pixel_knn(&images, 40, c.eval.knn_temperature);
+    assert!((pixels - expected).abs() < 1e-9, "{pixels} vs {expected}");
+    // The initial encoder's embedding is kept for `la cluster`.
+    assert!(RunDir::new(&out).embedder().is_file());
+    assert!(!RunDir::new(&out).autoencoder().exists());
 }
