@@ -73,7 +73,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// Makes the four files present in `dir` (or the Debian folder) and verifies them.
-fn fetch(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn fetch(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     let debian = Path::new(DEBIAN_DIR);
     let target = dir.unwrap_or(debian);
     let missing: Vec<&str> = FILES

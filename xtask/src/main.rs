@@ -6,6 +6,7 @@ mod ci;
 mod fetch_data;
 mod fetch_weights;
 mod gpu_check;
+mod quality;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,9 @@ tasks:
   bench [ops|ae|data|cluster|la-step ...] [--reps N] [--rounds R] [--no-torch] [--doc PATH]
         run the benchmarks (all by default) beside PyTorch / scikit-learn / Pillow in R
         alternating rounds (3) and rewrite their tables in docs/benchmarks.md
+  quality [--sets sample,full,train] [--seeds 0-4] [--full-seeds 0-2] [--name NAME] [-- FLAGS]
+        train a recipe (la train FLAGS) over seeds on labelled data, print mean / sd / min
+        of its scores beside the raw pixels', and rewrite its block of docs/quality.md
   fetch-weights [--variant vgg16_bn] [--repo ORG/NAME] [--file model.safetensors]
         pretrained VGG-bn weights into the Hugging Face cache, checked
   fetch-data fashion-mnist [--dir PATH]
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         Some("fetch-weights") => fetch_weights::run(&args[1..]),
         Some("fetch-data") => fetch_data::run(&args[1..]),
         Some("gpu-check") => gpu_check::run(&args[1..]),
+        Some("quality") => quality::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

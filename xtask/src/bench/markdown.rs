@@ -69,12 +69,15 @@ pub fn wrap(md: &str, width: usize) -> String {
     out
 }
 
-/// The opening and closing markers of the generated block `name`.
+/// The opening and closing markers of the generated block `name`: a plain name is a benchmark
+/// block (`bench:NAME`), a name with a namespace (`quality:NAME`) is used as it is.
 pub fn markers(name: &str) -> (String, String) {
-    (
-        format!("<!-- bench:{name}:begin -->"),
-        format!("<!-- bench:{name}:end -->"),
-    )
+    let id = if name.contains(':') {
+        name.to_string()
+    } else {
+        format!("bench:{name}")
+    };
+    (format!("<!-- {id}:begin -->"), format!("<!-- {id}:end -->"))
 }
 
 /// A heading line outside code fences: byte offset of its start and of the next line, level.
@@ -248,6 +251,7 @@ mod tests {
             format!("{DOC}\n## la-ops\n\n<!-- bench:ops:begin -->\nt\n<!-- bench:ops:end -->\n")
         );
         let out = upsert_block("no newline", "x", "## x", "t");
+        assert_eq!(markers("quality:a").0, "<!-- quality:a:begin -->");
         assert_eq!(
             out,
             "no newline\n\n## x\n\n<!-- bench:x:begin -->\nt\n<!-- bench:x:end -->\n"

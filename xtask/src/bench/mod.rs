@@ -11,8 +11,8 @@
 //! the markers is left byte for byte.
 
 mod cluster;
-mod machine;
-mod markdown;
+pub mod machine;
+pub mod markdown;
 mod records;
 mod render;
 mod suites;
