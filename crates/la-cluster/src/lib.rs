@@ -7,6 +7,8 @@
 //!   runs on the CPU.
 //! - [`CosineBank`] ([`NearestNeighbours`]): exact top-k by cosine similarity, chunked over
 //!   the bank; [`WeightedKnn`] (Wu et al. 2018) and [`predict_1nn`] classify with it.
+//! - [`SpectralClustering`]: spectral clustering of the cosine k-nearest-neighbour graph
+//!   (normalised adjacency, leading eigenvectors by block subspace iteration, k-means).
 //! - Metrics against known labels: [`clustering_accuracy`] (Hungarian matching), [`nmi`],
 //!   [`ari`], [`purity`], [`accuracy`], [`confusion_matrix`].
 //!
@@ -27,6 +29,7 @@ mod error;
 mod kmeans;
 mod knn;
 mod metrics;
+mod spectral;
 
 pub use error::{Error, ParamsError, Result};
 pub use kmeans::{Init, KMeans, KMeansParams, KMeansValidParams, Metric};
@@ -34,3 +37,4 @@ pub use knn::{CosineBank, NearestNeighbours, Neighbours, WeightedKnn, predict_1n
 pub use metrics::{
     ConfusionMatrix, accuracy, ari, clustering_accuracy, confusion_matrix, nmi, purity,
 };
+pub use spectral::{SpectralClustering, SpectralModel, Spectrum};
