@@ -22,13 +22,14 @@ use graph::KnnGraph;
 /// # use candle_core::{Device, Tensor};
 /// use la_cluster::{SpectralClustering, nmi};
 /// // Two rings of directions around two axes.
-/// let rows: Vec<[f32; 3]> = (0..40)
-///     .map(|i| {
+/// let rows: Vec<f32> = (0..40)
+///     .flat_map(|i| {
 ///         let t = i as f32 * 0.3;
-///         if i < 20 { [1.0, 0.1 * t.cos(), 0.1 * t.sin()] } else { [0.1 * t.cos(), 0.1 * t.sin(), 1.0] }
+///         let (a, b) = (0.1 * t.cos(), 0.1 * t.sin());
+///         if i < 20 { [1.0, a, b] } else { [a, b, 1.0] }
 ///     })
 ///     .collect();
-/// let x = Tensor::new(rows, &Device::Cpu)?;
+/// let x = Tensor::from_vec(rows, (40, 3), &Device::Cpu)?;
 /// let model = SpectralClustering::params(2).neighbours(5).fit(&x)?;
 /// let truth: Vec<u32> = (0..40).map(|i| (i >= 20) as u32).collect();
 /// assert_eq!(nmi(&truth, model.labels())?, 1.0);
