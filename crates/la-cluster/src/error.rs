@@ -79,6 +79,12 @@ pub enum ParamsError {
     /// The number of neighbours `k` is 0.
     #[error("k (number of neighbours) cannot be 0")]
     K,
+    /// The layout's dimension is 0.
+    #[error("the layout's dimension cannot be 0")]
+    Dim,
+    /// UMAP's `min_dist` is outside [0, 1].
+    #[error("min_dist = {0}, expected a value in [0, 1]")]
+    MinDist(f64),
     /// The temperature `tau` is not a finite positive number.
     #[error("tau = {0}, expected a finite value > 0")]
     Tau(f64),

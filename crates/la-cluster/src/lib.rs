@@ -9,6 +9,8 @@
 //!   the bank; [`WeightedKnn`] (Wu et al. 2018) and [`predict_1nn`] classify with it.
 //! - [`SpectralClustering`]: spectral clustering of the cosine k-nearest-neighbour graph
 //!   (normalised adjacency, leading eigenvectors by block subspace iteration, k-means).
+//! - [`Umap`]: a UMAP layout (fuzzy kNN graph, spectral start, stochastic gradient descent),
+//!   for clustering (N2D: k-means on a 10-D layout) and for 2-D maps.
 //! - Metrics against known labels: [`clustering_accuracy`] (Hungarian matching), [`nmi`],
 //!   [`ari`], [`purity`], [`accuracy`], [`confusion_matrix`].
 //!
@@ -26,10 +28,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod graph;
 mod kmeans;
 mod knn;
 mod metrics;
 mod spectral;
+mod umap;
 
 pub use error::{Error, ParamsError, Result};
 pub use kmeans::{Init, KMeans, KMeansParams, KMeansValidParams, Metric};
@@ -38,3 +42,4 @@ pub use metrics::{
     ConfusionMatrix, accuracy, ari, clustering_accuracy, confusion_matrix, nmi, purity,
 };
 pub use spectral::{SpectralClustering, SpectralModel, Spectrum};
+pub use umap::Umap;

@@ -33,3 +33,28 @@ pub trait NearestNeighbours {
     /// between 1 and [`len`](Self::len).
     fn k_nearest(&self, queries: &Tensor, k: usize) -> Result<Neighbours>;
 }
+
+/// Per row of a data set, its neighbours' rows and similarities, best first.
+pub(crate) type NeighbourLists = (Vec<Vec<u32>>, Vec<Vec<f32>>);
+
+/// The `k` most similar other rows of every row of `x` (n, d; any float dtype) by cosine,
+/// best first, with their similarities: the neighbour lists of a kNN graph.
+pub(crate) fn nearest_others(x: &Tensor, k: usize) -> Result<NeighbourLists> {
+    let bank = CosineBank::new(&x.to_dtype(candle_core::DType::F32)?)?;
+    let nn = bank.k_nearest(bank.bank(), (k + 1).min(bank.len()))?;
+    let ids: Vec<Vec<u32>> = nn.indices.to_vec2()?;
+    let sims: Vec<Vec<f32>> = nn.similarities.to_vec2()?;
+    Ok(ids
+        .into_iter()
+        .zip(sims)
+        .enumerate()
+        .map(|(i, (ids, sims))| {
+            // A duplicate of row i may come first: drop i wherever it is.
+            ids.into_iter()
+                .zip(sims)
+                .filter(|&(j, _)| j as usize != i)
+                .take(k)
+                .unzip()
+        })
+        .unzip())
+}

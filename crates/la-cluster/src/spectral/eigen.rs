@@ -91,28 +91,29 @@ fn rayleigh_ritz(
     order.iter().map(|&k| values[k]).collect()
 }
 
-/// `a^T c` (b x b) for row-major n x b blocks.
+/// `a^T c` (b x b) for row-major n x b blocks. Partial sums over fixed blocks of rows, added
+/// in order: the result does not depend on how the threads split the work.
 fn cross(a: &[f64], c: &[f64], b: usize) -> Vec<f64> {
-    a.par_chunks_exact(b)
-        .zip(c.par_chunks_exact(b))
-        .fold(
-            || vec![0.0; b * b],
-            |mut acc, (ra, rc)| {
+    const ROWS: usize = 256;
+    let partial: Vec<Vec<f64>> = a
+        .par_chunks(ROWS * b)
+        .zip(c.par_chunks(ROWS * b))
+        .map(|(ra, rc)| {
+            let mut acc = vec![0.0; b * b];
+            for (xa, xc) in ra.chunks_exact(b).zip(rc.chunks_exact(b)) {
                 for i in 0..b {
                     for j in 0..b {
-                        acc[i * b + j] += ra[i] * rc[j];
+                        acc[i * b + j] += xa[i] * xc[j];
                     }
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0.0; b * b],
-            |mut x, y| {
-                x.iter_mut().zip(&y).for_each(|(p, q)| *p += q);
-                x
-            },
-        )
+            }
+            acc
+        })
+        .collect();
+    partial.into_iter().fold(vec![0.0; b * b], |mut x, y| {
+        x.iter_mut().zip(&y).for_each(|(p, q)| *p += q);
+        x
+    })
 }
 
 /// Makes the columns of the row-major n x b block orthonormal by Cholesky QR, twice (the

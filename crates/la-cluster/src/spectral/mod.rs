@@ -2,12 +2,12 @@
 //! leading eigenvectors of the graph's normalised adjacency, rows normalised, then k-means.
 
 mod eigen;
-mod graph;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
-use crate::{CosineBank, Error, KMeans, NearestNeighbours, ParamsError, Result};
-use graph::KnnGraph;
+use crate::graph::Graph;
+use crate::knn::nearest_others;
+use crate::{Error, KMeans, ParamsError, Result};
 
 /// Spectral clustering on the cosine k-nearest-neighbour graph of the rows of a matrix.
 ///
@@ -143,7 +143,14 @@ impl Spectrum {
                 needed: count.max(neighbours + 1),
             });
         }
-        let graph = KnnGraph::new(&nearest_others(x, neighbours)?);
+        let graph = Graph::knn_connectivity(&nearest_others(x, neighbours)?.0);
+        Ok(Spectrum::of_graph(&graph, count, seed, max_iter))
+    }
+
+    /// The `count` largest eigenvalues (and their vectors) of `D^-1/2 W D^-1/2` for the
+    /// symmetric weighted graph `graph`.
+    pub(crate) fn of_graph(graph: &Graph, count: usize, seed: u64, max_iter: usize) -> Spectrum {
+        let n = graph.len();
         let scale: Vec<f64> = graph
             .degrees()
             .iter()
@@ -156,17 +163,23 @@ impl Spectrum {
             seed,
             max_iter,
         );
-        Ok(Spectrum {
+        Spectrum {
             n,
             // Undo the shift: the operator was (I + A) / 2.
             values: e.values.iter().map(|m| 2.0 * m - 1.0).collect(),
             vectors: e.vectors,
-        })
+        }
     }
 
     /// The eigenvalues found, largest first (1 for every connected component).
     pub fn values(&self) -> &[f64] {
         &self.values
+    }
+
+    /// Column `c` of the eigenvectors (one value per item).
+    pub(crate) fn vector(&self, c: usize) -> impl Iterator<Item = f64> + '_ {
+        let count = self.values.len();
+        self.vectors.iter().skip(c).step_by(count).copied()
     }
 
     /// k-means (k-means++, `n_runs` restarts) of the rows of the first `k` eigenvectors, each
@@ -196,23 +209,6 @@ impl Spectrum {
             .fit(&embedding)?;
         Ok(model.labels().to_vec())
     }
-}
-
-/// The `k` most similar other rows of every row of `x`, by cosine.
-fn nearest_others(x: &Tensor, k: usize) -> Result<Vec<Vec<u32>>> {
-    let bank = CosineBank::new(&x.to_dtype(DType::F32)?)?;
-    let nn = bank.k_nearest(bank.bank(), k + 1)?;
-    let ids: Vec<Vec<u32>> = nn.indices.to_vec2()?;
-    Ok(ids
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| {
-            row.into_iter()
-                .filter(|&j| j as usize != i)
-                .take(k)
-                .collect()
-        })
-        .collect())
 }
 
 /// A fitted spectral clustering.
@@ -292,7 +288,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_refused() {
-        let x = Tensor::zeros((20, 2), DType::F32, &candle_core::Device::Cpu).unwrap();
+        let x = Tensor::zeros((20, 2), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
         assert!(SpectralClustering::params(0).fit(&x).is_err());
         assert!(SpectralClustering::params(2).neighbours(0).fit(&x).is_err());
         assert!(SpectralClustering::params(2).n_runs(0).fit(&x).is_err());

@@ -1,22 +1,22 @@
-//! The symmetric k-nearest-neighbour graph of a data set and its normalised adjacency.
+//! Weighted graphs over the items of a data set in compressed rows: the kNN graphs of spectral
+//! clustering and of the manifold layout, and their normalised adjacency.
 
 use rayon::prelude::*;
 
-/// A symmetric graph in compressed rows: `j` is a neighbour of `i` when either is among the
-/// other's k nearest. Edges weigh 1 when the relation holds both ways and 1/2 when it holds
-/// one way (`(C + C^T) / 2` for the 0/1 kNN matrix C, as scikit-learn's spectral clustering).
+/// A weighted graph in compressed rows (each row's columns sorted, no repeats).
 #[derive(Debug, Clone, PartialEq)]
-pub struct KnnGraph {
+pub struct Graph {
     starts: Vec<usize>,
     columns: Vec<u32>,
     weights: Vec<f64>,
 }
 
-impl KnnGraph {
-    /// The graph of `neighbours[i]`, the nearest other items of each item `i`.
-    pub fn new(neighbours: &[Vec<u32>]) -> Self {
-        let n = neighbours.len();
-        let mut edges: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
+impl Graph {
+    /// The symmetric connectivity graph of `neighbours[i]`, the nearest other items of each
+    /// item `i`: edges weigh 1 when the relation holds both ways and 1/2 when it holds one way
+    /// (`(C + C^T) / 2` for the 0/1 kNN matrix C, as scikit-learn's spectral clustering).
+    pub fn knn_connectivity(neighbours: &[Vec<u32>]) -> Self {
+        let mut edges: Vec<Vec<(u32, f64)>> = vec![Vec::new(); neighbours.len()];
         for (i, list) in neighbours.iter().enumerate() {
             for &j in list {
                 if j as usize != i {
@@ -25,8 +25,14 @@ impl KnnGraph {
                 }
             }
         }
+        Graph::from_rows(edges)
+    }
+
+    /// The graph whose row `i` holds the edges `rows[i]` (column, weight); repeated columns
+    /// of a row are summed.
+    pub fn from_rows(rows: Vec<Vec<(u32, f64)>>) -> Self {
         let (mut starts, mut columns, mut weights) = (vec![0], Vec::new(), Vec::new());
-        for mut row in edges {
+        for mut row in rows {
             row.sort_by_key(|e| e.0);
             for (j, w) in row {
                 if columns.len() > *starts.last().expect("starts with 0")
@@ -40,7 +46,7 @@ impl KnnGraph {
             }
             starts.push(columns.len());
         }
-        KnnGraph {
+        Graph {
             starts,
             columns,
             weights,
@@ -59,6 +65,20 @@ impl KnnGraph {
             .iter()
             .zip(&self.weights[range])
             .map(|(&j, &w)| (j as usize, w))
+    }
+
+    /// The weight of the edge from `i` to `j`, if there is one.
+    pub fn weight(&self, i: usize, j: usize) -> Option<f64> {
+        let range = self.starts[i]..self.starts[i + 1];
+        let at = self.columns[range.clone()]
+            .binary_search(&(j as u32))
+            .ok()?;
+        Some(self.weights[range.start + at])
+    }
+
+    /// Every edge as (from, to, weight), row by row.
+    pub fn edges(&self) -> impl Iterator<Item = (usize, usize, f64)> + '_ {
+        (0..self.len()).flat_map(move |i| self.row(i).map(move |(j, w)| (i, j, w)))
     }
 
     /// The degree (sum of edge weights) of every vertex.
@@ -91,7 +111,7 @@ mod tests {
     #[test]
     fn one_way_edges_weigh_half_and_mutual_ones_one() {
         // 0 <-> 1 mutual, 2 -> 0 one way, 3 isolated from the lists but named by nobody.
-        let g = KnnGraph::new(&[vec![1], vec![0], vec![0], vec![]]);
+        let g = Graph::knn_connectivity(&[vec![1], vec![0], vec![0], vec![]]);
         assert_eq!(g.row(0).collect::<Vec<_>>(), [(1, 1.0), (2, 0.5)]);
         assert_eq!(g.row(2).collect::<Vec<_>>(), [(0, 0.5)]);
         assert_eq!(g.row(3).count(), 0);
@@ -100,7 +120,7 @@ mod tests {
 
     #[test]
     fn shifted_operator_matches_the_dense_formula() {
-        let g = KnnGraph::new(&[vec![1, 2], vec![2], vec![0], vec![1]]);
+        let g = Graph::knn_connectivity(&[vec![1, 2], vec![2], vec![0], vec![1]]);
         let d = g.degrees();
         let scale: Vec<f64> = d.iter().map(|x| 1.0 / x.sqrt()).collect();
         let n = 4;
