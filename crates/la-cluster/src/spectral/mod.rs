@@ -9,6 +9,10 @@ use crate::graph::Graph;
 use crate::knn::nearest_others;
 use crate::{Error, KMeans, ParamsError, Result};
 
+/// The eigenvector search of spectral clustering stops once the eigenvalues move less than
+/// this: far below the gaps that decide the clusters.
+const EIGENVALUE_TOLERANCE: f64 = 1e-9;
+
 /// Spectral clustering on the cosine k-nearest-neighbour graph of the rows of a matrix.
 ///
 /// Groups that k-means splits or merges because they are not round (a curved band, two
@@ -144,12 +148,25 @@ impl Spectrum {
             });
         }
         let graph = Graph::knn_connectivity(&nearest_others(x, neighbours)?.0);
-        Ok(Spectrum::of_graph(&graph, count, seed, max_iter))
+        Ok(Spectrum::of_graph(
+            &graph,
+            count,
+            seed,
+            max_iter,
+            EIGENVALUE_TOLERANCE,
+        ))
     }
 
     /// The `count` largest eigenvalues (and their vectors) of `D^-1/2 W D^-1/2` for the
-    /// symmetric weighted graph `graph`.
-    pub(crate) fn of_graph(graph: &Graph, count: usize, seed: u64, max_iter: usize) -> Spectrum {
+    /// symmetric weighted graph `graph`, found once they move less than `tolerance` between
+    /// checks.
+    pub(crate) fn of_graph(
+        graph: &Graph,
+        count: usize,
+        seed: u64,
+        max_iter: usize,
+        tolerance: f64,
+    ) -> Spectrum {
         let n = graph.len();
         let scale: Vec<f64> = graph
             .degrees()
@@ -162,6 +179,7 @@ impl Spectrum {
             |x, y, b| graph.apply_shifted(&scale, x, y, b),
             seed,
             max_iter,
+            tolerance,
         );
         Spectrum {
             n,

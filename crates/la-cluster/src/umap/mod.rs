@@ -28,7 +28,7 @@ use crate::{Error, ParamsError, Result};
 /// use la_cluster::{KMeans, Umap, nmi};
 /// // Three bundles of directions in 8 dimensions.
 /// let rows: Vec<f32> = (0..60)
-///     .flat_map(|i| (0..8).map(move |c| if c == i % 3 { 1.0 } else { 0.05 * ((i * 7 + c * 3) % 5) as f32 }))
+///     .flat_map(|i| (0..8).map(move |c| if c == i % 3 { 1.0 } else { 0.1 * ((i * 13 + c * 7) as f32).sin() }))
 ///     .collect();
 /// let x = Tensor::from_vec(rows, (60, 8), &Device::Cpu)?;
 /// let layout = Umap::params(2).neighbours(10).seed(3).fit(&x)?;
@@ -47,8 +47,10 @@ pub struct Umap {
     seed: u64,
 }
 
-/// Passes of the eigenvector search for the spectral start.
+/// Passes of the eigenvector search for the spectral start, and its tolerance on the
+/// eigenvalues (a start needs no more: umap-learn asks scipy's eigsh for 1e-4).
 const SPECTRAL_ITERATIONS: usize = 3000;
+const SPECTRAL_TOLERANCE: f64 = 1e-4;
 
 impl Umap {
     /// A layout in `dim` dimensions, all other parameters at their defaults.
@@ -149,7 +151,13 @@ impl Umap {
         if n <= dim + 2 {
             return Ok((0..n * dim).map(|_| rng.random_range(0.0..10.0)).collect());
         }
-        let spectrum = Spectrum::of_graph(graph, dim + 1, self.seed, SPECTRAL_ITERATIONS);
+        let spectrum = Spectrum::of_graph(
+            graph,
+            dim + 1,
+            self.seed,
+            SPECTRAL_ITERATIONS,
+            SPECTRAL_TOLERANCE,
+        );
         let columns: Vec<Vec<f64>> = (1..=dim).map(|c| spectrum.vector(c).collect()).collect();
         let largest = columns.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
         let expansion = if largest > 0.0 { 10.0 / largest } else { 1.0 };
