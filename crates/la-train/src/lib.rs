@@ -71,7 +71,7 @@ pub use data::RunData;
 pub use embed::{Embedded, embed_all};
 pub use error::{Error, Result};
 pub use evaluate::{FinalClustering, Scores, cluster, knn_accuracy};
-pub use loss::{InstanceLoss, LocalAggregationLoss, LossOutput};
+pub use loss::{ContrastiveLoss, InstanceLoss, LocalAggregationLoss, LossOutput};
 pub use memory_bank::{Background, MemoryBank};
 pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use optim::{Optimizer, Sgd, SgdConfig};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use candle_core::{DType, Device, Tensor, Var};
 use common::{dot, naive_top_k, rows, tensor, top_k_gap, unit_rows};
-use la_train::{Clusterings, InstanceLoss, LocalAggregationLoss, MemoryBank};
+use la_train::{Clusterings, ContrastiveLoss, InstanceLoss, LocalAggregationLoss, MemoryBank};
 
 const N: usize = 30;
 const D: usize = 6;
@@ -312,4 +312,47 @@ fn inputs_are_checked() {
         la.forward(&v32, &s.items, &s.bank, &s.clusterings).is_err(),
         "dtype differs"
     );
+}
+
+/// The contrastive loss of 2B views by the definition: view i against every other view,
+/// its partner (i + B mod 2B) in the numerator.
+fn naive_contrastive(z: &[Vec<f64>], tau: f64) -> f64 {
+    let n = z.len();
+    let total: f64 = (0..n)
+        .map(|i| {
+            let partner = (i + n / 2) % n;
+            let den: f64 = (0..n)
+                .filter(|&k| k != i)
+                .map(|k| (dot(&z[i], &z[k]) / tau).exp())
+                .sum();
+            -((dot(&z[i], &z[partner]) / tau).exp() / den).ln()
+        })
+        .sum();
+    total / n as f64
+}
+
+#[test]
+fn contrastive_loss_and_gradient_match_the_definition() {
+    let z = unit_rows(8, D, 41);
+    for tau in [0.2, 1.0] {
+        let var = Var::from_tensor(&tensor(&z)).unwrap();
+        let out = ContrastiveLoss { temperature: tau }
+            .forward(var.as_tensor())
+            .unwrap();
+        let got = out.loss.to_scalar::<f64>().unwrap();
+        let want = naive_contrastive(&z, tau);
+        assert!((got - want).abs() < 1e-10, "tau {tau}: {got} vs {want}");
+        let grad = out.loss.backward().unwrap();
+        let grad = rows(grad.get(var.as_tensor()).unwrap());
+        assert_close(
+            &grad,
+            &finite_differences(&z, |z| naive_contrastive(z, tau)),
+            1e-6,
+        );
+    }
+    // Odd or too few rows are refused.
+    let odd = tensor(&unit_rows(5, D, 1));
+    assert!(ContrastiveLoss::default().forward(&odd).is_err());
+    let two = tensor(&unit_rows(2, D, 1));
+    assert!(ContrastiveLoss::default().forward(&two).is_err());
 }

@@ -1,7 +1,10 @@
 //! The Local Aggregation loss and the instance-recognition loss, against a memory bank whose
 //! rows are constants: the gradient flows only into the embeddings.
 
+mod contrastive;
 mod fused;
+
+pub use contrastive::ContrastiveLoss;
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
