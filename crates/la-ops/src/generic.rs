@@ -7,17 +7,9 @@
 //! except where its documentation says otherwise (ties, NaN, out-of-range indices may resolve
 //! as candle's own ops do on the device).
 
-use candle_core::Device;
-
 pub use crate::batch_norm::generic::batch_norm2d;
 pub use crate::conv::generic::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use crate::normalize::generic::l2_normalize_rows;
 pub use crate::pool::generic::max_pool2d_with_indices;
 pub use crate::topk::generic::topk;
 pub use crate::unpool::generic::max_unpool2d;
-
-/// Whether la-ops has its own kernels for tensors on `device`: always on the CPU, on CUDA with
-/// the `cuda` feature; every other device takes the generic path.
-pub(crate) fn has_kernels(device: &Device) -> bool {
-    device.is_cpu() || (cfg!(feature = "cuda") && device.is_cuda())
-}

@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backend;
 mod batch_norm;
 mod check;
 mod conv;

@@ -89,7 +89,7 @@ pub fn conv2d(
     padding: usize,
 ) -> Result<Tensor> {
     check_conv(xs, weight, bias)?;
-    if !crate::generic::has_kernels(xs.device()) {
+    if !crate::backend::has_kernels(xs.device()) {
         return generic::conv(xs, weight, bias, padding);
     }
     conv_padded(CONV, xs, weight, bias, (padding, padding))
@@ -118,7 +118,7 @@ pub fn conv_transpose2d(
     padding: usize,
 ) -> Result<Tensor> {
     let [_, _, kh, kw] = check_conv_transpose(xs, weight, bias, padding)?;
-    if !crate::generic::has_kernels(xs.device()) {
+    if !crate::backend::has_kernels(xs.device()) {
         return generic::conv_transpose(xs, weight, bias, padding);
     }
     let rotated = weight.contiguous()?.apply_op1(FlipTranspose)?;
@@ -142,7 +142,7 @@ pub fn conv2d_weight_grad(
     padding: usize,
 ) -> Result<Tensor> {
     let g = check_weight_grad(xs, grad, kernel_hw, padding)?;
-    if !crate::generic::has_kernels(xs.device()) {
+    if !crate::backend::has_kernels(xs.device()) {
         return generic::filter_grad(xs, grad, padding);
     }
     xs.contiguous()?

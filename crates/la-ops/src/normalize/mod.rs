@@ -37,7 +37,7 @@ const EPS: f64 = 1e-12;
 /// ```
 pub fn l2_normalize_rows(x: &Tensor) -> Result<Tensor> {
     let cols = validate(x)?;
-    if crate::generic::has_kernels(x.device()) {
+    if crate::backend::has_kernels(x.device()) {
         x.contiguous()?.apply_op1(L2Normalize { cols })
     } else {
         generic::normalize(x)

@@ -37,7 +37,7 @@ pub fn max_pool2d_with_indices(
     stride: usize,
 ) -> Result<(Tensor, Tensor)> {
     let geometry = validate(xs, kernel, stride)?;
-    if !crate::generic::has_kernels(xs.device()) {
+    if !crate::backend::has_kernels(xs.device()) {
         return generic::pool(xs, geometry);
     }
     let op = MaxPool2d {

@@ -47,7 +47,7 @@ const OP: &str = "topk";
 pub fn topk(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     check::float(OP, "input", x)?;
     let cols = check_k(x, k)?;
-    if !crate::generic::has_kernels(x.device()) {
+    if !crate::backend::has_kernels(x.device()) {
         return generic::select(x, k);
     }
     let x = x.contiguous()?;

@@ -34,7 +34,7 @@ const UNPOOL: &str = "max_unpool2d";
 pub fn max_unpool2d(xs: &Tensor, indices: &Tensor, output_hw: (usize, usize)) -> Result<Tensor> {
     check::dims4(UNPOOL, "input", xs)?;
     check_indices(UNPOOL, xs, indices)?;
-    if !crate::generic::has_kernels(xs.device()) {
+    if !crate::backend::has_kernels(xs.device()) {
         return generic::scatter(xs, indices, output_hw);
     }
     scatter_add_planes(xs, indices, output_hw)
