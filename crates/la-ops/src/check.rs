@@ -19,6 +19,20 @@ pub(crate) fn dims4(op: &'static str, input: &'static str, t: &Tensor) -> Result
     }
 }
 
+/// The two dimensions of a (rows, cols) matrix.
+pub(crate) fn dims2(op: &'static str, input: &'static str, t: &Tensor) -> Result<(usize, usize)> {
+    match t.dims() {
+        &[r, c] => Ok((r, c)),
+        d => Err(OpError::Shape {
+            op,
+            input,
+            got: d.to_vec(),
+            expected: "a matrix (rows, cols)".into(),
+        }
+        .into()),
+    }
+}
+
 /// Fails unless `t` has exactly the dimensions `expected`.
 pub(crate) fn shape_is(
     op: &'static str,

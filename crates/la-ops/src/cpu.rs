@@ -37,10 +37,10 @@ pub(crate) fn slice<'a, T: WithDType>(
 
 /// Runs `$f::<T>` for the float dtype of `$storage`, or fails naming the op.
 macro_rules! dispatch_float {
-    ($op:expr, $storage:expr, $f:ident ( $($arg:expr),* )) => {
+    ($op:expr, $storage:expr, $($f:ident)::+ ( $($arg:expr),* )) => {
         match $storage {
-            candle_core::CpuStorage::F32(_) => $f::<f32>($($arg),*),
-            candle_core::CpuStorage::F64(_) => $f::<f64>($($arg),*),
+            candle_core::CpuStorage::F32(_) => $($f)::+::<f32>($($arg),*),
+            candle_core::CpuStorage::F64(_) => $($f)::+::<f64>($($arg),*),
             s => Err($crate::OpError::DType {
                 op: $op,
                 input: "input",

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod bank_dots;
 mod batch_norm;
 mod check;
 mod conv;
@@ -34,17 +35,26 @@ mod cpu;
 mod cuda;
 mod error;
 pub mod generic;
+mod mix_rows;
 mod normalize;
 mod pool;
 mod runtime;
+mod softmax_mass;
 mod topk;
+mod topk_unordered;
+mod transpose;
 mod unpool;
 
+pub use bank_dots::bank_dots;
 pub use batch_norm::{BatchNormConfig, BatchNormMode, batch_norm2d};
 pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use error::OpError;
+pub use mix_rows::mix_rows_in_place;
 pub use normalize::l2_normalize_rows;
 pub use pool::max_pool2d_with_indices;
 pub use runtime::tune_cpu_runtime;
+pub use softmax_mass::neg_log_softmax_mass;
 pub use topk::topk;
+pub use topk_unordered::topk_unordered;
+pub use transpose::transpose_contiguous;
 pub use unpool::max_unpool2d;

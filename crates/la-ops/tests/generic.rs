@@ -257,3 +257,86 @@ fn row_normalisation_and_its_gradient_agree() {
         .unwrap();
     assert_close(&values(&s), &[1.0, 1.0], 1e-12, "unit rows");
 }
+
+#[test]
+fn unordered_topk_selects_the_same_set() {
+    let x = tensor(31, &[4, 50]);
+    for k in [1, 9, 50] {
+        let (_, i1) = la_ops::topk_unordered(&x, k).unwrap();
+        let (_, i2) = generic::topk_unordered(&x, k).unwrap();
+        let sorted = |i: &Tensor| -> Vec<Vec<u32>> {
+            let mut rows = i.to_vec2::<u32>().unwrap();
+            rows.iter_mut().for_each(|r| r.sort());
+            rows
+        };
+        assert_eq!(sorted(&i1), sorted(&i2), "k={k}");
+    }
+    assert!(generic::topk_unordered(&x, 0).is_err() && generic::topk_unordered(&x, 51).is_err());
+}
+
+#[test]
+fn transpose_and_its_gradient_agree() {
+    assert_same(
+        &[tensor(32, &[37, 300])],
+        |t| la_ops::transpose_contiguous(&t[0]),
+        |t| generic::transpose_contiguous(&t[0]),
+        0.0,
+        "transpose_contiguous",
+    );
+}
+
+#[test]
+fn bank_dots_gradients_agree_on_both_backward_paths() {
+    let bank = tensor(33, &[40, 6]);
+    for k in [2, 12] {
+        let idx: Vec<u32> = (0..3 * k as u32).map(|i| (i * 7) % 40).collect();
+        let cols = Tensor::from_vec(idx, (3, k), &Device::Cpu).unwrap();
+        let (bank, cols) = (&bank, &cols);
+        let dots = |f: fn(&Tensor, &Tensor, Option<&Tensor>, &Tensor) -> Result<Tensor>| {
+            move |t: &[Tensor]| {
+                let values = t[0].matmul(&bank.t()?)?.gather(cols, 1)?;
+                f(&t[0], bank, Some(cols), &values)
+            }
+        };
+        assert_same(
+            &[tensor(34, &[3, 6])],
+            dots(la_ops::bank_dots),
+            dots(generic::bank_dots),
+            1e-12,
+            "bank_dots",
+        );
+    }
+}
+
+/// The fused op and the tensor-op path agree, value and gradient, including a row without
+/// masked entries.
+#[test]
+fn softmax_mass_and_its_gradient_agree() {
+    let mask = Tensor::new(
+        &[
+            [1f64, 0., 0., 1., 0., 0.],
+            [0., 0., 0., 0., 0., 0.],
+            [1., 1., 1., 1., 1., 1.],
+            [0., 1., 0., 0., 0., 1.],
+        ],
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_same(
+        &[tensor(35, &[4, 6]).affine(0.5, 0.0).unwrap()],
+        |t| la_ops::neg_log_softmax_mass(&t[0], &mask, 0.07, 1e-7),
+        |t| generic::neg_log_softmax_mass(&t[0], &mask, 0.07, 1e-7),
+        1e-9,
+        "neg_log_softmax_mass",
+    );
+}
+
+#[test]
+fn row_mixing_agrees() {
+    let v = tensor(36, &[3, 5]);
+    let (a, b) = (tensor(37, &[8, 5]), tensor(37, &[8, 5]));
+    la_ops::mix_rows_in_place(&a, &[6, 1, 3], &v, 0.3).unwrap();
+    generic::mix_rows_in_place(&b, &[6, 1, 3], &v, 0.3).unwrap();
+    assert_close(&values(&b), &values(&a), 1e-15, "mix_rows_in_place");
+    assert!(generic::mix_rows_in_place(&b, &[8, 1, 3], &v, 0.3).is_err());
+}

@@ -38,11 +38,9 @@
 //! ```
 #![deny(missing_docs)]
 
-mod bank_similarity;
 mod checkpoint;
 mod close_neighbours;
 mod config;
-mod cpu;
 mod data;
 mod embed;
 mod error;
@@ -55,11 +53,9 @@ mod report;
 mod rng;
 mod run;
 mod schedule;
-mod select;
 mod stage_ae;
 mod stage_la;
 mod trainer;
-mod transpose;
 
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;

@@ -1,13 +1,10 @@
 //! The memory bank: one L2-normalised embedding per training item, updated by mixing.
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp2, Layout, Tensor, WithDType};
+use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::cpu::slice;
-use crate::select::top_k_unordered;
-use crate::transpose::transpose;
 use crate::{Error, Result};
 
 /// An N x D tensor of unit rows, row `i` the running embedding of item `i`.
@@ -136,18 +133,7 @@ impl MemoryBank {
                 });
             }
         }
-        let v = v.detach();
-        if self.bank.device().is_cpu() {
-            let v = v.contiguous()?;
-            self.bank.inplace_op2(&v, &MixRows { items, mixing })?;
-            return Ok(());
-        }
-        let idx = Tensor::from_slice(items, items.len(), self.bank.device())?;
-        let old = self.bank.index_select(&idx, 0)?;
-        let mixed = (old.affine(1.0 - mixing, 0.0)? + v.affine(mixing, 0.0)?)?;
-        let new = la_ops::l2_normalize_rows(&mixed)?.contiguous()?;
-        let idx = idx.unsqueeze(1)?.broadcast_as(new.shape())?.contiguous()?;
-        self.bank.scatter_set(&idx, &new, 0)?;
+        la_ops::mix_rows_in_place(&self.bank, items, v, mixing)?;
         Ok(())
     }
 
@@ -158,7 +144,7 @@ impl MemoryBank {
         let v = v.detach();
         if self.bank.device().is_cpu() {
             // gemm is much faster with the bank's N rows as the long side of the output.
-            Ok(transpose(&self.bank.matmul(&v.t()?)?)?)
+            Ok(la_ops::transpose_contiguous(&self.bank.matmul(&v.t()?)?)?)
         } else {
             Ok(v.matmul(&self.bank.t()?)?)
         }
@@ -174,7 +160,7 @@ impl MemoryBank {
     /// background neighbours.
     pub fn background_neighbours(&self, v: &Tensor, k: usize) -> Result<Background> {
         let k = self.background_size(k)?;
-        let (similarities, indices) = top_k_unordered(&self.similarities(v)?, k)?;
+        let (similarities, indices) = la_ops::topk_unordered(&self.similarities(v)?, k)?;
         Ok(Background {
             indices,
             similarities,
@@ -240,58 +226,5 @@ pub(crate) fn check_items(items: &[u32], len: usize, input: &'static str) -> Res
             len,
         }),
         None => Ok(()),
-    }
-}
-
-/// The bank update on the CPU, in place and in one pass: row `items[r]` of the bank becomes
-/// `normalise((1 - m) * row + m * v_r)`, normalised as `l2_normalize_rows` (norm floored at
-/// 1e-12).
-struct MixRows<'a> {
-    items: &'a [u32],
-    mixing: f64,
-}
-
-impl InplaceOp2 for MixRows<'_> {
-    fn name(&self) -> &'static str {
-        "memory_bank_update"
-    }
-
-    fn cpu_fwd(
-        &self,
-        bank: &mut CpuStorage,
-        lb: &Layout,
-        v: &CpuStorage,
-        lv: &Layout,
-    ) -> candle_core::Result<()> {
-        let name = self.name();
-        match bank {
-            CpuStorage::F32(b) => self.mix(b, lb, slice(name, v, lv)?),
-            CpuStorage::F64(b) => self.mix(b, lb, slice(name, v, lv)?),
-            _ => candle_core::bail!("{name}: the bank must be f32 or f64"),
-        }
-    }
-}
-
-impl MixRows<'_> {
-    fn mix<T: WithDType>(&self, bank: &mut [T], lb: &Layout, v: &[T]) -> candle_core::Result<()> {
-        let Some((start, _)) = lb.contiguous_offsets() else {
-            candle_core::bail!("{}: the bank must be contiguous", self.name())
-        };
-        let d = lb.dims()[1];
-        let m = self.mixing;
-        for (&i, v) in self.items.iter().zip(v.chunks_exact(d)) {
-            let row = &mut bank[start + i as usize * d..start + (i as usize + 1) * d];
-            let mut sq = 0.0;
-            for (b, x) in row.iter_mut().zip(v) {
-                let y = (1.0 - m) * b.to_f64() + m * x.to_f64();
-                *b = T::from_f64(y);
-                sq += y * y;
-            }
-            let scale = 1.0 / sq.sqrt().max(1e-12);
-            for b in row.iter_mut() {
-                *b = T::from_f64(b.to_f64() * scale);
-            }
-        }
-        Ok(())
     }
 }

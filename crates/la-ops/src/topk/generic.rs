@@ -8,7 +8,7 @@ use candle_core::{D, Result, Tensor};
 /// takes (a few thousand columns on GPUs).
 pub fn topk(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     crate::check::float(super::OP, "input", x)?;
-    super::check_k(x, k)?;
+    super::check_k(super::OP, x, k)?;
     select(x, k)
 }
 

@@ -46,7 +46,7 @@ const OP: &str = "topk";
 /// ```
 pub fn topk(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     check::float(OP, "input", x)?;
-    let cols = check_k(x, k)?;
+    let cols = check_k(OP, x, k)?;
     if !crate::backend::has_kernels(x.device()) {
         return generic::select(x, k);
     }
@@ -56,11 +56,11 @@ pub fn topk(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     Ok((values, indices))
 }
 
-/// The number of columns, once `k` is known to fit them.
-fn check_k(x: &Tensor, k: usize) -> Result<usize> {
+/// The number of columns, once `k` is known to fit them; errors name `op`.
+pub(crate) fn check_k(op: &'static str, x: &Tensor, k: usize) -> Result<usize> {
     let Some(&cols) = x.dims().last() else {
         return Err(OpError::Shape {
-            op: OP,
+            op,
             input: "input",
             got: vec![],
             expected: "at least one dimension".into(),
@@ -69,7 +69,7 @@ fn check_k(x: &Tensor, k: usize) -> Result<usize> {
     };
     if cols > u32::MAX as usize {
         return Err(OpError::Shape {
-            op: OP,
+            op,
             input: "input",
             got: x.dims().to_vec(),
             expected: "a last dimension below 2^32 (indices are u32)".into(),
@@ -78,7 +78,7 @@ fn check_k(x: &Tensor, k: usize) -> Result<usize> {
     }
     if k == 0 || k > cols {
         return Err(OpError::Param {
-            op: OP,
+            op,
             param: "k",
             got: k.to_string(),
             expected: format!(
@@ -89,6 +89,15 @@ fn check_k(x: &Tensor, k: usize) -> Result<usize> {
         .into());
     }
     Ok(cols)
+}
+
+/// The shape of `layout` with its last dimension replaced by `k`.
+pub(crate) fn last_replaced(layout: &Layout, k: usize) -> Shape {
+    let mut dims = layout.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = k;
+    }
+    Shape::from(dims)
 }
 
 /// The selection as a candle op; its result is the indices.
@@ -108,11 +117,7 @@ impl CustomOp1 for TopKIndices {
             storage,
             topk_indices(OP, storage, layout, self.cols, self.k)
         )?;
-        let mut dims = layout.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = self.k;
-        }
-        Ok((out, Shape::from(dims)))
+        Ok((out, last_replaced(layout, self.k)))
     }
 
     #[cfg(feature = "cuda")]
@@ -126,10 +131,6 @@ impl CustomOp1 for TopKIndices {
             storage,
             cuda::topk_indices(OP, (storage, layout), self.cols, self.k)
         )?;
-        let mut dims = layout.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = self.k;
-        }
-        Ok((out, Shape::from(dims)))
+        Ok((out, last_replaced(layout, self.k)))
     }
 }

@@ -2,14 +2,12 @@
 //! rows are constants: the gradient flows only into the embeddings.
 
 mod contrastive;
-mod fused;
 
 pub use contrastive::ContrastiveLoss;
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::bank_similarity::attach;
 use crate::close_neighbours::Clusterings;
 use crate::memory_bank::{Background, MemoryBank, check_items};
 use crate::{Error, Result};
@@ -130,7 +128,7 @@ impl LocalAggregationLoss {
         background: &Background,
         close: &Tensor,
     ) -> Result<LossOutput> {
-        let s = attach(
+        let s = la_ops::bank_dots(
             v,
             bank.tensor(),
             Some(&background.indices),
@@ -140,7 +138,7 @@ impl LocalAggregationLoss {
             let expected = format!("{:?}, as the background neighbours", s.dims());
             return Err(Error::shape("close-neighbour mask", close, expected));
         }
-        let per_item = fused::per_item(&s, close, self.temperature, self.epsilon)?;
+        let per_item = la_ops::neg_log_softmax_mass(&s, close, self.temperature, self.epsilon)?;
         mean(per_item)
     }
 }
@@ -184,7 +182,7 @@ impl InstanceLoss {
     pub fn forward(&self, v: &Tensor, items: &[u32], bank: &MemoryBank) -> Result<LossOutput> {
         check_temperature(self.temperature)?;
         check_inputs(v, items, bank)?;
-        let s = attach(v, bank.tensor(), None, &bank.similarities(v)?)?;
+        let s = la_ops::bank_dots(v, bank.tensor(), None, &bank.similarities(v)?)?;
         let z = s.affine(1.0 / self.temperature, 0.0)?;
         let shift = z.max_keepdim(1)?.detach();
         let log_sum = (z.broadcast_sub(&shift)?.exp()?.sum_keepdim(1)?.log()? + shift)?;

@@ -1,9 +1,20 @@
-//! CPU kernels of the backward pass of bank similarities.
+//! CPU kernels of the bank dot products: the forward copy and the two forms of the backward
+//! pass.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, WithDType};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
 use rayon::prelude::*;
 
-use crate::cpu::{dispatch_float, slice};
+use crate::OpError;
+use crate::cpu::{Float, dispatch_float, slice};
+
+/// A copy of the contiguous float storage `values`.
+pub(super) fn copy(op: &'static str, values: &CpuStorage, layout: &Layout) -> Result<CpuStorage> {
+    dispatch_float!(op, values, copy_as(op, values, layout))
+}
+
+fn copy_as<T: Float>(op: &'static str, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+    Ok(T::to_cpu_storage(slice::<T>(op, s, l)?))
+}
 
 /// The dense (batch, n) matrix with `grad[i, c]` at column `idx[i, c]` of row `i` (summed
 /// over repeated columns) and zeros elsewhere: (grad (batch, k), idx (batch, k) u32), rows in
@@ -14,7 +25,7 @@ pub(super) struct ScatterRows {
 
 impl CustomOp2 for ScatterRows {
     fn name(&self) -> &'static str {
-        "bank_similarities_scatter"
+        "bank_dots_scatter"
     }
 
     fn cpu_fwd(
@@ -23,7 +34,7 @@ impl CustomOp2 for ScatterRows {
         lg: &Layout,
         idx: &CpuStorage,
         li: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
+    ) -> Result<(CpuStorage, Shape)> {
         let rows = lg.dims()[0];
         let out = dispatch_float!(
             self.name(),
@@ -34,19 +45,16 @@ impl CustomOp2 for ScatterRows {
     }
 }
 
-fn scatter_rows<T: WithDType>(
+fn scatter_rows<T: Float>(
     (g, lg): (&CpuStorage, &Layout),
     (idx, li): (&CpuStorage, &Layout),
     n: usize,
     op: &'static str,
-) -> candle_core::Result<CpuStorage> {
+) -> Result<CpuStorage> {
     let k = lg.dims()[1].max(1);
     let g = slice::<T>(op, g, lg)?;
-    let idx = slice::<u32>(op, idx, li)?;
-    if let Some(&bad) = idx.iter().find(|&&j| j as usize >= n) {
-        candle_core::bail!("{op}: column {bad} is out of range for {n} bank rows");
-    }
-    let mut out = vec![T::from_f64(0.0); g.len() / k * n];
+    let idx = columns(op, idx, li, n)?;
+    let mut out = vec![T::zero(); g.len() / k * n];
     out.par_chunks_mut(n.max(1))
         .zip(g.par_chunks(k).zip(idx.par_chunks(k)))
         .for_each(|(row, (g, idx))| {
@@ -68,7 +76,7 @@ pub(super) struct GatherRows;
 
 impl CustomOp3 for GatherRows {
     fn name(&self) -> &'static str {
-        "bank_similarities_backward"
+        "bank_dots_backward"
     }
 
     fn cpu_fwd(
@@ -79,7 +87,7 @@ impl CustomOp3 for GatherRows {
         lb: &Layout,
         idx: &CpuStorage,
         li: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
+    ) -> Result<(CpuStorage, Shape)> {
         let (rows, d) = (lg.dims()[0], lb.dims()[1]);
         let out = dispatch_float!(
             self.name(),
@@ -90,20 +98,17 @@ impl CustomOp3 for GatherRows {
     }
 }
 
-fn gather_rows<T: WithDType>(
+fn gather_rows<T: Float>(
     (g, lg): (&CpuStorage, &Layout),
     (bank, lb): (&CpuStorage, &Layout),
     (idx, li): (&CpuStorage, &Layout),
     op: &'static str,
-) -> candle_core::Result<CpuStorage> {
+) -> Result<CpuStorage> {
     let (k, (n, d)) = (lg.dims()[1].max(1), (lb.dims()[0], lb.dims()[1].max(1)));
     let g = slice::<T>(op, g, lg)?;
     let bank = slice::<T>(op, bank, lb)?;
-    let idx = slice::<u32>(op, idx, li)?;
-    if let Some(&bad) = idx.iter().find(|&&j| j as usize >= n) {
-        candle_core::bail!("{op}: column {bad} is out of range for {n} bank rows");
-    }
-    let mut out = vec![T::from_f64(0.0); g.len() / k * d];
+    let idx = columns(op, idx, li, n)?;
+    let mut out = vec![T::zero(); g.len() / k * d];
     out.par_chunks_mut(d)
         .zip(g.par_chunks(k).zip(idx.par_chunks(k)))
         .for_each(|(acc, (g, idx))| {
@@ -115,4 +120,19 @@ fn gather_rows<T: WithDType>(
             }
         });
     Ok(T::to_cpu_storage_owned(out))
+}
+
+/// The column indices, each checked to address one of the `n` bank rows.
+fn columns<'a>(op: &'static str, s: &'a CpuStorage, l: &Layout, n: usize) -> Result<&'a [u32]> {
+    let idx = slice::<u32>(op, s, l)?;
+    match idx.iter().find(|&&j| j as usize >= n) {
+        Some(&bad) => Err(OpError::Param {
+            op,
+            param: "columns",
+            got: bad.to_string(),
+            expected: format!("below the {n} bank rows"),
+        }
+        .into()),
+        None => Ok(idx),
+    }
 }

@@ -1,39 +1,17 @@
-//! The k largest similarities of each row, in no particular order: what background neighbours
-//! need. A sorted top-k (la-ops' `topk`) spends most of its time sorting when k is a large
-//! part of the row (4096 of 14,400 in the paper's setting); the loss does not care about the
-//! order, so on the CPU the k-th largest value is found by a radix selection on
-//! order-preserving integer keys and one pass in column order collects the winners.
+//! CPU kernel of the unordered top-k: the k-th largest value of each row by a radix selection on
+//! order-preserving integer keys, then one pass in column order that collects the winners.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, Layout, Result};
 use rayon::prelude::*;
 
-use crate::cpu::{dispatch_float, slice};
-
-const OP: &str = "background_select";
-
-/// The `k` largest values of each row of `x` (rows, n) and their columns (u32), both
-/// (rows, k). On the CPU the columns come in increasing order; ties at the k-th value go to
-/// the lower columns, and values rank by IEEE total order (a positive NaN above every number).
-/// Other devices use la-ops' sorted `topk`.
-pub(crate) fn top_k_unordered(x: &Tensor, k: usize) -> candle_core::Result<(Tensor, Tensor)> {
-    if !x.device().is_cpu() {
-        return la_ops::topk(x, k);
-    }
-    let x = x.contiguous()?;
-    let (_, n) = x.dims2()?;
-    if k == 0 || k > n {
-        candle_core::bail!("{OP}: k = {k} is not between 1 and the {n} columns");
-    }
-    let indices = x.apply_op1_no_bwd(&Select { k })?;
-    let values = x.gather(&indices, 1)?;
-    Ok((values, indices))
-}
+use crate::cpu::{Float, slice};
 
 /// Floats with an order-preserving integer key: `key(a) < key(b)` exactly when `a < b` in
 /// IEEE total order (so a positive NaN is above every number).
-trait TotalOrder: WithDType {
+pub(crate) trait TotalOrder: Float {
     /// The number of significant bits of the key.
     const BITS: u32;
+    /// The key of the value.
     fn key(self) -> u64;
 }
 
@@ -53,28 +31,19 @@ impl TotalOrder for f64 {
     }
 }
 
-struct Select {
+/// The positions (u32, `rows x k`, increasing within a row) of the `k` largest elements of
+/// each `cols`-long row of the contiguous input, rows in parallel.
+pub(crate) fn select<T: TotalOrder>(
+    op: &'static str,
+    storage: &CpuStorage,
+    layout: &Layout,
+    cols: usize,
     k: usize,
-}
-
-impl CustomOp1 for Select {
-    fn name(&self) -> &'static str {
-        OP
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let rows = l.dims()[0];
-        let out = dispatch_float!(OP, s, select(s, l, self.k))?;
-        Ok((out, Shape::from((rows, self.k))))
-    }
-}
-
-fn select<T: TotalOrder>(s: &CpuStorage, l: &Layout, k: usize) -> candle_core::Result<CpuStorage> {
-    let n = l.dims()[1];
-    let x = slice::<T>(OP, s, l)?;
-    let mut out = vec![0u32; x.len() / n * k];
+) -> Result<CpuStorage> {
+    let x = slice::<T>(op, storage, layout)?;
+    let mut out = vec![0u32; x.len() / cols * k];
     out.par_chunks_mut(k)
-        .zip(x.par_chunks(n))
+        .zip(x.par_chunks(cols))
         .for_each_init(Vec::new, |candidates, (out, row)| {
             select_row(row, k, candidates, out)
         });
@@ -162,64 +131,6 @@ fn emit<T: TotalOrder>(row: &[T], kth: u64, mut ties: usize, out: &mut [u32]) {
         if take {
             out[o] = j as u32;
             o += 1;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::{Device, Tensor};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-
-    /// The reference: a stable sort by IEEE total order, largest first; the first k columns,
-    /// then in increasing order.
-    fn naive(row: &[f32], k: usize) -> Vec<u32> {
-        let mut order: Vec<usize> = (0..row.len()).collect();
-        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-        let mut best: Vec<u32> = order[..k].iter().map(|&j| j as u32).collect();
-        best.sort();
-        best
-    }
-
-    #[test]
-    fn radix_selection_matches_a_total_order_sort() {
-        let mut rng = StdRng::seed_from_u64(3);
-        let special = [
-            0.0f32,
-            -0.0,
-            1.0,
-            -1.0,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-            1e-30,
-            -1e-30,
-        ];
-        for (n, k) in [
-            (1, 1),
-            (7, 3),
-            (300, 1),
-            (300, 150),
-            (300, 299),
-            (1000, 1000),
-        ] {
-            // Many repeated values (ties), special values, and random ones of both signs.
-            let row: Vec<f32> = (0..n)
-                .map(|_| match rng.random_range(0..4) {
-                    0 => special[rng.random_range(0..special.len())],
-                    1 => rng.random_range(0..5) as f32 * 0.25,
-                    _ => rng.random_range(-2.0..2.0),
-                })
-                .collect();
-            let x = Tensor::from_vec(row.clone(), (1, n), &Device::Cpu).unwrap();
-            let (values, idx) = super::top_k_unordered(&x, k).unwrap();
-            let idx = idx.to_vec2::<u32>().unwrap().remove(0);
-            assert_eq!(idx, naive(&row, k), "n {n}, k {k}");
-            let values = values.to_vec2::<f32>().unwrap().remove(0);
-            for (v, &j) in values.iter().zip(&idx) {
-                assert_eq!(v.to_bits(), row[j as usize].to_bits());
-            }
         }
     }
 }
