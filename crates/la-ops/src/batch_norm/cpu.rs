@@ -1,24 +1,122 @@
 //! CPU kernels of 2-d batch normalisation: statistics per channel, the normalisation itself
-//! (with an optional fused ReLU), and the backward pass, parallel over channels or planes.
+//! (with an optional fused ReLU), the backward pass, parallel over channels or planes, and the
+//! running-estimate update.
 
+use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::Float;
+use super::{BatchNorm2d, BatchNorm2dBackward, OP, UpdateRunning};
+use crate::cpu::{Float, slice};
+
+type Input<'a> = (&'a CpuStorage, &'a Layout);
+
+/// The forward pass; keeps the statistics it used in `op.stats`.
+pub(super) fn forward<T: Float>(
+    op: &BatchNorm2d,
+    x: Input<'_>,
+    w: Input<'_>,
+    b: Input<'_>,
+) -> Result<CpuStorage> {
+    let xs = slice::<T>(OP, x.0, x.1)?;
+    let stats = match &op.running {
+        None => batch_stats(xs, op.dims, op.config.eps),
+        Some((m, v)) => Stats::from_running(to_f64(m)?, to_f64(v)?, op.config.eps),
+    };
+    let ys = normalize(
+        xs,
+        op.dims,
+        &stats,
+        slice::<T>(OP, w.0, w.1)?,
+        slice::<T>(OP, b.0, b.1)?,
+        op.config.relu,
+    );
+    let _ = op.stats.set(stats.to_tensor()?);
+    Ok(T::to_cpu_storage_owned(ys))
+}
+
+/// The input gradient; keeps the weight and bias gradients in `op.param_grads`.
+pub(super) fn backward<T: Float>(
+    op: &BatchNorm2dBackward,
+    xs: Input<'_>,
+    res: Input<'_>,
+    grad: Input<'_>,
+) -> Result<CpuStorage> {
+    let bw = Backward {
+        xs: slice::<T>(OP, xs.0, xs.1)?,
+        res: slice::<T>(OP, res.0, res.1)?,
+        grad: slice::<T>(OP, grad.0, grad.1)?,
+        weight: &to_f64(&op.weight)?,
+        dims: op.dims,
+        relu: op.relu,
+        train: op.train,
+    };
+    let (dx, dw, db) = bw.run(&Stats::from_tensor(&op.stats, op.dims.c)?);
+    let as_param = |v: &[f64]| Tensor::from_slice(v, op.dims.c, &Device::Cpu)?.to_dtype(T::DTYPE);
+    let _ = op.param_grads.set((as_param(&dw)?, as_param(&db)?));
+    Ok(T::to_cpu_storage_owned(dx))
+}
+
+/// The running-estimate update of `u`, in place on the contiguous `running` (f32 or f64).
+pub(super) fn update(
+    u: &UpdateRunning,
+    (running, layout): (&mut CpuStorage, &Layout),
+    stats: Input<'_>,
+) -> Result<()> {
+    let batch = &slice::<f64>(OP, stats.0, stats.1)?[u.part * u.c..(u.part + 1) * u.c];
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{OP}: the running statistics must be contiguous");
+    };
+    match running {
+        CpuStorage::F32(r) => blend(u, &mut r[start..end], batch),
+        CpuStorage::F64(r) => blend(u, &mut r[start..end], batch),
+        _ => candle_core::bail!("{OP}: the running statistics must be f32 or f64"),
+    }
+    Ok(())
+}
+
+/// `r = (1 - momentum) * r + momentum * b * scale`, in f64.
+fn blend<T: Float>(u: &UpdateRunning, running: &mut [T], batch: &[f64]) {
+    for (r, b) in running.iter_mut().zip(batch) {
+        *r = T::of((1.0 - u.momentum) * r.f64() + u.momentum * b * u.scale);
+    }
+}
+
+/// The elements of a (small) tensor as f64.
+fn to_f64(t: &Tensor) -> Result<Vec<f64>> {
+    t.to_dtype(DType::F64)?.to_vec1()
+}
 
 /// Elements summed in independent lanes so that the compiler vectorises the reductions.
 const LANES: usize = 16;
 
 /// Per-channel mean, biased variance and 1/sqrt(var + eps) of an (n, c, plane) tensor.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Stats {
-    pub mean: Vec<f64>,
-    pub var: Vec<f64>,
-    pub invstd: Vec<f64>,
+struct Stats {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    invstd: Vec<f64>,
 }
 
 impl Stats {
+    /// The (3C) f64 tensor of mean, variance and 1/sqrt(var + eps) that the ops pass on.
+    fn to_tensor(&self) -> Result<Tensor> {
+        let all = [&self.mean[..], &self.var, &self.invstd].concat();
+        Tensor::from_vec(all, 3 * self.mean.len(), &Device::Cpu)
+    }
+
+    /// The statistics of `c` channels back from [`to_tensor`](Self::to_tensor)'s form.
+    fn from_tensor(t: &Tensor, c: usize) -> Result<Self> {
+        let all = to_f64(t)?;
+        let part = |i: usize| all[i * c..(i + 1) * c].to_vec();
+        Ok(Stats {
+            mean: part(0),
+            var: part(1),
+            invstd: part(2),
+        })
+    }
+
     /// Statistics given as running estimates (evaluation mode).
-    pub fn from_running(mean: Vec<f64>, var: Vec<f64>, eps: f64) -> Self {
+    fn from_running(mean: Vec<f64>, var: Vec<f64>, eps: f64) -> Self {
         let invstd = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         Stats { mean, var, invstd }
     }
@@ -63,7 +161,7 @@ fn sum2<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
 
 /// Batch statistics, one pass: moments about the channel's first element stay accurate even
 /// when the mean is large compared to the spread.
-pub(crate) fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
+fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
     let moments: Vec<(f64, f64)> = (0..d.c)
         .into_par_iter()
         .map(|ch| {
@@ -83,7 +181,7 @@ pub(crate) fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
 }
 
 /// y = (x - mean) * invstd * weight + bias, then ReLU if `relu`.
-pub(crate) fn normalize<T: Float>(
+fn normalize<T: Float>(
     xs: &[T],
     d: Dims,
     s: &Stats,
@@ -110,19 +208,19 @@ pub(crate) fn normalize<T: Float>(
 
 /// Gradients of input, weight and bias. `res` is the op's output, used for the ReLU mask;
 /// `train` adds the terms that come from the batch statistics depending on the input.
-pub(crate) struct Backward<'a, T> {
-    pub xs: &'a [T],
-    pub res: &'a [T],
-    pub grad: &'a [T],
-    pub weight: &'a [f64],
-    pub dims: Dims,
-    pub relu: bool,
-    pub train: bool,
+struct Backward<'a, T> {
+    xs: &'a [T],
+    res: &'a [T],
+    grad: &'a [T],
+    weight: &'a [f64],
+    dims: Dims,
+    relu: bool,
+    train: bool,
 }
 
 impl<T: Float> Backward<'_, T> {
     /// (dx, dweight, dbias).
-    pub fn run(&self, s: &Stats) -> (Vec<T>, Vec<f64>, Vec<f64>) {
+    fn run(&self, s: &Stats) -> (Vec<T>, Vec<f64>, Vec<f64>) {
         let d = self.dims;
         let sums: Vec<(f64, f64)> = (0..d.c)
             .into_par_iter()

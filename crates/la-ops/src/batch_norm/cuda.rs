@@ -1,141 +1,22 @@
-//! CUDA path of batch normalisation: the statistics stay on the device (a (3C) f64 tensor of
+//! CUDA kernels of batch normalisation: the statistics stay on the device (a (3C) f64 tensor of
 //! mean, biased variance and 1/sqrt(var + eps)) for the backward pass and the running-estimate
 //! update, so a training step never waits for the GPU here.
 
-use std::sync::{Arc, OnceLock};
-
 use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-use candle_core::{CpuStorage, CudaStorage, CustomOp3, InplaceOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CudaStorage, Layout, Result};
 
 use super::cpu::Dims;
-use super::{BatchNormConfig, BatchNormMode, OP};
+use super::{BatchNorm2d, BatchNorm2dBackward, OP, UpdateRunning};
 use crate::cuda::{
-    GpuFloat, Module, alloc, device, dispatch_gpu, func, grid_1d, grid_channels, grid_planes,
-    launch, storage, tensor, view, with_view,
+    GpuFloat, Module, alloc, device, func, grid_1d, grid_channels, grid_planes, launch, storage,
+    tensor, view, with_view,
 };
 
 type Input<'a> = (&'a CudaStorage, &'a Layout);
 
-/// [`batch_norm2d`](crate::batch_norm2d) on CUDA tensors, inputs already validated.
-pub(super) fn batch_norm2d(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    mode: BatchNormMode,
-    config: BatchNormConfig,
-    dims: Dims,
-) -> Result<Tensor> {
-    let running = match mode {
-        BatchNormMode::Train { .. } => None,
-        BatchNormMode::Eval {
-            running_mean,
-            running_var,
-        } => Some((running_mean.contiguous()?, running_var.contiguous()?)),
-    };
-    let op = BatchNormCuda {
-        dims,
-        config,
-        running,
-        stats: Arc::default(),
-    };
-    let stats = op.stats.clone();
-    let ys = xs
-        .contiguous()?
-        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
-    if let BatchNormMode::Train {
-        running_mean,
-        running_var,
-    } = mode
-    {
-        let s = stats
-            .get()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: no batch statistics")))?;
-        let (m, count) = (config.momentum, dims.count());
-        let update = |part, scale| UpdateRunning {
-            c: dims.c,
-            part,
-            momentum: m,
-            scale,
-        };
-        running_mean.as_tensor().inplace_op2(s, &update(0, 1.0))?;
-        running_var
-            .as_tensor()
-            .inplace_op2(s, &update(1, count / (count - 1.0)))?;
-    }
-    Ok(ys)
-}
-
-/// The forward op; `running` holds the estimates in evaluation mode (None: training).
-struct BatchNormCuda {
-    dims: Dims,
-    config: BatchNormConfig,
-    running: Option<(Tensor, Tensor)>,
-    stats: Arc<OnceLock<Tensor>>,
-}
-
-impl CustomOp3 for BatchNormCuda {
-    fn name(&self) -> &'static str {
-        OP
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        candle_core::bail!("{OP}: internal error, the CUDA op received CPU tensors")
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        let out = dispatch_gpu!(OP, s1, forward(self, (s1, l1), (s2, l2), (s3, l3)))?;
-        Ok((out, l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        xs: &Tensor,
-        weight: &Tensor,
-        _bias: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let stats = self
-            .stats
-            .get()
-            .cloned()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: backward before forward")))?;
-        let op = BatchNormBackwardCuda {
-            dims: self.dims,
-            relu: self.config.relu,
-            train: self.running.is_none(),
-            weight: weight.contiguous()?,
-            stats,
-            param_grads: Arc::default(),
-        };
-        let param_grads = op.param_grads.clone();
-        let dx = xs.apply_op3_no_bwd(res, &grad.contiguous()?, &op)?;
-        let (dw, db) = param_grads
-            .get()
-            .cloned()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: no parameter gradients")))?;
-        Ok((Some(dx), Some(dw), Some(db)))
-    }
-}
-
-fn forward<T: GpuFloat>(
-    op: &BatchNormCuda,
+/// The forward pass; keeps the (3C) statistics in `op.stats`.
+pub(super) fn forward<T: GpuFloat>(
+    op: &BatchNorm2d,
     x: Input<'_>,
     w: Input<'_>,
     b: Input<'_>,
@@ -185,50 +66,9 @@ fn forward<T: GpuFloat>(
     Ok(storage(ys, dev))
 }
 
-/// The backward pass as an op of (input, output, output gradient): its result is the input
-/// gradient; the weight and bias gradients, from the same sweep, are kept here.
-struct BatchNormBackwardCuda {
-    dims: Dims,
-    relu: bool,
-    train: bool,
-    weight: Tensor,
-    stats: Tensor,
-    param_grads: Arc<OnceLock<(Tensor, Tensor)>>,
-}
-
-impl CustomOp3 for BatchNormBackwardCuda {
-    fn name(&self) -> &'static str {
-        "batch_norm2d_backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        candle_core::bail!("{OP}: internal error, the CUDA op received CPU tensors")
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        let dx = dispatch_gpu!(OP, s1, backward(self, (s1, l1), (s2, l2), (s3, l3)))?;
-        Ok((dx, l1.shape().clone()))
-    }
-}
-
-fn backward<T: GpuFloat>(
-    op: &BatchNormBackwardCuda,
+/// The input gradient; keeps the weight and bias gradients in `op.param_grads`.
+pub(super) fn backward<T: GpuFloat>(
+    op: &BatchNorm2dBackward,
     x: Input<'_>,
     res: Input<'_>,
     grad: Input<'_>,
@@ -279,37 +119,8 @@ fn backward<T: GpuFloat>(
     Ok(storage(dx, dev))
 }
 
-/// The running-estimate update, in place on the running tensor, from the (3C) statistics.
-struct UpdateRunning {
-    c: usize,
-    /// 0 for the mean, 1 for the variance.
-    part: usize,
-    momentum: f64,
-    /// 1 for the mean, n / (n - 1) for the (unbiased) variance.
-    scale: f64,
-}
-
-impl InplaceOp2 for UpdateRunning {
-    fn name(&self) -> &'static str {
-        "batch_norm2d_running_update"
-    }
-
-    fn cpu_fwd(&self, _: &mut CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<()> {
-        candle_core::bail!("{OP}: internal error, the CUDA update received CPU tensors")
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &mut CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        dispatch_gpu!(OP, &*s1, update(self, s1, l1, (s2, l2)))
-    }
-}
-
-fn update<T: GpuFloat>(
+/// The running-estimate update of `u`, in place.
+pub(super) fn update<T: GpuFloat>(
     u: &UpdateRunning,
     running: &mut CudaStorage,
     layout: &Layout,

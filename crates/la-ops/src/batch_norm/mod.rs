@@ -5,14 +5,14 @@ mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod generic;
+mod op;
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, Var};
+use candle_core::{Result, Tensor, Var};
 
-use crate::cpu::{Float, dispatch_float, slice};
 use crate::{OpError, check};
-use cpu::{Backward, Dims, Stats};
+use cpu::Dims;
 
 const OP: &str = "batch_norm2d";
 
@@ -87,21 +87,21 @@ pub fn batch_norm2d(
     config: BatchNormConfig,
 ) -> Result<Tensor> {
     let dims = validate(xs, weight, bias, mode)?;
-    if !xs.device().is_cpu() {
-        return other_device(xs, weight, bias, mode, config, dims);
+    if !crate::backend::has_kernels(xs.device()) {
+        return generic::norm(xs, weight, bias, mode, config, dims);
     }
-    let train = matches!(mode, BatchNormMode::Train { .. });
-    let fixed = if train {
-        None
-    } else {
-        let (m, v) = running(mode);
-        Some(Stats::from_running(to_f64(m)?, to_f64(v)?, config.eps))
+    let running = match mode {
+        BatchNormMode::Train { .. } => None,
+        BatchNormMode::Eval {
+            running_mean,
+            running_var,
+        } => Some((running_mean.contiguous()?, running_var.contiguous()?)),
     };
     let op = BatchNorm2d {
         dims,
         config,
-        stats: Arc::new(fixed.map(OnceLock::from).unwrap_or_default()),
-        train,
+        running,
+        stats: Arc::default(),
     };
     let stats = op.stats.clone();
     let ys = xs
@@ -161,99 +161,32 @@ fn running<'a>(mode: BatchNormMode<'a>) -> (&'a Tensor, &'a Tensor) {
     }
 }
 
-/// Tensors not on the CPU: the CUDA kernels (feature `cuda`), else the generic path.
-fn other_device(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    mode: BatchNormMode,
-    config: BatchNormConfig,
-    dims: Dims,
-) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    if xs.device().is_cuda() {
-        return cuda::batch_norm2d(xs, weight, bias, mode, config, dims);
-    }
-    generic::norm(xs, weight, bias, mode, config, dims)
-}
-
-fn to_f64(t: &Tensor) -> Result<Vec<f64>> {
-    t.to_dtype(DType::F64)?.to_vec1()
-}
-
-fn update_running(mean: &Var, var: &Var, s: &Stats, d: Dims, momentum: f64) -> Result<()> {
-    let unbiased = d.count() / (d.count() - 1.0);
-    let blend = |running: Vec<f64>, batch: &[f64], scale: f64| -> Vec<f64> {
-        running
-            .iter()
-            .zip(batch)
-            .map(|(r, b)| (1.0 - momentum) * r + momentum * b * scale)
-            .collect()
+/// `running = (1 - momentum) * running + momentum * batch`, in place, the variance unbiased,
+/// from the (3C) statistics of the forward pass.
+fn update_running(mean: &Var, var: &Var, stats: &Tensor, d: Dims, momentum: f64) -> Result<()> {
+    let update = |part, scale| UpdateRunning {
+        c: d.c,
+        part,
+        momentum,
+        scale,
     };
-    let new_mean = blend(to_f64(mean)?, &s.mean, 1.0);
-    let new_var = blend(to_f64(var)?, &s.var, unbiased);
-    let to_var =
-        |v: Vec<f64>, like: &Var| Tensor::from_vec(v, d.c, like.device())?.to_dtype(like.dtype());
-    mean.set(&to_var(new_mean, mean)?)?;
-    var.set(&to_var(new_var, var)?)
+    mean.as_tensor().inplace_op2(stats, &update(0, 1.0))?;
+    let unbiased = d.count() / (d.count() - 1.0);
+    var.as_tensor().inplace_op2(stats, &update(1, unbiased))
 }
 
-/// The op: statistics are computed by the forward pass in training mode (or given in
-/// evaluation mode) and kept for the backward pass and the running-estimate update.
+// The ops' state; their candle traits are implemented in `op`. The statistics of the forward
+// pass travel as a (3C) f64 tensor on the input's device (mean, biased variance,
+// 1/sqrt(var + eps)), so that on CUDA a training step never waits for the GPU.
+
+/// The forward op on (input, weight, bias); `running` holds the estimates in evaluation mode
+/// (None: training, with the batch's statistics).
 struct BatchNorm2d {
     dims: Dims,
     config: BatchNormConfig,
-    stats: Arc<OnceLock<Stats>>,
-    train: bool,
-}
-
-impl CustomOp3 for BatchNorm2d {
-    fn name(&self) -> &'static str {
-        OP
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let out = dispatch_float!(OP, s1, forward(self, (s1, l1), (s2, l2), (s3, l3)))?;
-        Ok((out, l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        xs: &Tensor,
-        weight: &Tensor,
-        _bias: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let stats = self
-            .stats
-            .get()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: backward before forward")))?;
-        let op = BatchNorm2dBackward {
-            dims: self.dims,
-            relu: self.config.relu,
-            train: self.train,
-            weight: to_f64(weight)?,
-            stats: stats.clone(),
-            param_grads: Arc::default(),
-        };
-        let param_grads = op.param_grads.clone();
-        let dx = xs.apply_op3_no_bwd(res, &grad.contiguous()?, &op)?;
-        let (dw, db) = param_grads
-            .get()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: no parameter gradients")))?;
-        let as_param =
-            |v: &Vec<f64>| Tensor::from_slice(v, self.dims.c, xs.device())?.to_dtype(xs.dtype());
-        Ok((Some(dx), Some(as_param(dw)?), Some(as_param(db)?)))
-    }
+    running: Option<(Tensor, Tensor)>,
+    /// The statistics the forward pass used, for the backward pass and the running update.
+    stats: Arc<OnceLock<Tensor>>,
 }
 
 /// The backward pass as an op of (input, output, output gradient): its result is the input
@@ -262,67 +195,18 @@ struct BatchNorm2dBackward {
     dims: Dims,
     relu: bool,
     train: bool,
-    weight: Vec<f64>,
-    stats: Stats,
-    param_grads: Arc<OnceLock<(Vec<f64>, Vec<f64>)>>,
+    weight: Tensor,
+    stats: Tensor,
+    param_grads: Arc<OnceLock<(Tensor, Tensor)>>,
 }
 
-impl CustomOp3 for BatchNorm2dBackward {
-    fn name(&self) -> &'static str {
-        "batch_norm2d_backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let dx = dispatch_float!(OP, s1, backward(self, (s1, l1), (s2, l2), (s3, l3)))?;
-        Ok((dx, l1.shape().clone()))
-    }
-}
-
-fn forward<T: Float>(
-    op: &BatchNorm2d,
-    x: (&CpuStorage, &Layout),
-    w: (&CpuStorage, &Layout),
-    b: (&CpuStorage, &Layout),
-) -> Result<CpuStorage> {
-    let xs = slice::<T>(OP, x.0, x.1)?;
-    let stats = op
-        .stats
-        .get_or_init(|| cpu::batch_stats(xs, op.dims, op.config.eps));
-    let ys = cpu::normalize(
-        xs,
-        op.dims,
-        stats,
-        slice::<T>(OP, w.0, w.1)?,
-        slice::<T>(OP, b.0, b.1)?,
-        op.config.relu,
-    );
-    Ok(T::to_cpu_storage_owned(ys))
-}
-
-fn backward<T: Float>(
-    op: &BatchNorm2dBackward,
-    xs: (&CpuStorage, &Layout),
-    res: (&CpuStorage, &Layout),
-    grad: (&CpuStorage, &Layout),
-) -> Result<CpuStorage> {
-    let bw = Backward {
-        xs: slice::<T>(OP, xs.0, xs.1)?,
-        res: slice::<T>(OP, res.0, res.1)?,
-        grad: slice::<T>(OP, grad.0, grad.1)?,
-        weight: &op.weight,
-        dims: op.dims,
-        relu: op.relu,
-        train: op.train,
-    };
-    let (dx, dw, db) = bw.run(&op.stats);
-    let _ = op.param_grads.set((dw, db));
-    Ok(T::to_cpu_storage_owned(dx))
+/// The running-estimate update, in place on the running tensor, from the (3C) statistics:
+/// `running = (1 - momentum) * running + momentum * scale * stats[part]`.
+struct UpdateRunning {
+    c: usize,
+    /// 0 for the mean, 1 for the variance.
+    part: usize,
+    momentum: f64,
+    /// 1 for the mean, n / (n - 1) for the (unbiased) variance.
+    scale: f64,
 }
