@@ -44,13 +44,11 @@
 #![deny(missing_docs)]
 
 mod augment;
-mod batch;
 mod cache;
 mod color_jitter;
 mod csv_toc;
 mod dataset;
 mod decode;
-mod epoch;
 mod error;
 mod folder;
 mod grid;
@@ -75,13 +73,12 @@ pub use color_jitter::ColorJitter;
 pub use csv_toc::{CsvSource, FUNGI_COLUMNS};
 pub use dataset::Dataset;
 pub use decode::Decoder;
-pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use folder::FolderSource;
 pub use grid::Grid;
 pub use idx_source::IdxSource;
 pub use image_grid::{ImageGrid, save_png};
-pub use loader::{Batch, Loader, LoaderBuilder};
+pub use loader::{Batch, Epoch, Loader, LoaderBuilder};
 pub use normalize::Normalize;
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use random_crop::RandomResizedCrop;

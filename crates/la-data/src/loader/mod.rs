@@ -1,18 +1,25 @@
-//! The batch loader: its configuration, the loader, and the batches it produces.
+//! The batch loader: its configuration and the loader; the batches (`batch`), an epoch's
+//! background thread (`epoch`) and the loading of one batch (`worker`) are its submodules.
+
+mod batch;
+mod epoch;
+mod worker;
+
+pub use batch::Batch;
+pub use epoch::Epoch;
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::batch::{Shared, item_seed, shuffle_seed};
 use crate::dataset::Dataset;
-use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::report::{Skipped, Strictness};
+use worker::{Shared, item_seed, shuffle_seed};
 
 /// Configures a [`Loader`].
 ///
@@ -142,36 +149,6 @@ impl LoaderBuilder {
         Ok(Loader {
             shared: Arc::new(shared),
         })
-    }
-}
-
-/// One batch: normalised images `(N, 3, H, W)` f32, and for each image its item index (the
-/// memory bank row) and label.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// The images, normalised.
-    pub images: Tensor,
-    /// The item index of each image.
-    pub indices: Vec<usize>,
-    /// The label of each image, where known.
-    pub labels: Vec<Option<usize>>,
-}
-
-impl Batch {
-    /// Number of images.
-    pub fn len(&self) -> usize {
-        self.indices.len()
-    }
-
-    /// True if the batch holds no image.
-    pub fn is_empty(&self) -> bool {
-        self.indices.is_empty()
-    }
-
-    /// The item indices as a `u32` tensor of shape `(N,)`, for indexing the memory bank.
-    pub fn indices_tensor(&self, device: &Device) -> Result<Tensor> {
-        let v: Vec<u32> = self.indices.iter().map(|&i| i as u32).collect();
-        Ok(Tensor::from_vec(v, self.indices.len(), device)?)
     }
 }
 

@@ -11,10 +11,12 @@ use rayon::prelude::*;
 use crate::cache::ImageCache;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::loader::{Batch, LoaderBuilder};
 use crate::normalize::write_chw;
 use crate::pipeline::Pipeline;
 use crate::report::{Skipped, Strictness};
+
+use super::LoaderBuilder;
+use super::batch::Batch;
 
 /// State shared by the loader and its epochs' background threads.
 #[derive(Debug)]

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::batch::{Shared, item_seed};
 use crate::error::{Error, Result};
-use crate::loader::Batch;
+
+use super::batch::Batch;
+use super::worker::{Shared, item_seed};
 
 /// The batches of one epoch, in order; an iterator of `Result<Batch>`. Made by
 /// [`Loader::epoch`](crate::Loader::epoch).
