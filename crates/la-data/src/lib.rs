@@ -13,6 +13,8 @@
 //! - **Loading** ([`LoaderBuilder`], [`Loader`], [`Epoch`], [`Batch`]): rayon-parallel
 //!   decoding, background prefetch, a new seeded shuffle per epoch, optional cache,
 //!   [`Normalize`]d `(N, 3, H, W)` f32 batches with item indices and labels.
+//! - **Seeds** ([`derive_seed`], [`RngStream`]): every random stream of a run derived from its
+//!   seed by purpose and position, so that nothing random needs saving.
 //! - **Bad input** is skipped and listed ([`Skipped`]) or fatal ([`Strictness::Strict`]).
 //! - **Output**: [`Normalize::to_images`] undoes the normalisation; [`ImageGrid`] writes
 //!   contact sheets.
@@ -65,6 +67,7 @@ mod resize;
 mod rotation;
 mod sample;
 mod scan;
+mod seed;
 mod selection;
 mod transform;
 
@@ -86,6 +89,7 @@ pub use report::{Skipped, Strictness, Verify};
 pub use resize::resize_centre_square;
 pub use rotation::RandomRotation;
 pub use sample::{DATA_DIR_ENV, FASHION_MNIST_CLASSES, SAMPLE_LEN, data_dir, fashion_mnist_sample};
+pub use seed::{RngStream, derive_seed};
 pub use selection::Selection;
 pub use transform::{RandomGrayscale, RandomHorizontalFlip, Transform};
 

@@ -6,7 +6,7 @@
 //!   training [`Progress`].
 //! - [`Checkpoint`]: model, optimiser, memory bank, clusterings and position in a safetensors
 //!   file and a JSON sidecar, written atomically; randomness is derived from
-//!   (seed, purpose, epoch, step) by [`derive_rng`], so no RNG state needs saving.
+//!   (seed, purpose, epoch, step) by [`derive_seed`], so no RNG state needs saving.
 //! - [`MemoryBank`]: N unit rows, mixed with new embeddings; background neighbours by cosine
 //!   top-k over the whole bank.
 //! - [`Clusterings`]: H clusterings whose union defines close neighbours, as a mask over
@@ -50,7 +50,6 @@ mod memory_bank;
 mod monitor;
 mod optim;
 mod report;
-mod rng;
 mod run;
 mod schedule;
 mod stage_ae;
@@ -67,12 +66,12 @@ pub use data::RunData;
 pub use embed::{Embedded, embed_all};
 pub use error::{Error, Result};
 pub use evaluate::{FinalClustering, Scores, cluster, knn_accuracy};
+pub use la_data::{RngStream, derive_seed};
 pub use loss::{ContrastiveLoss, InstanceLoss, LocalAggregationLoss, LossOutput};
 pub use memory_bank::{Background, MemoryBank};
 pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use optim::{Optimizer, Sgd, SgdConfig};
 pub use report::{EvalReport, write_clusters_csv, write_contact_sheets};
-pub use rng::{RngStream, derive_rng, derive_seed};
 pub use run::{
     RunDir, RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
 };

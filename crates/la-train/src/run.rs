@@ -277,7 +277,7 @@ pub fn cluster_and_report(
         20
     });
     let k = k.min(embedded.items.len()).max(1);
-    let kmeans_seed = derive_seed(config.seed, RngStream::Other(1), 0, 0);
+    let kmeans_seed = derive_seed(config.seed, RngStream::Evaluation, 0, 0);
     let clustering = cluster(&embedded, k, config.eval.n_runs, kmeans_seed)?;
     let truth: Option<Vec<u32>> = embedded
         .items

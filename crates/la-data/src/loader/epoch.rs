@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 
 use super::batch::Batch;
-use super::worker::{Shared, item_seed};
+use super::worker::Shared;
+use crate::seed::LoaderStream;
 
 /// The batches of one epoch, in order; an iterator of `Result<Batch>`. Made by
 /// [`Loader::epoch`](crate::Loader::epoch).
@@ -70,7 +71,7 @@ fn produce(
         if drop_last && items.len() < batch_size {
             break;
         }
-        let result = shared.batch(items, |i| item_seed(seed, epoch, i));
+        let result = shared.batch(items, |i| LoaderStream::Item(i).seed(seed, epoch));
         let stop = result.is_err();
         let sent = match result.transpose() {
             Some(r) => tx.send(r).is_ok(),

@@ -19,7 +19,8 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::report::{Skipped, Strictness};
-use worker::{Shared, item_seed, shuffle_seed};
+use crate::seed::LoaderStream;
+use worker::Shared;
 
 /// Configures a [`Loader`].
 ///
@@ -171,7 +172,7 @@ impl Loader {
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.shared.dataset.len()).collect();
         if self.shared.config.shuffle {
-            let seed = shuffle_seed(self.shared.config.seed, epoch);
+            let seed = LoaderStream::Order.seed(self.shared.config.seed, epoch);
             order.shuffle(&mut StdRng::seed_from_u64(seed));
         }
         order
@@ -181,7 +182,7 @@ impl Loader {
     /// `pipeline.load(dataset, item, loader.item_seed(epoch, item))` gives the image the loader
     /// puts in the batch.
     pub fn item_seed(&self, epoch: u64, item: usize) -> u64 {
-        item_seed(self.shared.config.seed, epoch, item)
+        LoaderStream::Item(item).seed(self.shared.config.seed, epoch)
     }
 
     /// Number of batches per epoch (fewer when whole batches fail to load in lenient mode).

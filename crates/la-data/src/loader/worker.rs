@@ -153,21 +153,3 @@ impl Shared {
         }
     }
 }
-
-/// The augmentation seed of `item` in `epoch` for the loader seed `seed`.
-pub(crate) fn item_seed(seed: u64, epoch: u64, item: usize) -> u64 {
-    mix(mix(mix(seed) ^ epoch) ^ item as u64)
-}
-
-/// The seed of epoch `epoch`'s shuffle.
-pub(crate) fn shuffle_seed(seed: u64, epoch: u64) -> u64 {
-    mix(mix(seed ^ 0x5348_5546_464c_4521) ^ epoch)
-}
-
-/// splitmix64's finaliser: a bijective mix of 64 bits, so distinct inputs give distinct seeds.
-fn mix(z: u64) -> u64 {
-    let z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}

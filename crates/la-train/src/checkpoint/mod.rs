@@ -26,7 +26,7 @@ const CLUSTER_LABELS: &str = "cluster_labels";
 /// Where a run stands and how it was configured (the sidecar's `run` object).
 ///
 /// Randomness is not saved: every random stream is derived from `seed` and the position
-/// ([`derive_rng`](crate::derive_rng)), so these counters are the whole RNG state.
+/// ([`derive_seed`](crate::derive_seed)), so these counters are the whole RNG state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunInfo {
