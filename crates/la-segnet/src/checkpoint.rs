@@ -17,20 +17,13 @@ pub fn state(model: &impl HasParams) -> Result<HashMap<String, Tensor>> {
         .collect()
 }
 
-/// Writes every variable of `model` to a safetensors file, through a temporary file renamed
-/// into place so that an interrupted save never leaves a truncated checkpoint.
+/// Writes every variable of `model` to a safetensors file, atomically ([`write_atomic`]: an
+/// interrupted save never leaves a truncated checkpoint).
+///
+/// [`write_atomic`]: crate::write_atomic
 pub fn save(model: &impl HasParams, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("safetensors.tmp");
-    candle_core::safetensors::save(&state(model)?, &tmp)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let bytes = safetensors::serialize(&state(model)?, None).map_err(candle_core::Error::from)?;
+    crate::write_atomic(path.as_ref(), &bytes)
 }
 
 /// Loads `vars` from a safetensors file: every variable must be present with its exact shape

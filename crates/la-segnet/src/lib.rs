@@ -11,7 +11,8 @@
 //! - Variables are named as in PyTorch (`encoder.features.{i}.*` as torchvision,
 //!   `decoder.layers.{k}.*` as the reference decoder's module list) and carry their
 //!   [`ParamGroup`] and [`Role`] for optimisers (weight decay only on [`Role::Weight`]).
-//! - Checkpoints: [`save`] writes safetensors; loading is strict and lists every problem.
+//! - Checkpoints: [`save`] writes safetensors atomically ([`write_atomic`], also used for the
+//!   training checkpoints); loading is strict and lists every problem.
 //!
 //! Training mode is an argument of every forward pass (`forward_t(xs, train)`), not state.
 //!
@@ -34,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod atomic;
 mod autoencoder;
 mod checkpoint;
 mod decoder;
@@ -44,6 +46,7 @@ mod init;
 mod layers;
 mod params;
 
+pub use atomic::write_atomic;
 pub use autoencoder::{AutoEncoder, ModelConfig};
 pub use checkpoint::{load_state, save, state, state_mismatches};
 pub use decoder::{DECODER_PREFIX, Decoder};

@@ -1,6 +1,5 @@
 //! Run checkpoints: every tensor of a run in one safetensors file, the rest in a JSON sidecar.
 
-mod atomic;
 mod restore;
 
 use std::collections::HashMap;
@@ -47,10 +46,10 @@ pub struct RunInfo {
 /// `<name>.json` (the [`RunInfo`], the list of tensors, and a save id also stored in the
 /// safetensors metadata).
 ///
-/// Each file is written atomically (temporary file in the same directory, fsync, rename,
-/// then fsync of the directory), tensors first: a crash leaves the previous checkpoint
-/// intact, except in the instant between the two renames, after which the files carry
-/// different save ids and loading says so.
+/// Each file is written atomically ([`la_segnet::write_atomic`]: temporary file in the same
+/// directory, fsync, rename, fsync of the directory), tensors first: a crash leaves the
+/// previous checkpoint intact, except in the instant between the two renames, after which the
+/// files carry different save ids and loading says so.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -128,11 +127,8 @@ impl Checkpoint {
             .map_err(|e| Error::checkpoint(&tensor_path, format!("cannot serialise: {e}")))?;
         let json = serde_json::to_vec_pretty(&sidecar)
             .map_err(|e| Error::checkpoint(&json_path, format!("cannot serialise: {e}")))?;
-        let tmp = atomic::write_temp(&tensor_path, &bytes)?;
-        atomic::commit(&tmp, &tensor_path)?;
-        let tmp = atomic::write_temp(&json_path, &json)?;
-        atomic::commit(&tmp, &json_path)?;
-        atomic::sync_dir(&tensor_path)
+        la_segnet::write_atomic(&tensor_path, &bytes)?;
+        Ok(la_segnet::write_atomic(&json_path, &json)?)
     }
 
     /// Reads checkpoint `name` from `dir`, tensors onto `device`, checking that both files
