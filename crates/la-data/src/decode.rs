@@ -44,7 +44,7 @@ impl Default for Decoder {
 impl Decoder {
     /// Reads and decodes the image file at `path` to RGB.
     pub fn decode(&self, path: &Path) -> Result<RgbImage> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
         self.decode_bytes(&bytes, path)
     }
 
@@ -68,20 +68,19 @@ impl Decoder {
     /// file) is found only by [`decode`](Self::decode).
     pub fn probe(&self, path: &Path) -> Result<(u32, u32)> {
         const PREFIX: u64 = 64 * 1024;
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
         let mut head = Vec::new();
         (&mut file)
             .take(PREFIX)
             .read_to_end(&mut head)
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(Error::io(path))?;
         if (head.len() as u64) < PREFIX {
             return Ok(self.open(&head, path, false)?.dimensions());
         }
         let first = self.open(&head, path, false).map(|d| d.dimensions());
         if let Err(Error::Decode { .. }) = first {
             // The header may not fit in the prefix (large EXIF or ICC segments): read it all.
-            file.read_to_end(&mut head)
-                .map_err(|e| Error::io(path, e))?;
+            file.read_to_end(&mut head).map_err(Error::io(path))?;
             return Ok(self.open(&head, path, false)?.dimensions());
         }
         first
@@ -125,7 +124,7 @@ impl Decoder {
         }
         let mut reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(Error::io(path))?;
         if reader.format().is_none()
             && let Ok(format) = ImageFormat::from_path(path)
         {

@@ -252,10 +252,11 @@ impl Error {
         }
     }
 
-    /// Shorthand for [`Error::Io`].
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
+    /// A `map_err` closure wrapping an I/O error as [`Error::Io`] naming `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl Fn(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io {
+            path: path.clone(),
             source,
         }
     }

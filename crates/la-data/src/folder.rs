@@ -81,10 +81,9 @@ impl FolderSource {
 
     /// Walks the folder, checks the images and builds the data set.
     pub fn build(&self) -> Result<Dataset> {
-        let meta = std::fs::metadata(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let meta = std::fs::metadata(&self.root).map_err(Error::io(&self.root))?;
         if !meta.is_dir() {
-            return Err(Error::io(
-                &self.root,
+            return Err(Error::io(&self.root)(
                 std::io::ErrorKind::NotADirectory.into(),
             ));
         }
@@ -107,14 +106,14 @@ impl FolderSource {
 
     /// Collects the image files under `dir` as paths relative to the root.
     fn walk(&self, dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        let entries = std::fs::read_dir(dir).map_err(Error::io(dir))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let entry = entry.map_err(Error::io(dir))?;
             let path = entry.path();
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            let kind = entry.file_type().map_err(Error::io(&path))?;
             if kind.is_dir() {
                 self.walk(&path, files)?;
             } else if self.is_image(&path) && (kind.is_file() || path.is_file()) {

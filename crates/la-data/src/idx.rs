@@ -100,7 +100,7 @@ fn gunzip_if_needed(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(Error::io(path))?;
     Ok(out)
 }
 

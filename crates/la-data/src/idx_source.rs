@@ -61,7 +61,7 @@ impl IdxSource {
 
     /// Reads and checks the files and builds the data set.
     pub fn build(&self) -> Result<Dataset> {
-        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(p, e));
+        let read = |p: &Path| std::fs::read(p).map_err(Error::io(p));
         let images = read(&self.images)?;
         let labels = match &self.labels {
             Some(p) => Some((read(p)?, p.as_path())),

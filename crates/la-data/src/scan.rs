@@ -30,10 +30,9 @@ pub(crate) struct Checks {
 impl Checks {
     fn check(&self, c: &Candidate) -> Result<()> {
         match self.verify {
-            Verify::Exists => match std::fs::metadata(&c.path) {
-                Ok(m) if m.is_file() => Ok(()),
-                Ok(_) => Err(Error::io(&c.path, std::io::ErrorKind::InvalidInput.into())),
-                Err(e) => Err(Error::io(&c.path, e)),
+            Verify::Exists => match std::fs::metadata(&c.path).map_err(Error::io(&c.path))? {
+                m if m.is_file() => Ok(()),
+                _ => Err(Error::io(&c.path)(std::io::ErrorKind::InvalidInput.into())),
             },
             Verify::Header => self.decoder.probe(&c.path).map(drop),
             Verify::Decode => self.decoder.decode(&c.path).map(drop),

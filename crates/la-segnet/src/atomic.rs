@@ -25,17 +25,11 @@ use crate::{Error, Result};
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
-    let io = |source| Error::Io {
-        path: tmp.clone(),
-        source,
-    };
-    let mut file = File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let io = Error::io(&tmp);
+    let mut file = File::create(&tmp).map_err(&io)?;
+    file.write_all(bytes).map_err(&io)?;
+    file.sync_all().map_err(&io)?;
+    std::fs::rename(&tmp, path).map_err(Error::io(path))?;
     sync_dir(path)
 }
 
@@ -56,10 +50,7 @@ fn sync_dir(path: &Path) -> Result<()> {
     if cfg!(unix) {
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(Error::io(dir))?;
     }
     Ok(())
 }

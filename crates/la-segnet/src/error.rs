@@ -50,6 +50,17 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+impl Error {
+    /// A `map_err` closure wrapping an I/O error as [`Error::Io`] naming `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl Fn(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io {
+            path: path.clone(),
+            source,
+        }
+    }
+}
+
 impl From<la_vgg::Error> for Error {
     fn from(e: la_vgg::Error) -> Self {
         Error::Vgg(Box::new(e))

@@ -107,6 +107,15 @@ impl Error {
         }
     }
 
+    /// A `map_err` closure wrapping an I/O error as [`Error::Io`] naming `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl Fn(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io {
+            path: path.clone(),
+            source,
+        }
+    }
+
     /// A [`Error::Checkpoint`] for `path`.
     pub(crate) fn checkpoint(path: &std::path::Path, problem: impl Into<String>) -> Self {
         Error::Checkpoint {

@@ -170,10 +170,7 @@ impl MetricsLog {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(Error::io(path))?;
         Ok(MetricsLog {
             path: path.to_path_buf(),
             out: std::io::BufWriter::new(file),
@@ -184,13 +181,10 @@ impl MetricsLog {
     /// Flushes the file; fails with the first write error, if any.
     pub fn finish(mut self) -> Result<()> {
         let flushed = self.out.flush();
-        match self.error.take().map_or(flushed, Err) {
-            Ok(()) => Ok(()),
-            Err(source) => Err(Error::Io {
-                path: self.path,
-                source,
-            }),
-        }
+        self.error
+            .take()
+            .map_or(flushed, Err)
+            .map_err(Error::io(self.path))
     }
 }
 

@@ -161,10 +161,8 @@ impl EpochLoop<'_> {
             seed: self.seed,
             config: self.config.clone(),
         };
-        std::fs::create_dir_all(self.checkpoint_dir).map_err(|source| crate::Error::Io {
-            path: self.checkpoint_dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(self.checkpoint_dir)
+            .map_err(crate::Error::io(self.checkpoint_dir))?;
         task.checkpoint(run)?
             .save(self.checkpoint_dir, self.checkpoint_name)?;
         let (path, _) = Checkpoint::paths(self.checkpoint_dir, self.checkpoint_name);

@@ -83,6 +83,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A `map_err` closure wrapping an I/O error as [`Error::Io`] naming `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl Fn(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io {
+            path: path.clone(),
+            source,
+        }
+    }
+}
+
 /// One way a weights file does not fit the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

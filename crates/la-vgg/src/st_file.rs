@@ -26,23 +26,20 @@ impl SafetensorsFile {
     /// Opens `path` and checks its header: valid JSON, tensors that tile the data section
     /// exactly, and a data section that ends where the file does.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = Error::io(path);
         let invalid = |reason: String| Error::NotSafetensors {
             path: path.to_path_buf(),
             reason,
         };
-        let mut file = File::open(path).map_err(io)?;
-        let file_len = file.metadata().map_err(io)?.len();
+        let mut file = File::open(path).map_err(&io)?;
+        let file_len = file.metadata().map_err(&io)?.len();
         if file_len < LEN_BYTES {
             return Err(invalid(format!(
                 "the file has {file_len} bytes, fewer than the 8 of the header length"
             )));
         }
         let mut len_bytes = [0u8; LEN_BYTES as usize];
-        file.read_exact(&mut len_bytes).map_err(io)?;
+        file.read_exact(&mut len_bytes).map_err(&io)?;
         let header_len = u64::from_le_bytes(len_bytes);
         if header_len > MAX_HEADER || header_len > file_len - LEN_BYTES {
             return Err(invalid(format!(
@@ -50,7 +47,7 @@ impl SafetensorsFile {
             )));
         }
         let mut header = vec![0u8; header_len as usize];
-        file.read_exact(&mut header).map_err(io)?;
+        file.read_exact(&mut header).map_err(&io)?;
         let metadata: Metadata = serde_json::from_slice(&header)
             .map_err(|e| invalid(format!("the header is not valid safetensors JSON: {e}")))?;
         let data_start = LEN_BYTES + header_len;
@@ -85,16 +82,13 @@ impl SafetensorsFile {
 
     /// The raw little-endian bytes of a tensor the header describes.
     pub(crate) fn read(&mut self, info: &TensorInfo) -> Result<Vec<u8>, Error> {
-        let io = |source| Error::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = Error::io(&self.path);
         let (start, end) = info.data_offsets;
         let mut bytes = vec![0u8; end - start];
         self.file
             .seek(SeekFrom::Start(self.data_start + start as u64))
-            .map_err(io)?;
-        self.file.read_exact(&mut bytes).map_err(io)?;
+            .map_err(&io)?;
+        self.file.read_exact(&mut bytes).map_err(&io)?;
         Ok(bytes)
     }
 }

@@ -137,10 +137,7 @@ impl Checkpoint {
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self> {
         let (tensor_path, json_path) = Self::paths(dir, name);
         let sidecar = read_sidecar(&json_path)?;
-        let bytes = std::fs::read(&tensor_path).map_err(|source| Error::Io {
-            path: tensor_path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&tensor_path).map_err(Error::io(&tensor_path))?;
         let bad = |e: &dyn std::fmt::Display| {
             Error::checkpoint(
                 &tensor_path,
@@ -187,10 +184,7 @@ impl Checkpoint {
 
 /// Reads and checks the JSON sidecar.
 fn read_sidecar(path: &Path) -> Result<Sidecar> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
     let sidecar: Sidecar = serde_json::from_str(&text)
         .map_err(|e| Error::checkpoint(path, format!("invalid sidecar JSON: {e}")))?;
     if sidecar.format != FORMAT || sidecar.version != VERSION {
