@@ -1,15 +1,14 @@
 //! The tables of la-cluster's benchmark: k-means and kNN on Fashion-MNIST, Local Aggregation's
 //! clusterings, top-k; against scikit-learn and torch.topk.
 
-use serde_json::Value;
-
 use super::Results;
 use super::markdown::Table;
-use super::records::{Record, find};
-use super::render::{cell, distinct, met, num, ratio, value};
+use super::measurement::{Bench, ClusterRun};
+use super::records::{distinct, find};
+use super::render::{cell, met, num, ratio};
 
 /// All four tables, each under a one-line title.
-pub fn render(results: &Results) -> String {
+pub fn render(results: &Results<ClusterRun>) -> String {
     [kmeans(results), knn(results), la(results), topk(results)]
         .into_iter()
         .filter(|t| !t.is_empty())
@@ -18,33 +17,34 @@ pub fn render(results: &Results) -> String {
 }
 
 /// "1.52 (1.72)": wall seconds and CPU seconds, or `absent`.
-fn seconds(r: Option<&Record>, absent: &str) -> String {
-    match value(r, "s") {
-        Some(s) => format!("{} ({})", num(s), cell(r, "cpu_s", "—")),
+fn seconds(r: Option<&ClusterRun>, absent: &str) -> String {
+    match r.and_then(|r| r.s) {
+        Some(s) => format!("{} ({})", num(s), cell(r.and_then(|r| r.cpu_s), "—")),
         None => absent.to_string(),
     }
 }
 
-fn fixed(r: Option<&Record>, field: &str, decimals: usize) -> String {
-    value(r, field).map_or("—".into(), |x| format!("{x:.decimals$}"))
+fn fixed(value: Option<f64>, decimals: usize) -> String {
+    value.map_or("—".into(), |x| format!("{x:.decimals$}"))
 }
 
-fn metrics(r: Option<&Record>) -> String {
-    let [a, n, i] = ["acc", "nmi", "ari"].map(|f| fixed(r, f, 3));
+fn metrics(r: Option<&ClusterRun>) -> String {
+    let fields: [fn(&ClusterRun) -> Option<f64>; 3] = [|r| r.acc, |r| r.nmi, |r| r.ari];
+    let [a, n, i] = fields.map(|f| fixed(r.and_then(f), 3));
     format!("{a} / {n} / {i}")
 }
 
-fn records(results: &Results, bench: &str) -> Vec<Record> {
+/// The measurements of one benchmark.
+fn of(results: &Results<ClusterRun>, bench: Bench) -> Vec<&ClusterRun> {
     results
         .records
         .iter()
-        .filter(|r| r.get("bench").and_then(Value::as_str) == Some(bench))
-        .cloned()
+        .filter(|r| r.bench == bench)
         .collect()
 }
 
-fn kmeans(results: &Results) -> String {
-    let rs = records(results, "fashion_kmeans");
+fn kmeans(results: &Results<ClusterRun>) -> String {
+    let rs = of(results, Bench::FashionKmeans);
     if rs.is_empty() {
         return String::new();
     }
@@ -58,16 +58,16 @@ fn kmeans(results: &Results) -> String {
         "la ACC / NMI / ARI",
         "sklearn ACC / NMI / ARI",
     ]);
-    for id in distinct(&rs, &["seed"]) {
-        let get = |imp: &str| find(&rs, &[("seed", &id[0]), ("impl", imp)]);
+    for seed in distinct(&rs, |r| r.seed) {
+        let get = |imp: &str| find(&rs, |r| r.seed == seed && r.imp == imp).copied();
         let (la, skl) = (get("la"), get("sklearn"));
         let or_absent = |s: String| if skl.is_some() { s } else { sk.clone() };
         t.rows.push(vec![
-            id[0].clone(),
+            seed.map_or(String::new(), |s| s.to_string()),
             seconds(la, "—"),
             seconds(skl, &sk),
-            fixed(la, "inertia", 1),
-            or_absent(fixed(skl, "inertia", 1)),
+            fixed(la.and_then(|r| r.inertia), 1),
+            or_absent(fixed(skl.and_then(|r| r.inertia), 1)),
             metrics(la),
             or_absent(metrics(skl)),
         ]);
@@ -78,26 +78,28 @@ fn kmeans(results: &Results) -> String {
     )
 }
 
-fn knn(results: &Results) -> String {
-    let rs = records(results, "knn");
+fn knn(results: &Results<ClusterRun>) -> String {
+    let rs = of(results, Bench::Knn);
     if rs.is_empty() {
         return String::new();
     }
     let sk = results.absent("sklearn");
     let mut t = Table::new(&["classifier", "la accuracy", "sklearn accuracy"]);
-    for id in distinct(&rs, &["classifier"]) {
-        let get = |imp: &str| find(&rs, &[("classifier", &id[0]), ("impl", imp)]);
+    for classifier in distinct(&rs, |r| r.classifier.clone()) {
+        let get = |imp: &str| find(&rs, |r| r.classifier == classifier && r.imp == imp).copied();
         let theirs = match get("sklearn") {
-            Some(r) => fixed(Some(r), "accuracy", 4),
+            Some(r) => fixed(r.accuracy, 4),
             None if results.not_run("sklearn").is_some() => sk.clone(),
             None => String::new(),
         };
-        t.rows
-            .push(vec![id[0].clone(), fixed(get("la"), "accuracy", 4), theirs]);
+        t.rows.push(vec![
+            classifier.clone().unwrap_or_default(),
+            fixed(get("la").and_then(|r| r.accuracy), 4),
+            theirs,
+        ]);
     }
-    let search = records(results, "knn_search");
-    let la = seconds(search.first(), "—");
-    let skl = seconds(find(&rs, &[("impl", "sklearn")]), &sk);
+    let la = seconds(of(results, Bench::KnnSearch).first().copied(), "—");
+    let skl = seconds(find(&rs, |r| r.imp == "sklearn").copied(), &sk);
     format!(
         "Weighted kNN, Fashion-MNIST test (10,000) against train (60,000), cosine on raw pixels; \
          s (cpu s) of the search of the 200 nearest: la {la}; scikit-learn's classifier (search \
@@ -106,8 +108,8 @@ fn knn(results: &Results) -> String {
     )
 }
 
-fn la(results: &Results) -> String {
-    let rs = records(results, "la_clusterings");
+fn la(results: &Results<ClusterRun>) -> String {
+    let rs = of(results, Bench::LaClusterings);
     if rs.is_empty() {
         return String::new();
     }
@@ -120,39 +122,41 @@ fn la(results: &Results) -> String {
         "la inertia",
         "sklearn inertia",
     ]);
-    for id in distinct(&rs, &["setting"]) {
-        let get = |imp: &str| find(&rs, &[("setting", &id[0]), ("impl", imp)]);
-        let (la, skl) = (get("la"), get("sklearn"));
+    let get = |setting: &str, imp: &str| {
+        find(&rs, |r| {
+            r.setting.as_deref() == Some(setting) && r.imp == imp
+        })
+        .copied()
+    };
+    for setting in distinct(&rs, |r| r.setting.clone().unwrap_or_default()) {
+        let (la, skl) = (get(&setting, "la"), get(&setting, "sklearn"));
         let iterations = la
-            .and_then(|r| r.get("iterations"))
-            .map_or("—".into(), Value::to_string);
+            .and_then(|r| r.iterations.as_ref())
+            .map_or("—".into(), |its| {
+                let its: Vec<String> = its.iter().map(u64::to_string).collect();
+                format!("[{}]", its.join(","))
+            });
         let theirs = |s: String| match skl {
             Some(_) => s,
-            None if la.is_some_and(|r| r.contains_key("inertia")) => sk.clone(),
+            None if la.is_some_and(|r| r.inertia.is_some()) => sk.clone(),
             None => String::new(),
         };
         t.rows.push(vec![
-            id[0].clone(),
+            setting.clone(),
             seconds(la, "—"),
             theirs(seconds(skl, &sk)),
             iterations,
-            fixed(la, "inertia", 1),
-            theirs(fixed(skl, "inertia", 1)),
+            fixed(la.and_then(|r| r.inertia), 1),
+            theirs(fixed(skl.and_then(|r| r.inertia), 1)),
         ]);
     }
-    let faiss = find(
-        &rs,
-        &[
-            ("setting", "random init, max_iter 20 (faiss/LA)"),
-            ("impl", "la"),
-        ],
-    );
-    let target = match value(faiss, "s") {
+    let faiss = get("random init, max_iter 20 (faiss/LA)", "la");
+    let target = match faiss.and_then(|r| r.s) {
         Some(s) => format!(
             "Target <= 1.5 s for the faiss setting on 2 cores: {} ({} s, {} cpu s).\n",
             met(s <= 1.5),
             num(s),
-            cell(faiss, "cpu_s", "—")
+            cell(faiss.and_then(|r| r.cpu_s), "—")
         ),
         None => String::new(),
     };
@@ -163,8 +167,8 @@ fn la(results: &Results) -> String {
     )
 }
 
-fn topk(results: &Results) -> String {
-    let rs = records(results, "topk");
+fn topk(results: &Results<ClusterRun>) -> String {
+    let rs = of(results, Bench::Topk);
     if rs.is_empty() {
         return String::new();
     }
@@ -176,25 +180,18 @@ fn topk(results: &Results) -> String {
         "torch.topk ms",
         "la-ops / torch",
     ]);
-    for id in distinct(&rs, &["rows", "cols", "k"]) {
-        let get = |imp: &str| {
-            find(
-                &rs,
-                &[
-                    ("rows", &id[0]),
-                    ("cols", &id[1]),
-                    ("k", &id[2]),
-                    ("impl", imp),
-                ],
-            )
+    for case in distinct(&rs, |r| [r.rows, r.cols, r.k]) {
+        let ms = |imp: &str| {
+            find(&rs, |r| [r.rows, r.cols, r.k] == case && r.imp == imp).and_then(|r| r.ms)
         };
-        let (la, th) = (get("la-ops"), get("torch"));
+        let [rows, cols, k] = case.map(|x| x.map_or(String::new(), |x| x.to_string()));
+        let (la, th) = (ms("la-ops"), ms("torch"));
         t.rows.push(vec![
-            format!("{} x {}", id[0], id[1]),
-            id[2].clone(),
-            cell(la, "ms", "—"),
-            cell(th, "ms", &torch),
-            ratio(value(la, "ms"), value(th, "ms")),
+            format!("{rows} x {cols}"),
+            k,
+            cell(la, "—"),
+            cell(th, &torch),
+            ratio(la, th),
         ]);
     }
     format!(
@@ -206,7 +203,16 @@ fn topk(results: &Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::Rounds;
     use crate::bench::records::parse_lines;
+
+    fn results(lines: &str, not_run: Vec<(String, String)>) -> Results<ClusterRun> {
+        let rounds = Rounds {
+            lines: vec![parse_lines(lines, "t").unwrap()],
+            not_run,
+        };
+        rounds.results().unwrap()
+    }
 
     #[test]
     fn every_table_from_the_json_lines() {
@@ -223,10 +229,7 @@ mod tests {
 {"bench": "knn", "impl": "sklearn", "classifier": "weighted kNN, k = 200, tau = 0.07", "accuracy": 0.7914, "s": 32.2, "cpu_s": 40.0}
 {"bench": "la_clusterings", "impl": "sklearn", "setting": "random init, max_iter 20 (faiss/LA)", "s": 8.8, "cpu_s": 4.2, "iterations": [20], "inertia": 14036.12}
 "#;
-        let r = Results {
-            records: parse_lines(lines, "t").unwrap(),
-            not_run: vec![],
-        };
+        let r = results(lines, vec![]);
         let md = render(&r);
         let expect = [
             "| 0 | 1.63 (1.77) | 12.2 (14.4) | 316752.9 | 316769.8 | 0.486 / 0.516 / 0.351 | 0.491 / 0.516 / 0.354 |",
@@ -247,13 +250,13 @@ mod tests {
     fn without_python_the_reference_columns_say_why() {
         let lines = r#"{"bench": "fashion_kmeans", "impl": "la", "seed": 1, "s": 1.5, "cpu_s": 1.7, "inertia": 3.0, "acc": 0.5, "nmi": 0.5, "ari": 0.3}
 {"bench": "topk", "impl": "la-ops", "rows": 128, "cols": 14400, "k": 4096, "ms": 60}"#;
-        let r = Results {
-            records: parse_lines(lines, "t").unwrap(),
-            not_run: vec![
+        let r = results(
+            lines,
+            vec![
                 ("sklearn".into(), "scikit-learn not installed".into()),
                 ("torch".into(), "--no-torch".into()),
             ],
-        };
+        );
         let md = render(&r);
         assert!(md.contains("| 1 | 1.50 (1.70) | not run (scikit-learn not installed) | 3.0 | not run (scikit-learn not installed) |"), "{md}");
         assert!(

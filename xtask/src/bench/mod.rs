@@ -4,7 +4,7 @@
 //! the exact commands and the machine.
 //!
 //! Each benchmark is a Rust example printing JSON lines and Python scripts printing the same
-//! keys ([`suites::SUITES`]). A round runs them in order (Rust, then Python); the figures are
+//! kind of measurement ([`suites::SUITES`], `measurement.rs`). A round runs them in order (Rust, then Python); the figures are
 //! medians over the rounds. A Python script runs only where its modules import; otherwise its
 //! columns say "not run (torch not installed)". Each benchmark's block sits between
 //! `<!-- bench:NAME:begin -->` and `<!-- bench:NAME:end -->` in its section; everything outside
@@ -13,6 +13,7 @@
 mod cluster;
 pub mod machine;
 pub mod markdown;
+mod measurement;
 mod records;
 mod render;
 mod suites;
@@ -23,7 +24,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use records::Record;
+use measurement::Measurement;
+use records::Line;
 use suites::{Job, Python, SUITES, Suite};
 
 /// The width at which the generated prose is wrapped, as the hand-written text around it.
@@ -86,15 +88,38 @@ impl Options {
     }
 }
 
-/// The merged records of a benchmark and the implementations left out.
-pub struct Results {
-    /// One record per measurement, medians over the rounds.
-    pub records: Vec<Record>,
+/// What one benchmark's rounds printed, and the implementations left out.
+pub struct Rounds {
+    /// The JSON lines of each round, tagged.
+    pub lines: Vec<Vec<Line>>,
     /// `(group, reason)` of the implementations that did not run ("pytorch", "--no-torch").
     pub not_run: Vec<(String, String)>,
 }
 
-impl Results {
+impl Rounds {
+    /// The lines as measurements of type `R`, medians over the rounds.
+    pub fn results<R: Measurement>(&self) -> anyhow::Result<Results<R>> {
+        let rounds = self
+            .lines
+            .iter()
+            .map(|l| records::typed(l))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Results {
+            records: records::merge(&rounds),
+            not_run: self.not_run.clone(),
+        })
+    }
+}
+
+/// The merged measurements of a benchmark and the implementations left out.
+pub struct Results<R> {
+    /// One measurement per key, medians over the rounds.
+    pub records: Vec<R>,
+    /// `(group, reason)` of the implementations that did not run ("pytorch", "--no-torch").
+    pub not_run: Vec<(String, String)>,
+}
+
+impl<R> Results<R> {
     /// Why the implementations of `group` did not run, if they did not.
     pub fn not_run(&self, group: &str) -> Option<&str> {
         self.not_run
@@ -185,10 +210,10 @@ fn run_suite(
         rounds.push(records);
     }
     let load_after = machine::load_now();
-    let results = Results {
-        records: records::merge(&rounds, suite.keys),
+    let tables = (suite.render)(&Rounds {
+        lines: rounds,
         not_run: plan.not_run,
-    };
+    })?;
     let commands: Vec<String> = plan
         .setup
         .iter()
@@ -207,12 +232,11 @@ fn run_suite(
         name = suite.name,
         machine = machine::describe(),
         commands = commands.join("\n"),
-        tables = (suite.render)(&results),
     ))
 }
 
-/// Runs a job and returns its records (tagged).
-fn run_job(sh: &Shell, job: &Job, what: &str) -> anyhow::Result<Vec<Record>> {
+/// Runs a job and returns its JSON lines (tagged).
+fn run_job(sh: &Shell, job: &Job, what: &str) -> anyhow::Result<Vec<Line>> {
     let start = Instant::now();
     eprintln!("{what}: {}", shown(&job.argv));
     let out = run_argv(sh, &job.argv)?;
@@ -320,7 +344,7 @@ mod tests {
 
     #[test]
     fn absent_figures_say_why() {
-        let r = Results {
+        let r = Results::<()> {
             records: vec![],
             not_run: vec![("pytorch".into(), "torch not installed".into())],
         };

@@ -1,15 +1,19 @@
-//! The benchmarks' output: JSON objects, one per line, and their medians over rounds.
+//! The benchmarks' output: JSON objects, one per line, read into typed measurements and merged
+//! into their medians over rounds.
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 
-/// One measurement: a flat JSON object such as `{"op": "conv_fwd", "impl": "la-ops", "ms": 1.2}`.
-pub type Record = Map<String, Value>;
+use super::measurement::Measurement;
 
-/// The records in a program's standard output: every line that starts with `{` must be one
+/// One line of a program's output as read, before it is typed: a flat JSON object such as
+/// `{"op": "conv_fwd", "impl": "la-ops", "ms": 1.2}`. Jobs may add a field (their tag).
+pub type Line = Map<String, Value>;
+
+/// The JSON lines in a program's standard output: every line that starts with `{` must be one
 /// JSON object; other lines (titles, progress) are skipped. `source` names the program in errors.
-pub fn parse_lines(text: &str, source: &str) -> anyhow::Result<Vec<Record>> {
-    let mut records = Vec::new();
+pub fn parse_lines(text: &str, source: &str) -> anyhow::Result<Vec<Line>> {
+    let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if !line.starts_with('{') {
@@ -18,11 +22,23 @@ pub fn parse_lines(text: &str, source: &str) -> anyhow::Result<Vec<Record>> {
         let value: Value = serde_json::from_str(line)
             .with_context(|| format!("{source}, line {}: not a JSON object: {line}", i + 1))?;
         match value {
-            Value::Object(record) => records.push(record),
+            Value::Object(fields) => lines.push(fields),
             _ => bail!("{source}, line {}: expected a JSON object: {line}", i + 1),
         }
     }
-    Ok(records)
+    Ok(lines)
+}
+
+/// The lines as measurements of type `R`; an error quotes the line that does not fit.
+pub fn typed<R: Measurement>(lines: &[Line]) -> anyhow::Result<Vec<R>> {
+    lines
+        .iter()
+        .map(|l| {
+            let value = Value::Object(l.clone());
+            serde_json::from_value(value.clone())
+                .with_context(|| format!("a benchmark printed an unexpected line: {value}"))
+        })
+        .collect()
 }
 
 /// The median of some numbers (the mean of the two middle ones for an even count); `None` when
@@ -37,84 +53,57 @@ pub fn median(mut xs: Vec<f64>) -> Option<f64> {
     }
 }
 
-/// The identity of a record: the values of the `keys` fields (absent ones count as null).
-fn identity(record: &Record, keys: &[&str]) -> Vec<Value> {
-    keys.iter()
-        .map(|k| record.get(*k).cloned().unwrap_or(Value::Null))
-        .collect()
-}
-
-/// Merges the records of several rounds: records with the same `keys` values become one, each
-/// numeric field the median of its values, any other field as in the first round. The order is
+/// Merges the measurements of several rounds: those with the same key become one, each figure
+/// the median of the rounds that have it, anything else as in the first round. The order is
 /// that of first appearance.
-pub fn merge(rounds: &[Vec<Record>], keys: &[&str]) -> Vec<Record> {
-    let mut groups: Vec<(Vec<Value>, Vec<&Record>)> = Vec::new();
-    for record in rounds.iter().flatten() {
-        let id = identity(record, keys);
-        match groups.iter_mut().find(|(g, _)| *g == id) {
-            Some((_, members)) => members.push(record),
-            None => groups.push((id, vec![record])),
+pub fn merge<R: Measurement>(rounds: &[Vec<R>]) -> Vec<R> {
+    let mut groups: Vec<Vec<&R>> = Vec::new();
+    for m in rounds.iter().flatten() {
+        match groups.iter_mut().find(|g| g[0].key() == m.key()) {
+            Some(group) => group.push(m),
+            None => groups.push(vec![m]),
         }
     }
     groups
         .into_iter()
-        .map(|(id, members)| {
+        .map(|members| {
+            let figures: Vec<Vec<Option<f64>>> = members
+                .iter()
+                .map(|&m| m.clone().figures().into_iter().map(|f| *f).collect())
+                .collect();
             let mut merged = members[0].clone();
-            for (field, value) in merged.iter_mut() {
-                if value.is_number() && !keys.contains(&field.as_str()) {
-                    let xs = members
-                        .iter()
-                        .filter_map(|m| m.get(field).and_then(Value::as_f64))
-                        .collect();
-                    if let Some(m) = median(xs) {
-                        *value = number(m, members.iter().all(|r| is_integer(r.get(field))));
-                    }
-                }
+            for (i, figure) in merged.figures().into_iter().enumerate() {
+                *figure = median(figures.iter().filter_map(|f| f[i]).collect());
             }
-            debug_assert_eq!(identity(&merged, keys), id);
             merged
         })
         .collect()
 }
 
-fn is_integer(value: Option<&Value>) -> bool {
-    value.is_some_and(|v| v.is_i64() || v.is_u64())
+/// The first measurement for which `is` holds.
+pub fn find<R>(records: &[R], is: impl Fn(&R) -> bool) -> Option<&R> {
+    records.iter().find(|&r| is(r))
 }
 
-/// `x` as a JSON number: an integer when `integer` and `x` is whole, else a float (null if not
-/// finite).
-fn number(x: f64, integer: bool) -> Value {
-    if integer && x.fract() == 0.0 && x.abs() < 9e15 {
-        Value::from(x as i64)
-    } else {
-        serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+/// The distinct values of `id` over the records, in order of first appearance.
+pub fn distinct<'a, R, K: PartialEq>(records: &'a [R], id: impl Fn(&'a R) -> K) -> Vec<K> {
+    let mut out: Vec<K> = Vec::new();
+    for r in records {
+        let k = id(r);
+        if !out.contains(&k) {
+            out.push(k);
+        }
     }
-}
-
-/// The first record whose fields equal all the given `(field, value)` pairs (compared as
-/// [`text`]).
-pub fn find<'a>(records: &'a [Record], fields: &[(&str, &str)]) -> Option<&'a Record> {
-    records.iter().find(|r| {
-        fields
-            .iter()
-            .all(|(k, v)| r.get(*k).is_some_and(|x| text(x) == *v))
-    })
-}
-
-/// A field's value as text: strings without quotes, anything else as JSON.
-pub fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::measurement::{LaStep, OpTiming};
 
-    fn one(line: &str) -> Record {
-        parse_lines(line, "test").unwrap().remove(0)
+    fn lines(text: &str) -> Vec<Line> {
+        parse_lines(text, "test").unwrap()
     }
 
     #[test]
@@ -122,11 +111,14 @@ mod tests {
         let out = "la-cluster, rayon threads: 2\n\
                    {\"op\": \"conv_fwd\", \"shape\": \"64->64@64\", \"impl\": \"la-ops\", \"ms\": 12.5}\n\
                    \n  {\"k\": 100, \"step_ms\": 30}\n";
-        let records = parse_lines(out, "bench_ops").unwrap();
-        assert_eq!(records.len(), 2);
-        assert_eq!(records[0]["op"], "conv_fwd");
-        assert_eq!(records[0]["ms"].as_f64(), Some(12.5));
-        assert_eq!(records[1]["k"].as_u64(), Some(100));
+        let read = parse_lines(out, "bench_ops").unwrap();
+        assert_eq!(read.len(), 2);
+        let ops: Vec<OpTiming> = typed(&read[..1]).unwrap();
+        assert_eq!((ops[0].op.as_str(), ops[0].ms), ("conv_fwd", Some(12.5)));
+        assert!(
+            typed::<OpTiming>(&read[1..]).is_err(),
+            "a line of another kind"
+        );
     }
 
     #[test]
@@ -147,56 +139,39 @@ mod tests {
     }
 
     #[test]
-    fn merge_takes_medians_per_identity_in_first_seen_order() {
-        let round = |a: f64, b: f64, iters: &str| {
-            vec![
-                one(&format!(
-                    r#"{{"op": "pool", "k": 2, "ms": {a}, "iterations": {iters}}}"#
-                )),
-                one(&format!(r#"{{"op": "conv", "k": 2, "ms": {b}}}"#)),
-            ]
+    fn merge_takes_medians_per_key_in_first_seen_order() {
+        let round = |a: f64, b: f64| {
+            typed::<OpTiming>(&lines(&format!(
+                "{{\"op\": \"pool\", \"shape\": \"2\", \"impl\": \"la\", \"ms\": {a}}}\n\
+                 {{\"op\": \"conv\", \"shape\": \"2\", \"impl\": \"la\", \"ms\": {b}}}"
+            )))
+            .unwrap()
         };
-        let rounds = [
-            round(1.0, 10.0, "[1, 2]"),
-            round(5.0, 30.0, "[3]"),
-            round(2.0, 20.0, "[4]"),
-        ];
-        let merged = merge(&rounds, &["op", "k"]);
+        let merged = merge(&[round(1.0, 10.0), round(5.0, 30.0), round(2.0, 20.0)]);
         assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0]["op"], "pool");
-        assert_eq!(merged[0]["ms"].as_f64(), Some(2.0));
-        assert_eq!(
-            merged[0]["k"].as_u64(),
-            Some(2),
-            "key fields are not medians"
-        );
-        assert_eq!(merged[0]["iterations"], serde_json::json!([1, 2]));
-        assert_eq!(merged[1]["ms"].as_f64(), Some(20.0));
-        let ints = [
-            vec![one(r#"{"a": 1, "n": 4}"#)],
-            vec![one(r#"{"a": 1, "n": 6}"#)],
-        ];
-        let merged = merge(&ints, &["a"]);
-        assert_eq!(
-            merged[0]["n"].as_u64(),
-            Some(5),
-            "integers stay integers when whole"
-        );
+        assert_eq!((merged[0].op.as_str(), merged[0].ms), ("pool", Some(2.0)));
+        assert_eq!((merged[1].op.as_str(), merged[1].ms), ("conv", Some(20.0)));
     }
 
     #[test]
-    fn merge_keeps_records_that_differ_in_a_key_apart() {
-        let rounds = [vec![
-            one(r#"{"impl": "la", "k": 100, "ms": 1}"#),
-            one(r#"{"impl": "la", "k": 4096, "ms": 2}"#),
-            one(r#"{"impl": "pytorch", "k": 100, "ms": 3}"#),
-        ]];
-        let merged = merge(&rounds, &["impl", "k", "absent"]);
+    fn merge_keeps_records_that_differ_in_a_key_apart_and_skips_absent_figures() {
+        let rounds = [
+            typed::<LaStep>(&lines(
+                r#"{"impl": "la", "k": 100, "step_ms": 1, "product_alone_ms": 5}
+                   {"impl": "la", "k": 4096, "step_ms": 2}
+                   {"impl": "pytorch", "k": 100, "step_ms": 3}"#,
+            ))
+            .unwrap(),
+            typed::<LaStep>(&lines(r#"{"impl": "la", "k": 100, "step_ms": 4}"#)).unwrap(),
+        ];
+        let merged = merge(&rounds);
         assert_eq!(merged.len(), 3);
+        let la100 = find(&merged, |r| r.imp == "la" && r.k == 100).unwrap();
         assert_eq!(
-            find(&merged, &[("impl", "la"), ("k", "4096")]).unwrap()["ms"].as_f64(),
-            Some(2.0)
+            (la100.step_ms, la100.product_alone_ms),
+            (Some(2.5), Some(5.0))
         );
-        assert!(find(&merged, &[("impl", "pytorch"), ("k", "4096")]).is_none());
+        assert!(find(&merged, |r| r.imp == "pytorch" && r.k == 4096).is_none());
+        assert_eq!(distinct(&merged, |r| r.k), [100, 4096]);
     }
 }

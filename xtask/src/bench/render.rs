@@ -1,10 +1,9 @@
 //! The tables of the ops, auto-encoder, LA step and decoding benchmarks.
 
-use serde_json::Value;
-
 use super::Results;
 use super::markdown::Table;
-use super::records::{Record, find, text};
+use super::measurement::{Decoding, LaStep, OpTiming};
+use super::records::{distinct, find};
 
 /// Milliseconds or other timings with 3 significant digits or so: "0.362", "12.5", "3751".
 pub fn num(x: f64) -> String {
@@ -16,14 +15,9 @@ pub fn num(x: f64) -> String {
     }
 }
 
-/// The number in `field` of `record`, formatted by [`num`]; `absent` when there is none.
-pub fn cell(record: Option<&Record>, field: &str, absent: &str) -> String {
-    value(record, field).map_or_else(|| absent.to_string(), num)
-}
-
-/// The number in `field` of `record`.
-pub fn value(record: Option<&Record>, field: &str) -> Option<f64> {
-    record?.get(field)?.as_f64()
+/// A figure formatted by [`num`]; `absent` when there is none.
+pub fn cell(value: Option<f64>, absent: &str) -> String {
+    value.map_or_else(|| absent.to_string(), num)
 }
 
 /// "1.23x", or "—" when either side is missing.
@@ -39,29 +33,48 @@ pub fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "**not met**" }
 }
 
-/// The distinct values of `fields` in the records, in order of first appearance.
-pub fn distinct(records: &[Record], fields: &[&str]) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    for r in records {
-        let id: Option<Vec<String>> = fields.iter().map(|f| r.get(*f).map(text)).collect();
-        if let Some(id) = id.filter(|id| !out.contains(id)) {
-            out.push(id);
-        }
-    }
-    out
+/// The highest ratio ours / PyTorch allowed, per op.
+struct Targets {
+    /// For every op not listed.
+    default: f64,
+    /// `(op, ratio)` for the ops with their own target.
+    ops: &'static [(&'static str, f64)],
+    /// The targets in words, for the summary line.
+    words: &'static str,
 }
+
+impl Targets {
+    fn of(&self, op: &str) -> f64 {
+        self.ops
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map_or(self.default, |&(_, r)| r)
+    }
+}
+
+/// Issue 2's targets for la-ops.
+const OPS_TARGETS: Targets = Targets {
+    default: 2.0,
+    ops: &[("bn_relu_train_fwd_bwd", 1.2), ("unpool_fwd_bwd", 1.2)],
+    words: "la-ops / PyTorch <= 2.0x for every op, <= 1.2x for BN training and unpool",
+};
+
+/// The auto-encoder training step's target.
+const AE_TARGETS: Targets = Targets {
+    default: 1.5,
+    ops: &[],
+    words: "la / PyTorch <= 1.5x",
+};
 
 /// A comparison of implementations per (op, shape) against PyTorch with a ratio target.
 struct Comparison<'a> {
     /// `(impl, column title)` of the timed implementations, ours first.
     columns: &'a [(&'a str, &'a str)],
-    /// The highest ratio ours / PyTorch allowed for an op.
-    target: fn(&str) -> f64,
-    /// The targets in words, for the summary line.
-    targets: &'a str,
+    /// The targets.
+    targets: &'a Targets,
 }
 
-fn compare(results: &Results, spec: &Comparison) -> String {
+fn compare(results: &Results<OpTiming>, spec: &Comparison) -> String {
     let pytorch = results.absent("pytorch");
     let ours = spec.columns[0];
     let mut header = vec!["op", "shape"];
@@ -69,20 +82,17 @@ fn compare(results: &Results, spec: &Comparison) -> String {
     header.extend(["PyTorch ms", "ratio to PyTorch", "target"]);
     let mut table = Table::new(&header);
     let (mut checked, mut passed) = (0, 0);
-    for id in distinct(&results.records, &["op", "shape"]) {
-        let (op, shape) = (id[0].as_str(), id[1].as_str());
-        let get = |imp: &str| {
-            find(
-                &results.records,
-                &[("op", op), ("shape", shape), ("impl", imp)],
-            )
+    let records = &results.records;
+    for (op, shape) in distinct(records, |r| (r.op.as_str(), r.shape.as_str())) {
+        let ms = |imp: &str| {
+            find(records, |r| r.op == op && r.shape == shape && r.imp == imp).and_then(|r| r.ms)
         };
         let mut row = vec![op.to_string(), shape.to_string()];
-        row.extend(spec.columns.iter().map(|c| cell(get(c.0), "ms", "—")));
-        let (a, b) = (value(get(ours.0), "ms"), value(get("pytorch"), "ms"));
-        row.push(cell(get("pytorch"), "ms", &pytorch));
+        row.extend(spec.columns.iter().map(|c| cell(ms(c.0), "—")));
+        let (a, b) = (ms(ours.0), ms("pytorch"));
+        row.push(cell(b, &pytorch));
         row.push(ratio(a, b));
-        let limit = (spec.target)(op);
+        let limit = spec.targets.of(op);
         row.push(match (a, b) {
             (Some(a), Some(b)) => {
                 checked += 1;
@@ -93,117 +103,69 @@ fn compare(results: &Results, spec: &Comparison) -> String {
         });
         table.rows.push(row);
     }
+    let words = spec.targets.words;
     let summary = if checked == 0 {
-        format!(
-            "Targets ({}): not checked, PyTorch {pytorch}.",
-            spec.targets
-        )
+        format!("Targets ({words}): not checked, PyTorch {pytorch}.")
     } else {
-        format!(
-            "Targets ({}): met by {passed} of {checked} rows.",
-            spec.targets
-        )
+        format!("Targets ({words}): met by {passed} of {checked} rows.")
     };
     format!("{}\n{summary}\n", table.render())
 }
 
 /// la-ops against stock candle and PyTorch; targets of issue 2.
-pub fn ops(results: &Results) -> String {
+pub fn ops(results: &Results<OpTiming>) -> String {
     compare(
         results,
         &Comparison {
             columns: &[("la-ops", "la-ops ms"), ("candle", "stock candle ms")],
-            target: |op| {
-                if op.starts_with("bn_") || op.starts_with("unpool") {
-                    1.2
-                } else {
-                    2.0
-                }
-            },
-            targets: "la-ops / PyTorch <= 2.0x for every op, <= 1.2x for BN training and unpool",
+            targets: &OPS_TARGETS,
         },
     )
 }
 
 /// The auto-encoder training step against PyTorch; target <= 1.5x.
-pub fn ae(results: &Results) -> String {
+pub fn ae(results: &Results<OpTiming>) -> String {
     compare(
         results,
         &Comparison {
             columns: &[("la", "la ms")],
-            target: |_| 1.5,
-            targets: "la / PyTorch <= 1.5x",
+            targets: &AE_TARGETS,
         },
     )
 }
 
-/// The parts of an LA step in the order of the step, then the whole step; other `_ms` fields
-/// the programs print follow in alphabetical order.
-const STEP_PARTS: &[&str] = &[
-    "search_ms",
-    "of_which_product_ms",
-    "product_alone_ms",
-    "mask_ms",
-    "loss_ms",
-    "backward_ms",
-    "update_ms",
-    "step_ms",
-    "step_cpu_ms",
-];
-
-/// The LA step, part by part, la-train and PyTorch; target step <= 30 ms.
-pub fn la_step(results: &Results) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for r in &results.records {
-        for (field, v) in r {
-            if field.ends_with("_ms") && v.is_number() && !parts.contains(field) {
-                parts.push(field.clone());
-            }
-        }
-    }
-    let rank = |p: &String| {
-        STEP_PARTS
-            .iter()
-            .position(|q| q == p)
-            .unwrap_or(STEP_PARTS.len())
-    };
-    parts.sort_by_key(|p| (rank(p), p.clone()));
-    let titles: Vec<String> = parts
-        .iter()
-        .map(|p| format!("{} ms", p.trim_end_matches("_ms").replace('_', " ")))
+/// The LA step, part by part (the parts any implementation printed, in the order of the step),
+/// la-train and PyTorch; target step <= 30 ms.
+pub fn la_step(results: &Results<LaStep>) -> String {
+    let records = &results.records;
+    let printed: Vec<usize> = (0..LaStep::PARTS.len())
+        .filter(|&i| records.iter().any(|r| r.parts()[i].is_some()))
         .collect();
     let mut header = vec!["k", "impl"];
-    header.extend(titles.iter().map(String::as_str));
+    header.extend(printed.iter().map(|&i| LaStep::PARTS[i]));
     header.extend(["step / PyTorch", "target step <= 30 ms"]);
     let mut table = Table::new(&header);
-    let impls = distinct(&results.records, &["impl"]);
-    let cases = distinct(&results.records, &["k"])
-        .into_iter()
-        .flat_map(|k| impls.iter().map(move |i| (k[0].clone(), i[0].clone())));
-    for (k, imp) in cases {
-        let (k, imp) = (k.as_str(), imp.as_str());
-        let Some(r) = find(&results.records, &[("k", k), ("impl", imp)]) else {
-            continue;
-        };
-        let r = Some(r);
-        let mut row = vec![k.to_string(), imp.to_string()];
-        row.extend(parts.iter().map(|p| cell(r, p, "—")));
-        let step = value(r, "step_ms");
-        let torch = value(
-            find(&results.records, &[("k", k), ("impl", "pytorch")]),
-            "step_ms",
-        );
-        let ours = imp != "pytorch";
-        row.push(if ours {
-            ratio(step, torch)
-        } else {
-            String::new()
-        });
-        row.push(match step {
-            Some(s) if ours => met(s <= 30.0).to_string(),
-            _ => String::new(),
-        });
-        table.rows.push(row);
+    let impls = distinct(records, |r| r.imp.as_str());
+    for k in distinct(records, |r| r.k) {
+        let torch = find(records, |r| r.k == k && r.imp == "pytorch").and_then(|r| r.step_ms);
+        for &imp in &impls {
+            let Some(r) = find(records, |r| r.k == k && r.imp == imp) else {
+                continue;
+            };
+            let mut row = vec![k.to_string(), imp.to_string()];
+            row.extend(printed.iter().map(|&i| cell(r.parts()[i], "—")));
+            let ours = imp != "pytorch";
+            row.push(if ours {
+                ratio(r.step_ms, torch)
+            } else {
+                String::new()
+            });
+            row.push(match r.step_ms {
+                Some(s) if ours => met(s <= 30.0).to_string(),
+                _ => String::new(),
+            });
+            table.rows.push(row);
+        }
     }
     let mut out = table.render();
     if let Some(reason) = results.not_run("pytorch") {
@@ -214,7 +176,7 @@ pub fn la_step(results: &Results) -> String {
 
 /// Images per second (and per CPU-second) of la-data against Pillow and torchvision; target
 /// >= 2x.
-pub fn data(results: &Results) -> String {
+pub fn data(results: &Results<Decoding>) -> String {
     let mut table = Table::new(&[
         "files",
         "la-data",
@@ -228,21 +190,19 @@ pub fn data(results: &Results) -> String {
         ("prepare", "pillow", "Pillow"),
         ("loader", "torchvision", "torchvision DataLoader"),
     ];
-    for id in distinct(&results.records, &["files"]) {
-        let files = id[0].as_str();
+    let records = &results.records;
+    for files in distinct(records, |r| r.files.as_str()) {
         for (stage, reference, title) in pairs {
-            let ours = find(
-                &results.records,
-                &[("files", files), ("impl", &format!("la-data {stage}"))],
-            );
-            let theirs = find(&results.records, &[("files", files), ("impl", reference)]);
-            let rate = |r: Option<&Record>, absent: &str| match r {
-                Some(r) => format!("{} ({})", num_of(r, "per_s"), num_of(r, "per_cpu_s")),
+            let get = |imp: &str| find(records, |r| r.files == files && r.imp == imp);
+            let (ours, theirs) = (get(&format!("la-data {stage}")), get(reference));
+            let rate = |r: Option<&Decoding>, absent: &str| match r {
+                Some(r) => format!("{} ({})", cell(r.per_s, "—"), cell(r.per_cpu_s, "—")),
                 None => absent.to_string(),
             };
-            let (wall, cpu) = (
-                (value(ours, "per_s"), value(theirs, "per_s")),
-                (value(ours, "per_cpu_s"), value(theirs, "per_cpu_s")),
+            let wall = (ours.and_then(|r| r.per_s), theirs.and_then(|r| r.per_s));
+            let cpu = (
+                ours.and_then(|r| r.per_cpu_s),
+                theirs.and_then(|r| r.per_cpu_s),
             );
             let target = match (wall, cpu) {
                 ((Some(a), Some(b)), (Some(c), Some(d))) => {
@@ -268,23 +228,22 @@ pub fn data(results: &Results) -> String {
            each round, images per CPU-second (user + system, workers included) over its passes.\n"
 }
 
-fn num_of(r: &Record, field: &str) -> String {
-    r.get(field).and_then(Value::as_f64).map_or("—".into(), num)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::Rounds;
+    use crate::bench::measurement::Measurement;
     use crate::bench::records::parse_lines;
 
-    fn results(lines: &str, not_run: &[(&str, &str)]) -> Results {
-        Results {
-            records: parse_lines(lines, "test").unwrap(),
+    fn results<R: Measurement>(lines: &str, not_run: &[(&str, &str)]) -> Results<R> {
+        let rounds = Rounds {
+            lines: vec![parse_lines(lines, "test").unwrap()],
             not_run: not_run
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
-        }
+        };
+        rounds.results().unwrap()
     }
 
     #[test]

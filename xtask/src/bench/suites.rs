@@ -1,12 +1,12 @@
-//! The project's benchmarks: for each, the programs a round runs, the fields that name a
-//! measurement, the section of docs/benchmarks.md and the function that writes its tables.
+//! The project's benchmarks: for each, the programs a round runs, the section of
+//! docs/benchmarks.md and the function that types its measurements and writes its tables.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use xshell::{Shell, cmd};
 
-use super::{Options, Results, cluster, render};
+use super::{Options, Rounds, cluster, render};
 
 /// One benchmark of the project.
 pub struct Suite {
@@ -14,12 +14,10 @@ pub struct Suite {
     pub name: &'static str,
     /// The heading of its section in docs/benchmarks.md.
     pub heading: &'static str,
-    /// The fields that name one measurement (the others are figures).
-    pub keys: &'static [&'static str],
     /// The runs of one round and what is set up before them.
     pub plan: fn(&Options, &mut Python) -> Plan,
-    /// The Markdown tables of the merged results.
-    pub render: fn(&Results) -> String,
+    /// The Markdown tables of the rounds' measurements, merged.
+    pub render: fn(&Rounds) -> anyhow::Result<String>,
 }
 
 /// Every benchmark, in the order `cargo xtask bench` runs them.
@@ -27,46 +25,32 @@ pub const SUITES: &[Suite] = &[
     Suite {
         name: "ops",
         heading: "## la-ops",
-        keys: &["op", "shape", "impl"],
         plan: ops,
-        render: render::ops,
+        render: |r| Ok(render::ops(&r.results()?)),
     },
     Suite {
         name: "ae",
         heading: "## la-segnet",
-        keys: &["op", "shape", "impl"],
         plan: ae,
-        render: render::ae,
+        render: |r| Ok(render::ae(&r.results()?)),
     },
     Suite {
         name: "data",
         heading: "## la-data",
-        keys: &["files", "impl"],
         plan: data,
-        render: render::data,
+        render: |r| Ok(render::data(&r.results()?)),
     },
     Suite {
         name: "cluster",
         heading: "## la-cluster",
-        keys: &[
-            "bench",
-            "impl",
-            "seed",
-            "setting",
-            "classifier",
-            "rows",
-            "cols",
-            "k",
-        ],
         plan: cluster,
-        render: cluster::render,
+        render: |r| Ok(cluster::render(&r.results()?)),
     },
     Suite {
         name: "la-step",
         heading: "## la-train",
-        keys: &["impl", "k"],
         plan: la_step,
-        render: render::la_step,
+        render: |r| Ok(render::la_step(&r.results()?)),
     },
 ];
 
