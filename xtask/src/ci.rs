@@ -2,8 +2,9 @@
 
 use xshell::{Shell, cmd};
 
-/// Format check, clippy with warnings denied, the workspace's tests, the offline hub tests
-/// and the CUDA checks (skipped with `LA_SKIP_CUDA=1`), as `.ci/run` lists them.
+/// Format check, clippy with warnings denied, unused dependencies (cargo-machete), the
+/// workspace's tests, the offline hub tests and the CUDA checks (skipped with
+/// `LA_SKIP_CUDA=1`), as `.ci/run` lists them.
 pub struct Ci;
 
 impl Ci {

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci    runs .ci/run: format check, clippy, the test suite, hub and CUDA checks
+  ci    runs .ci/run: format check, clippy, unused dependencies, the test suite, hub and CUDA
+        checks
   bench [ops|ae|data|cluster|la-step ...] [--reps N] [--rounds R] [--no-torch] [--doc PATH]
         run the benchmarks (all by default) beside PyTorch / scikit-learn / Pillow in R
         alternating rounds (3) and rewrite their tables in docs/benchmarks.md
