@@ -217,5 +217,13 @@ mod tests {
         };
         assert_eq!(fit(1), fit(1));
         assert_ne!(fit(1), fit(2));
+        // Nor does the number of threads change it.
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            assert_eq!(pool.install(|| fit(1)), fit(1), "{threads} threads");
+        }
     }
 }
