@@ -30,7 +30,7 @@ pub fn run(args: &ClusterArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
     let encoder = Encoder::init(&model_config(&config)?, &device)?;
     let embedder = build_embedder(&config, encoder, data.input_side())?;
     if model.is_autoencoder() {
-        embedder.encoder().load(&model.file)?;
+        embedder.backbone().load_from(&model.file)?;
     } else {
         embedder.load(&model.file)?;
     }

@@ -43,7 +43,7 @@ fn describe_model(config: &RunConfig, what: &str) -> anyhow::Result<()> {
         "  embedding: code merged by {:?}, projection {projection}, L2-normalised",
         config.model.merger
     );
-    match pretrained_weights(&Weights::Imagenet, config.model.depth) {
+    match pretrained_weights(&Weights::Imagenet, config.model.vgg().0) {
         Ok(Some(path)) => println!("  ImageNet weights: {}", path.display()),
         Ok(None) => {}
         // The full explanation is for `--weights imagenet`; here one line is enough.

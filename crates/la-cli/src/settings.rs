@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use candle_core::Device;
-use la_train::{DataConfig, DataSource, GridSpec, Recluster, RunConfig, Weights};
+use la_train::{BackboneSpec, DataConfig, DataSource, GridSpec, Recluster, RunConfig, Weights};
+use la_vgg::Depth;
 
 use crate::args::{DataArgs, Stages, TrainArgs};
 
@@ -46,8 +47,14 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
             matches!(stages, Stages::Both | Stages::La),
         );
     }
-    set(&mut c.model.depth, args.depth);
-    set(&mut c.model.width_divisor, args.width_divisor);
+    let BackboneSpec::Vgg {
+        depth,
+        width_divisor,
+    } = &mut c.model.backbone;
+    if let Some(d) = args.depth {
+        *depth = Depth::try_from(d)?;
+    }
+    set(width_divisor, args.width_divisor);
     set(&mut c.model.projection, args.projection);
     set(&mut c.ae.epochs, args.ae_epochs);
     set(&mut c.ae.batch_size, args.ae_batch_size);

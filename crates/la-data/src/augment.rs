@@ -13,9 +13,13 @@ use crate::transform::{RandomGrayscale, RandomHorizontalFlip, Transform};
 /// colour jitter, horizontal flip, then the optional rotation.
 ///
 /// `Default` gives the paper's values; change fields with
-/// `Augmentations { rotation: Some(10.0), ..Default::default() }`.
-#[derive(Debug, Clone, PartialEq)]
+/// `Augmentations { rotation: Some(10.0), ..Default::default() }`. Serialisable: in a
+/// configuration file missing fields keep their defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Augmentations {
+    /// Whether to augment at all; `false` gives no transforms. By default, true.
+    pub enabled: bool,
     /// Area fraction range of the random crop. By default `(0.2, 1.0)`.
     pub crop_scale: (f32, f32),
     /// Aspect ratio range of the random crop. By default `(3/4, 4/3)`.
@@ -33,6 +37,7 @@ pub struct Augmentations {
 impl Default for Augmentations {
     fn default() -> Self {
         Augmentations {
+            enabled: true,
             crop_scale: (0.2, 1.0),
             crop_ratio: (3.0 / 4.0, 4.0 / 3.0),
             grayscale: 0.2,
@@ -44,8 +49,27 @@ impl Default for Augmentations {
 }
 
 impl Augmentations {
-    /// The validated transforms, in application order.
+    /// No augmentation at all.
+    pub fn none() -> Self {
+        Augmentations {
+            enabled: false,
+            ..Default::default()
+        }
+    }
+
+    /// Checks every field (also when disabled, so that a configuration stays valid when it
+    /// is turned on); the error names the first bad one.
+    pub fn check(&self) -> Result<()> {
+        self.build().map(|_| ())
+    }
+
+    /// The validated transforms, in application order; none when disabled.
     pub fn transforms(&self) -> Result<Vec<Arc<dyn Transform>>> {
+        let list = self.build()?;
+        Ok(if self.enabled { list } else { Vec::new() })
+    }
+
+    fn build(&self) -> Result<Vec<Arc<dyn Transform>>> {
         let [b, c, s, h] = self.jitter;
         let mut list: Vec<Arc<dyn Transform>> = vec![
             Arc::new(RandomResizedCrop::new(self.crop_scale, self.crop_ratio)?),
@@ -72,6 +96,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(rotated.transforms().unwrap().len(), 5);
+        assert!(Augmentations::none().transforms().unwrap().is_empty());
         for bad in [
             Augmentations {
                 grayscale: 1.2,
@@ -91,6 +116,11 @@ mod tests {
             },
         ] {
             assert!(bad.transforms().is_err(), "{bad:?}");
+            let off = Augmentations {
+                enabled: false,
+                ..bad
+            };
+            assert!(off.check().is_err(), "checked when disabled too: {off:?}");
         }
     }
 }

@@ -59,8 +59,8 @@ pub fn derive_seed(seed: u64, stream: RngStream, epoch: u64, step: u64) -> u64 {
 pub(crate) enum LoaderStream {
     /// The order of the items in an epoch.
     Order,
-    /// The augmentations of one item (by index) in an epoch.
-    Item(usize),
+    /// The augmentations of one view of one item (by index) in an epoch.
+    Item(usize, usize),
 }
 
 /// Told apart from the item streams by this salt (the bytes of "SHUFFLE!").
@@ -71,8 +71,13 @@ impl LoaderStream {
     pub(crate) fn seed(self, seed: u64, epoch: u64) -> u64 {
         match self {
             LoaderStream::Order => splitmix64(splitmix64(seed ^ ORDER_SALT) ^ epoch),
-            LoaderStream::Item(item) => {
-                splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ item as u64)
+            LoaderStream::Item(item, view) => {
+                let first = splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ item as u64);
+                // The first view keeps the seed of a loader without views.
+                match view {
+                    0 => first,
+                    v => splitmix64(first ^ v as u64),
+                }
             }
         }
     }
@@ -130,9 +135,11 @@ mod tests {
         let loader = [
             LoaderStream::Order.seed(1, 2),
             LoaderStream::Order.seed(1, 3),
-            LoaderStream::Item(0).seed(1, 2),
-            LoaderStream::Item(1).seed(1, 2),
-            LoaderStream::Item(0).seed(1, 3),
+            LoaderStream::Item(0, 0).seed(1, 2),
+            LoaderStream::Item(1, 0).seed(1, 2),
+            LoaderStream::Item(0, 0).seed(1, 3),
+            LoaderStream::Item(0, 1).seed(1, 2),
+            LoaderStream::Item(1, 1).seed(1, 2),
         ];
         for (i, a) in loader.iter().enumerate() {
             assert!(loader[i + 1..].iter().all(|b| a != b), "{loader:?}");

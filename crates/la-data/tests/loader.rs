@@ -158,12 +158,51 @@ fn augmentations_reproduce_across_runs_threads_and_cache() {
     let item = loader.order(0)[7];
     let image = loader
         .pipeline()
-        .load(&dataset, item, loader.item_seed(0, item))
+        .load(&dataset, item, loader.item_seed(0, item, 0))
         .unwrap();
     let expected = Normalize::IMAGENET
         .to_tensor(&[image], &Device::Cpu)
         .unwrap();
     assert_eq!(max_diff(&reference.i(7..8).unwrap(), &expected), 0.0);
+}
+
+#[test]
+fn every_view_is_the_pipelines_image_for_its_own_seed() {
+    let dataset = sample();
+    let loader = LoaderBuilder::new()
+        .batch_size(10)
+        .views(2)
+        .shuffle(true)
+        .seed(9)
+        .build(dataset.clone(), train(32))
+        .unwrap();
+    let batch = collect(&loader, 3).remove(0);
+    assert_eq!((batch.len(), batch.views), (10, 2));
+    assert_eq!(batch.images.dims(), &[20, 3, 32, 32]);
+    assert_eq!(batch.indices, loader.order(3)[..10]);
+    for (k, &item) in batch.indices.iter().enumerate() {
+        for v in 0..2 {
+            let image = loader
+                .pipeline()
+                .load(&dataset, item, loader.item_seed(3, item, v))
+                .unwrap();
+            let expected = Normalize::IMAGENET
+                .to_tensor(&[image], &Device::Cpu)
+                .unwrap();
+            let got = batch.view(v).unwrap().i(k..k + 1).unwrap();
+            assert_eq!(max_diff(&got, &expected), 0.0, "item {item}, view {v}");
+        }
+    }
+    assert!(max_diff(&batch.view(0).unwrap(), &batch.view(1).unwrap()) > 1.0);
+    // The first view is what a loader without views gives.
+    let single = LoaderBuilder::new()
+        .batch_size(10)
+        .shuffle(true)
+        .seed(9)
+        .build(dataset, train(32))
+        .unwrap();
+    let first = collect(&single, 3).remove(0);
+    assert_eq!(max_diff(&first.images, &batch.view(0).unwrap()), 0.0);
 }
 
 #[test]
@@ -215,30 +254,36 @@ fn folder_with_a_cut_png() -> (TempDir, Arc<Dataset>) {
 
 #[test]
 fn lenient_loader_skips_a_bad_file_and_lists_it_once() {
-    let (_dir, dataset) = folder_with_a_cut_png();
-    let loader = LoaderBuilder::new()
-        .batch_size(4)
-        .build(dataset, eval(32))
-        .unwrap();
-    for epoch in 0..2 {
-        let batches = collect(&loader, epoch);
-        let sizes: Vec<usize> = batches.iter().map(Batch::len).collect();
-        assert_eq!(sizes, [3, 2], "epoch {epoch}");
-        assert_eq!(batches[0].indices, [1, 2, 3]);
-        // The good images moved up into the bad one's slot, each in its own place.
-        let dataset = loader.dataset();
-        let expected: Vec<_> = (1..4)
-            .map(|i| loader.pipeline().load(dataset, i, 0).unwrap())
-            .collect();
-        let expected = Normalize::IMAGENET
-            .to_tensor(&expected, &Device::Cpu)
+    for views in [1, 2] {
+        let (_dir, dataset) = folder_with_a_cut_png();
+        let loader = LoaderBuilder::new()
+            .batch_size(4)
+            .views(views)
+            .build(dataset, eval(32))
             .unwrap();
-        assert_eq!(max_diff(&batches[0].images, &expected), 0.0);
+        for epoch in 0..2 {
+            let batches = collect(&loader, epoch);
+            let sizes: Vec<usize> = batches.iter().map(Batch::len).collect();
+            assert_eq!(sizes, [3, 2], "epoch {epoch}");
+            assert_eq!(batches[0].indices, [1, 2, 3]);
+            // The good images moved up into the bad one's slot, each in its own place.
+            let dataset = loader.dataset();
+            let expected: Vec<_> = (1..4)
+                .map(|i| loader.pipeline().load(dataset, i, 0).unwrap())
+                .collect();
+            let expected = Normalize::IMAGENET
+                .to_tensor(&expected, &Device::Cpu)
+                .unwrap();
+            for v in 0..views {
+                let got = batches[0].view(v).unwrap();
+                assert_eq!(max_diff(&got, &expected), 0.0, "view {v} of {views}");
+            }
+        }
+        let skipped = loader.skipped();
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].path.ends_with("cut.png"));
+        assert!(!skipped[0].reason.is_empty());
     }
-    let skipped = loader.skipped();
-    assert_eq!(skipped.len(), 1);
-    assert!(skipped[0].path.ends_with("cut.png"));
-    assert!(!skipped[0].reason.is_empty());
 }
 
 #[test]

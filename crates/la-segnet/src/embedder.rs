@@ -6,8 +6,8 @@ use std::path::Path;
 use candle_core::{Tensor, Var};
 use la_ops::l2_normalize_rows;
 
+use crate::backbone::Backbone;
 use crate::checkpoint::load_into;
-use crate::encoder::Encoder;
 use crate::init::Init;
 use crate::params::{HasParams, Param, ParamGroup, Role, param};
 use crate::{Error, Result};
@@ -56,21 +56,25 @@ struct Linear {
     bias: Var,
 }
 
-/// Encoder + merger + optional projection; `forward_t` gives unit-length rows.
-#[derive(Debug, Clone)]
+/// Backbone + merger + optional projection; `forward_t` gives unit-length rows.
+#[derive(Debug)]
 pub struct Embedder {
-    encoder: Encoder,
+    backbone: Box<dyn Backbone>,
     merger: Merger,
     head: Option<Linear>,
     dim: usize,
 }
 
 impl Embedder {
-    /// Wraps `encoder`; a projection is initialised as torchvision's VGG linear layers
-    /// (weights N(0, 0.01), biases 0) from `config.seed`.
-    pub fn new(encoder: Encoder, config: &EmbedderConfig) -> Result<Self> {
-        let merged = merged_dim(&encoder, config)?;
-        let device = encoder.variables()[0].var.device().clone();
+    /// Wraps `backbone` (the VGG [`Encoder`](crate::Encoder), or any other [`Backbone`]); a
+    /// projection is initialised as torchvision's VGG linear layers (weights N(0, 0.01),
+    /// biases 0) from `config.seed`.
+    pub fn new(backbone: impl Backbone + 'static, config: &EmbedderConfig) -> Result<Self> {
+        let merged = merged_dim(&backbone, config)?;
+        let device = match backbone.variables().first() {
+            Some(p) => p.var.device().clone(),
+            None => candle_core::Device::Cpu,
+        };
         let mut init = Init::new(config.seed, &device);
         let head = match config.projection {
             None => None,
@@ -87,7 +91,7 @@ impl Embedder {
             }),
         };
         Ok(Embedder {
-            encoder,
+            backbone: Box::new(backbone),
             merger: config.merger,
             dim: config.projection.unwrap_or(merged),
             head,
@@ -96,7 +100,7 @@ impl Embedder {
 
     /// Unit-length embeddings (N, D) of a batch.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let code = self.encoder.forward_t(xs, train)?.code;
+        let code = self.backbone.features(xs, train)?;
         let merged = match self.merger {
             Merger::Mean => code.mean((2, 3))?,
             Merger::Flatten => code.flatten_from(1)?,
@@ -115,30 +119,29 @@ impl Embedder {
         self.dim
     }
 
-    /// The encoder.
-    pub fn encoder(&self) -> &Encoder {
-        &self.encoder
+    /// The backbone.
+    pub fn backbone(&self) -> &dyn Backbone {
+        self.backbone.as_ref()
     }
 
-    /// The encoder, e.g. to load weights into it.
-    pub fn encoder_mut(&mut self) -> &mut Encoder {
-        &mut self.encoder
-    }
-
-    /// Loads encoder and projection from a checkpoint written by [`crate::save`] of an
+    /// Loads backbone and projection from a checkpoint written by [`crate::save`] of an
     /// embedder with the same configuration.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
-        let model = format!("embedder on {} (dim {})", self.encoder.config(), self.dim);
+        let model = format!(
+            "embedder on {} (dim {})",
+            self.backbone.describe(),
+            self.dim
+        );
         load_into(&self.variables(), path.as_ref(), &model, |_| false)
     }
 }
 
-fn merged_dim(encoder: &Encoder, config: &EmbedderConfig) -> Result<usize> {
-    let c = encoder.code_channels();
+fn merged_dim(backbone: &dyn Backbone, config: &EmbedderConfig) -> Result<usize> {
+    let c = backbone.channels();
     match config.merger {
         Merger::Mean => Ok(c),
         Merger::Flatten => {
-            let reduction = 1 << encoder.config().pools();
+            let reduction = backbone.reduction();
             let (h, w) = config.image_hw;
             if h == 0 || w == 0 || h % reduction != 0 || w % reduction != 0 {
                 return Err(Error::Config {
@@ -154,7 +157,7 @@ fn merged_dim(encoder: &Encoder, config: &EmbedderConfig) -> Result<usize> {
 
 impl HasParams for Embedder {
     fn variables(&self) -> Vec<Param> {
-        let mut v = self.encoder.variables();
+        let mut v = self.backbone.variables();
         if let Some(h) = &self.head {
             v.push(param(
                 HEAD_PREFIX,

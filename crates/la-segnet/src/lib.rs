@@ -37,6 +37,7 @@
 
 mod atomic;
 mod autoencoder;
+mod backbone;
 mod checkpoint;
 mod decoder;
 mod embedder;
@@ -48,6 +49,7 @@ mod params;
 
 pub use atomic::write_atomic;
 pub use autoencoder::{AutoEncoder, ModelConfig};
+pub use backbone::Backbone;
 pub use checkpoint::{load_state, save, state, state_mismatches};
 pub use decoder::{DECODER_PREFIX, Decoder};
 pub use embedder::{Embedder, EmbedderConfig, HEAD_PREFIX, Merger};

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use la_segnet::{
-    AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig, ParamGroup,
-    Role, save,
+    AutoEncoder, Backbone, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig,
+    ParamGroup, Role, save,
 };
 use la_vgg::{VggConfig, tensor_specs};
 
@@ -317,4 +317,104 @@ fn inputs_that_do_not_fit_are_errors() {
             "{msg}"
         );
     }
+}
+
+/// A backbone that is not VGG: 2x2 average pooling of the image, then a 1x1 channel mix.
+#[derive(Debug)]
+struct PoolAndMix {
+    mix: candle_core::Var,
+}
+
+impl HasParams for PoolAndMix {
+    fn variables(&self) -> Vec<la_segnet::Param> {
+        vec![la_segnet::Param {
+            name: "backbone.mix".into(),
+            var: self.mix.clone(),
+            group: ParamGroup::Encoder,
+            role: Role::Weight,
+        }]
+    }
+}
+
+impl Backbone for PoolAndMix {
+    fn features(&self, xs: &Tensor, _train: bool) -> la_segnet::Result<Tensor> {
+        let pooled = xs.avg_pool2d(2)?;
+        // (N, 3, h, w) -> (N, h, w, 3) x (3, 5) -> (N, 5, h, w)
+        let mixed = pooled
+            .permute((0, 2, 3, 1))?
+            .contiguous()?
+            .broadcast_matmul(self.mix.as_tensor())?
+            .permute((0, 3, 1, 2))?;
+        Ok(mixed)
+    }
+
+    fn channels(&self) -> usize {
+        5
+    }
+
+    fn reduction(&self) -> usize {
+        2
+    }
+
+    fn describe(&self) -> String {
+        "pool-and-mix".into()
+    }
+}
+
+#[test]
+fn any_backbone_fits_the_embedder() {
+    let mix = candle_core::Var::from_tensor(
+        &Tensor::arange(0f32, 15., &Device::Cpu)
+            .unwrap()
+            .reshape((3, 5))
+            .unwrap(),
+    )
+    .unwrap();
+    let backbone = PoolAndMix { mix: mix.clone() };
+    let x = batch(3);
+    // The mean merger of this backbone is the image's channel means times the mix matrix.
+    let want = x
+        .mean((2, 3))
+        .unwrap()
+        .matmul(mix.as_tensor())
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let config = EmbedderConfig {
+        projection: None,
+        image_hw: (32, 32),
+        ..Default::default()
+    };
+    let emb = Embedder::new(backbone, &config).unwrap();
+    assert_eq!(emb.dim(), 5);
+    let got = emb.forward_t(&x, true).unwrap().to_vec2::<f32>().unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt();
+        for (a, b) in g.iter().zip(w) {
+            assert!((a - b / norm).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+    }
+    let flat = EmbedderConfig {
+        merger: Merger::Flatten,
+        ..config
+    };
+    let emb = Embedder::new(PoolAndMix { mix }, &flat).unwrap();
+    assert_eq!(emb.dim(), 5 * 16 * 16);
+}
+
+#[test]
+fn an_embedder_backbone_loads_from_an_autoencoder_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let trained = AutoEncoder::new(&tiny(1), &Device::Cpu).unwrap();
+    let file = dir.path().join("ae.safetensors");
+    save(&trained, &file).unwrap();
+    let (encoder, _) = AutoEncoder::new(&tiny(2), &Device::Cpu)
+        .unwrap()
+        .into_parts();
+    let emb = Embedder::new(encoder, &EmbedderConfig::default()).unwrap();
+    emb.backbone().load_from(&file).unwrap();
+    let x = batch(4);
+    let want = trained.encoder().forward_t(&x, false).unwrap().code;
+    let got = emb.backbone().features(&x, false).unwrap();
+    assert_eq!(values(&got), values(&want));
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use la_data::{
-    Augmentations, CsvSource, Dataset, FolderSource, Grid, IdxSource, Loader, LoaderBuilder,
-    Pipeline, PipelineBuilder, Selection, Strictness,
+    CsvSource, Dataset, FolderSource, Grid, IdxSource, Loader, LoaderBuilder, Pipeline,
+    PipelineBuilder, Selection, Strictness,
 };
 
 use crate::Result;
-use crate::config::{AugmentSpec, DataConfig, DataSource};
+use crate::config::{DataConfig, DataSource};
 
 /// A run's data set with its image side; makes loaders.
 #[derive(Debug, Clone)]
@@ -118,8 +118,8 @@ impl RunData {
     pub fn train_loader(&self, batch_size: usize, seed: u64, augment: bool) -> Result<Loader> {
         let mut pipeline = PipelineBuilder::new();
         pipeline.side(self.side);
-        if augment && self.config.augment.enabled {
-            pipeline.augment(&augmentations(&self.config.augment))?;
+        if augment {
+            pipeline.augment(&self.config.augment)?;
         }
         let drop_last = self.len() > batch_size;
         Ok(self
@@ -139,16 +139,5 @@ impl RunData {
             b.strictness(Strictness::Strict);
         }
         b
-    }
-}
-
-fn augmentations(spec: &AugmentSpec) -> Augmentations {
-    Augmentations {
-        crop_scale: (spec.crop_scale_min, 1.0),
-        grayscale: spec.grayscale,
-        jitter: [spec.jitter; 4],
-        hflip: spec.hflip,
-        rotation: spec.rotation,
-        ..Augmentations::default()
     }
 }

@@ -9,8 +9,8 @@ pub enum Error {
     /// A configuration field is out of range.
     #[error("invalid configuration: {field} = {value}, expected {expected}")]
     Config {
-        /// The field, e.g. `sgd.momentum`.
-        field: &'static str,
+        /// The field, e.g. `la.sgd.momentum`.
+        field: String,
         /// Its value, formatted.
         value: String,
         /// What is valid.
@@ -88,10 +88,27 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The error with `section.` put before the field of a [`Error::Config`]: the checks of
+    /// a shared type (an optimiser, a schedule) do not know which section holds it.
+    pub(crate) fn in_section(self, section: &str) -> Self {
+        match self {
+            Error::Config {
+                field,
+                value,
+                expected,
+            } => Error::Config {
+                field: format!("{section}.{field}"),
+                value,
+                expected,
+            },
+            other => other,
+        }
+    }
+
     /// A [`Error::Config`] for `field`.
-    pub(crate) fn config(field: &'static str, value: impl ToString, expected: &str) -> Self {
+    pub(crate) fn config(field: &str, value: impl ToString, expected: &str) -> Self {
         Error::Config {
-            field,
+            field: field.to_string(),
             value: value.to_string(),
             expected: expected.to_string(),
         }

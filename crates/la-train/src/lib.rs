@@ -59,7 +59,7 @@ mod trainer;
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;
 pub use config::{
-    AeConfig, AugmentSpec, BankInit, DataConfig, DataSource, EvalConfig, GridSpec, LaConfig,
+    AeConfig, BackboneSpec, BankInit, DataConfig, DataSource, EvalConfig, GridSpec, LaConfig,
     MergerSpec, ModelSpec, PAPER_IMAGES_PER_CLUSTER, Recluster, RunConfig, Weights,
 };
 pub use data::RunData;

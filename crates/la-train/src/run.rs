@@ -99,7 +99,7 @@ pub fn run(
     let data = open_data(config, device, monitor)?;
     let seed = config.seed;
     let mut ae = AutoEncoder::new(&model_config(config)?, device)?;
-    if let Some(path) = pretrained_weights(&config.model.weights, config.model.depth)? {
+    if let Some(path) = pretrained_weights(&config.model.weights, config.model.vgg().0)? {
         ae.encoder().load_pretrained(&path)?;
     }
     if config.ae.enabled {
@@ -190,12 +190,11 @@ pub fn build_embedder(config: &RunConfig, encoder: Encoder, side: u32) -> Result
 
 /// The network of `config`, seeded from the run's seed.
 pub fn model_config(config: &RunConfig) -> Result<ModelConfig> {
-    let depth = Depth::from_weight_layers(config.model.depth as usize)
-        .ok_or_else(|| Error::config("model.depth", config.model.depth, "11, 13, 16 or 19"))?;
+    let (depth, width_divisor) = config.model.vgg();
     Ok(ModelConfig {
         vgg: VggConfig {
             depth,
-            width_divisor: config.model.width_divisor,
+            width_divisor,
             in_channels: 3,
         },
         seed: derive_seed(config.seed, RngStream::ModelInit, 0, 0),
@@ -204,13 +203,11 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig> {
 
 /// The file of the configured pretrained weights, if any: ImageNet weights come from the
 /// Hugging Face cache (an error says how to put them there).
-pub fn pretrained_weights(weights: &Weights, depth: u32) -> Result<Option<PathBuf>> {
+pub fn pretrained_weights(weights: &Weights, depth: Depth) -> Result<Option<PathBuf>> {
     match weights {
         Weights::None => Ok(None),
         Weights::Path(p) => Ok(Some(p.clone())),
         Weights::Imagenet => {
-            let depth = Depth::from_weight_layers(depth as usize)
-                .ok_or_else(|| Error::config("model.depth", depth, "11, 13, 16 or 19"))?;
             let path = Variant::for_depth(depth)
                 .cached_weights(&HfCache::from_env())
                 .map_err(la_segnet::Error::from)?;

@@ -6,8 +6,8 @@ use std::path::Path;
 use candle_core::Device;
 use la_data::image::{Rgb, RgbImage};
 use la_train::{
-    AeConfig, DataConfig, DataSource, EvalConfig, Event, LaConfig, ModelSpec, Monitor, Outcome,
-    RunConfig, RunDir, Stage, run,
+    AeConfig, BackboneSpec, DataConfig, DataSource, EvalConfig, Event, LaConfig, ModelSpec,
+    Monitor, Outcome, RunConfig, RunDir, Stage, run,
 };
 
 /// 64 images in 4 labelled folders: a class-specific pattern plus seeded noise.
@@ -44,7 +44,10 @@ fn config(images: &Path) -> RunConfig {
             ..Default::default()
         },
         model: ModelSpec {
-            width_divisor: 16,
+            backbone: BackboneSpec::Vgg {
+                depth: la_vgg::Depth::Vgg16,
+                width_divisor: 16,
+            },
             projection: 16,
             ..Default::default()
         },

@@ -57,8 +57,10 @@ pub const VGG19: &[Layer] = &[
     Conv(512), Conv(512), Conv(512), Conv(512), Pool,
 ];
 
-/// The number of weight layers of a VGG network: which of the four plans to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The number of weight layers of a VGG network: which of the four plans to build. In
+/// configuration files it is the number itself (`depth = 16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
 #[non_exhaustive]
 pub enum Depth {
     /// [`VGG11`].
@@ -99,6 +101,25 @@ impl Depth {
     /// The depth with this number of weight layers, if there is one.
     pub fn from_weight_layers(n: usize) -> Option<Depth> {
         Depth::ALL.into_iter().find(|d| d.weight_layers() == n)
+    }
+}
+
+impl TryFrom<u32> for Depth {
+    type Error = Error;
+
+    /// 11, 13, 16 or 19.
+    fn try_from(n: u32) -> Result<Self, Error> {
+        Depth::from_weight_layers(n as usize).ok_or_else(|| Error::Config {
+            field: "depth",
+            value: n.to_string(),
+            expected: "11, 13, 16 or 19".to_string(),
+        })
+    }
+}
+
+impl From<Depth> for u32 {
+    fn from(d: Depth) -> u32 {
+        d.weight_layers() as u32
     }
 }
 
@@ -153,6 +174,14 @@ mod tests {
             err.contains("vgg17") && err.contains("11, 13, 16 or 19"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn depth_is_a_number_in_configuration_files() {
+        assert_eq!(serde_json::to_string(&Depth::Vgg11).unwrap(), "11");
+        assert_eq!(serde_json::from_str::<Depth>("19").unwrap(), Depth::Vgg19);
+        let err = serde_json::from_str::<Depth>("17").unwrap_err().to_string();
+        assert!(err.contains("11, 13, 16 or 19"), "{err}");
     }
 
     #[test]

@@ -4,12 +4,14 @@ use candle_core::{Device, Tensor};
 
 use crate::error::Result;
 
-/// One batch: normalised images `(N, 3, H, W)` f32, and for each image its item index (the
-/// memory bank row) and label.
+/// One batch: normalised images `(views * N, 3, H, W)` f32 (all first views of the N items,
+/// then all second views, ...), and for each item its index (the memory bank row) and label.
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// The images, normalised.
     pub images: Tensor,
+    /// Augmented copies of each item in `images`.
+    pub views: usize,
     /// The item index of each image.
     pub indices: Vec<usize>,
     /// The label of each image, where known.
@@ -17,9 +19,14 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Number of images.
+    /// Number of items (each seen `views` times in `images`).
     pub fn len(&self) -> usize {
         self.indices.len()
+    }
+
+    /// The images of view `v`, `(N, 3, H, W)`.
+    pub fn view(&self, v: usize) -> Result<Tensor> {
+        Ok(self.images.narrow(0, v * self.len(), self.len())?)
     }
 
     /// True if the batch holds no image.

@@ -71,7 +71,7 @@ fn produce(
         if drop_last && items.len() < batch_size {
             break;
         }
-        let result = shared.batch(items, |i| LoaderStream::Item(i).seed(seed, epoch));
+        let result = shared.batch(items, |i, v| LoaderStream::Item(i, v).seed(seed, epoch));
         let stop = result.is_err();
         let sent = match result.transpose() {
             Some(r) => tx.send(r).is_ok(),

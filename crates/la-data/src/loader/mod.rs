@@ -42,6 +42,7 @@ use worker::Shared;
 #[derive(Debug, Clone)]
 pub struct LoaderBuilder {
     pub(crate) batch_size: usize,
+    pub(crate) views: usize,
     pub(crate) shuffle: bool,
     pub(crate) seed: u64,
     pub(crate) drop_last: bool,
@@ -63,6 +64,7 @@ impl LoaderBuilder {
     pub fn new() -> Self {
         LoaderBuilder {
             batch_size: 128,
+            views: 1,
             shuffle: false,
             seed: 0,
             drop_last: false,
@@ -77,6 +79,14 @@ impl LoaderBuilder {
     /// Items per batch. By default, 128 (the paper's).
     pub fn batch_size(&mut self, n: usize) -> &mut Self {
         self.batch_size = n;
+        self
+    }
+
+    /// Differently augmented copies of each item per batch (two for contrastive learning):
+    /// [`Batch::images`] holds `views * N` images, all first views, then all second views.
+    /// By default, 1.
+    pub fn views(&mut self, n: usize) -> &mut Self {
+        self.views = n;
         self
     }
 
@@ -137,6 +147,9 @@ impl LoaderBuilder {
         if self.batch_size == 0 {
             return Err(Error::config("batch size", 0, "at least 1"));
         }
+        if self.views == 0 {
+            return Err(Error::config("views", 0, "at least 1"));
+        }
         let side = pipeline.output_side(&dataset)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
@@ -178,11 +191,11 @@ impl Loader {
         order
     }
 
-    /// The RNG seed of item `item`'s augmentations in epoch `epoch`:
-    /// `pipeline.load(dataset, item, loader.item_seed(epoch, item))` gives the image the loader
-    /// puts in the batch.
-    pub fn item_seed(&self, epoch: u64, item: usize) -> u64 {
-        LoaderStream::Item(item).seed(self.shared.config.seed, epoch)
+    /// The RNG seed of the augmentations of view `view` of item `item` in epoch `epoch`:
+    /// `pipeline.load(dataset, item, loader.item_seed(epoch, item, view))` gives the image the
+    /// loader puts in the batch.
+    pub fn item_seed(&self, epoch: u64, item: usize, view: usize) -> u64 {
+        LoaderStream::Item(item, view).seed(self.shared.config.seed, epoch)
     }
 
     /// Number of batches per epoch (fewer when whole batches fail to load in lenient mode).

@@ -60,50 +60,64 @@ impl Shared {
         self.skipped.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Loads `items` in parallel into a batch; `Ok(None)` if every item was skipped.
+    /// Loads every view of `items` in parallel into a batch, view `v` of item `i` augmented
+    /// with the seed `seeds(i, v)`; `Ok(None)` if every item was skipped.
     pub fn batch(
         &self,
         items: &[usize],
-        seeds: impl Fn(usize) -> u64 + Sync,
+        seeds: impl Fn(usize, usize) -> u64 + Sync,
     ) -> Result<Option<Batch>> {
         let per_item = 3 * (self.side as usize).pow(2);
-        let mut data = vec![0f32; items.len() * per_item];
+        let (n, views) = (items.len(), self.config.views);
+        let mut data = vec![0f32; views * n * per_item];
+        // Slot v * n + k holds view v of the k-th item.
         let outcomes: Vec<Option<Result<()>>> = self.pool.install(|| {
             data.par_chunks_mut(per_item)
-                .zip(items.par_iter())
-                .map(|(out, &i)| {
+                .enumerate()
+                .map(|(slot, out)| {
+                    let (v, i) = (slot / n, items[slot % n]);
                     (!self.known_bad(i)).then(|| {
-                        self.item(i, seeds(i))
+                        self.item(i, seeds(i, v))
                             .and_then(|image| self.write(&image, out))
                     })
                 })
                 .collect()
         });
-        let mut indices = Vec::with_capacity(items.len());
-        for (k, (&i, outcome)) in items.iter().zip(outcomes).enumerate() {
+        let mut keep = vec![true; n];
+        for (slot, outcome) in outcomes.into_iter().enumerate() {
+            let (k, i) = (slot % n, items[slot % n]);
             match outcome {
-                None => {}
-                Some(Ok(())) => {
-                    // Close the gaps left by skipped items.
-                    let kept = indices.len();
-                    if kept != k {
-                        data.copy_within(k * per_item..(k + 1) * per_item, kept * per_item);
-                    }
-                    indices.push(i);
-                }
+                Some(Ok(())) => {}
+                None => keep[k] = false,
                 Some(Err(e)) if self.config.strictness == Strictness::Strict => return Err(e),
-                Some(Err(e)) => self.record(i, &e),
+                Some(Err(e)) => {
+                    keep[k] = false;
+                    self.record(i, &e);
+                }
             }
         }
-        if indices.is_empty() {
+        let kept: Vec<usize> = (0..n).filter(|&k| keep[k]).collect();
+        if kept.is_empty() {
             return Ok(None);
         }
-        data.truncate(indices.len() * per_item);
+        // Close the gaps left by skipped items; every slot moves down, so in order is safe.
+        let m = kept.len();
+        for v in 0..views {
+            for (to, &k) in kept.iter().enumerate() {
+                let (src, dst) = (v * n + k, v * m + to);
+                if src != dst {
+                    data.copy_within(src * per_item..(src + 1) * per_item, dst * per_item);
+                }
+            }
+        }
+        data.truncate(views * m * per_item);
         let side = self.side as usize;
-        let images = Tensor::from_vec(data, (indices.len(), 3, side, side), &self.config.device)?;
+        let images = Tensor::from_vec(data, (views * m, 3, side, side), &self.config.device)?;
+        let indices: Vec<usize> = kept.iter().map(|&k| items[k]).collect();
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         Ok(Some(Batch {
             images,
+            views,
             indices,
             labels,
         }))
