@@ -117,6 +117,9 @@ pub struct TrainArgs {
     /// Clusters of the final k-means (by default, the number of classes or 20).
     #[arg(long, value_name = "K")]
     pub clusters: Option<usize>,
+    /// How the final clusters are found: k-means on the embeddings, or on their UMAP layout.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub cluster_method: Option<Method>,
     /// Which stages run.
     #[arg(long, value_enum)]
     pub stages: Option<Stages>,
@@ -141,13 +144,13 @@ pub struct TrainArgs {
     /// Train only the decoder in stage 1.
     #[arg(long)]
     pub freeze_encoder: bool,
-    /// Local Aggregation epochs.
+    /// Embedding-stage epochs.
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
-    /// Local Aggregation images per step.
+    /// Embedding-stage images per step.
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Local Aggregation learning rate.
+    /// Embedding-stage learning rate.
     #[arg(long, value_name = "LR")]
     pub lr: Option<f64>,
     /// SGD momentum of stage 2.
@@ -156,7 +159,10 @@ pub struct TrainArgs {
     /// Weight decay of stage 2 (convolution and linear weights only).
     #[arg(long)]
     pub weight_decay: Option<f64>,
-    /// Temperature tau of the Local Aggregation loss.
+    /// What trains the embedding in stage 2.
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
+    /// Temperature tau of the objective's loss.
     #[arg(long, value_name = "TAU")]
     pub temperature: Option<f64>,
     /// Weight m of a new embedding in its memory-bank row.
@@ -185,6 +191,34 @@ pub struct TrainArgs {
     pub no_cache: bool,
 }
 
+/// How the final clusters are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// k-means on the embeddings.
+    Kmeans,
+    /// k-means on a 10-dimensional UMAP layout of the embeddings (15 neighbours).
+    Umap,
+}
+
+impl Method {
+    /// The library's setting.
+    pub fn setting(self) -> la_train::ClusterMethod {
+        match self {
+            Method::Kmeans => la_train::ClusterMethod::KMeans,
+            Method::Umap => la_train::ClusterMethod::UMAP,
+        }
+    }
+}
+
+/// What trains the embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Objective {
+    /// Local Aggregation (the paper's): memory bank and k-means close neighbours.
+    LocalAggregation,
+    /// Contrastive learning of two augmented views of each image.
+    Contrastive,
+}
+
 /// Which stages run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Stages {
@@ -192,8 +226,9 @@ pub enum Stages {
     Both,
     /// The auto-encoder only.
     Ae,
-    /// Local Aggregation only (from the initial or pretrained encoder).
-    La,
+    /// The embedding stage only (from the initial or pretrained encoder).
+    #[value(alias = "la")]
+    Embedding,
     /// No training: embed with the initial (random, or pretrained with --weights) encoder and
     /// cluster, to measure what training adds or to cluster with ImageNet features.
     None,
@@ -210,6 +245,9 @@ pub struct ClusterArgs {
     /// Clusters of the k-means (by default, the model run's setting).
     #[arg(long, value_name = "K")]
     pub clusters: Option<usize>,
+    /// How the clusters are found (by default, the model run's setting).
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub cluster_method: Option<Method>,
     /// The directory for clusters.csv, contact sheets and eval.json (by default
     /// runs/DATE-TIME-cluster).
     #[arg(long, value_name = "DIR")]

@@ -23,8 +23,11 @@ pub fn run(args: &ClusterArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
     if args.clusters.is_some() {
         config.eval.clusters = args.clusters;
     }
+    if let Some(m) = args.cluster_method {
+        config.eval.method = m.setting();
+    }
     // An auto-encoder file gives the encoder alone: no projection.
-    config.la.enabled &= !model.is_autoencoder();
+    config.embedding.enabled &= !model.is_autoencoder();
     config.check()?;
     let data = RunData::open(&config.data, &device)?;
     let encoder = Encoder::init(&model_config(&config)?, &device)?;

@@ -22,19 +22,16 @@ pub fn run(args: &EvalArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
             count(&truth),
             count(&clusters)
         );
-        println!(
-            "ACC {:.3}  NMI {:.3}  ARI {:.3}  purity {:.3}",
-            scores.acc, scores.nmi, scores.ari, scores.purity
-        );
         // The baselines and the kNN accuracy need the embeddings: eval.json has them.
-        if let Ok(report) = EvalReport::load(&RunDir::new(&args.dir).eval_json()) {
-            if let Some(p) = report.pixel_baseline {
-                println!(
-                    "k-means on raw pixels: ACC {:.3}  NMI {:.3}  ARI {:.3}  purity {:.3}",
-                    p.acc, p.nmi, p.ari, p.purity
-                );
+        match EvalReport::load(&RunDir::new(&args.dir).eval_json()) {
+            Ok(report) => {
+                crate::train::print_scores(&scores, &report);
+                crate::train::print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
             }
-            crate::train::print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
+            Err(_) => println!(
+                "ACC {:.3}  NMI {:.3}  ARI {:.3}  purity {:.3}",
+                scores.acc, scores.nmi, scores.ari, scores.purity
+            ),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -170,7 +170,7 @@ impl Drop for Progress {
 fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::AutoEncoder => "auto-encoder",
-        Stage::LocalAggregation => "local aggregation",
+        Stage::Embedding => "embedding",
     }
 }
 

@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use candle_core::Device;
-use la_train::{BackboneSpec, DataConfig, DataSource, GridSpec, Recluster, RunConfig, Weights};
+use la_train::{
+    BackboneSpec, DataConfig, DataSource, EmbeddingConfig, GridSpec, ObjectiveKind, Recluster,
+    RunConfig, Weights,
+};
 use la_vgg::Depth;
 
-use crate::args::{DataArgs, Stages, TrainArgs};
+use crate::args::{DataArgs, Method, Objective, Stages, TrainArgs};
 
 /// The settings file of a run directory.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -41,10 +44,11 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
         c.model.weights = parse_weights(w);
     }
     set_some(&mut c.eval.clusters, args.clusters);
+    set(&mut c.eval.method, args.cluster_method.map(Method::setting));
     if let Some(stages) = args.stages {
-        (c.ae.enabled, c.la.enabled) = (
+        (c.ae.enabled, c.embedding.enabled) = (
             matches!(stages, Stages::Both | Stages::Ae),
-            matches!(stages, Stages::Both | Stages::La),
+            matches!(stages, Stages::Both | Stages::Embedding),
         );
     }
     let BackboneSpec::Vgg {
@@ -60,24 +64,60 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     set(&mut c.ae.batch_size, args.ae_batch_size);
     set(&mut c.ae.sgd.lr, args.ae_lr);
     c.ae.freeze_encoder |= args.freeze_encoder;
-    set(&mut c.la.epochs, args.epochs);
-    set(&mut c.la.batch_size, args.batch_size);
-    set(&mut c.la.sgd.lr, args.lr);
-    set(&mut c.la.sgd.momentum, args.momentum);
-    set(&mut c.la.sgd.weight_decay, args.weight_decay);
-    set(&mut c.la.temperature, args.temperature);
-    set(&mut c.la.mixing, args.mixing);
-    set(&mut c.la.background, args.background);
-    set(&mut c.la.clusterings, args.clusterings);
-    set_some(&mut c.la.clusters, args.la_clusters);
-    if let Some(n) = args.recluster_steps {
-        c.la.recluster = Recluster::Steps(n);
+    let e = &mut c.embedding;
+    set(&mut e.epochs, args.epochs);
+    set(&mut e.batch_size, args.batch_size);
+    set(&mut e.sgd.lr, args.lr);
+    set(&mut e.sgd.momentum, args.momentum);
+    set(&mut e.sgd.weight_decay, args.weight_decay);
+    if let Some(o) = args.objective {
+        e.objective = match o {
+            Objective::LocalAggregation => ObjectiveKind::LocalAggregation,
+            Objective::Contrastive => ObjectiveKind::Contrastive,
+        };
     }
-    set(&mut c.la.warmup_epochs, args.warmup_epochs);
+    match e.objective {
+        ObjectiveKind::LocalAggregation => {
+            set(&mut e.local_aggregation.temperature, args.temperature)
+        }
+        ObjectiveKind::Contrastive => set(&mut e.contrastive.temperature, args.temperature),
+    }
+    apply_local_aggregation(args, e)?;
     c.data.augment.enabled &= !args.no_augment;
     c.data.cache &= !args.no_cache;
     c.check()?;
     Ok(c)
+}
+
+/// The flags of Local Aggregation's own settings; an error names the first one given when
+/// another objective trains.
+fn apply_local_aggregation(args: &TrainArgs, e: &mut EmbeddingConfig) -> anyhow::Result<()> {
+    let given = [
+        ("--mixing", args.mixing.is_some()),
+        ("--background", args.background.is_some()),
+        ("--clusterings", args.clusterings.is_some()),
+        ("--la-clusters", args.la_clusters.is_some()),
+        ("--recluster-steps", args.recluster_steps.is_some()),
+        ("--warmup-epochs", args.warmup_epochs.is_some()),
+    ];
+    if e.objective != ObjectiveKind::LocalAggregation
+        && let Some((flag, _)) = given.iter().find(|g| g.1)
+    {
+        bail!(
+            "{flag} is a setting of Local Aggregation, but the objective is contrastive; \
+             add --objective local-aggregation or leave {flag} out"
+        );
+    }
+    let la = &mut e.local_aggregation;
+    set(&mut la.mixing, args.mixing);
+    set(&mut la.background, args.background);
+    set(&mut la.clusterings, args.clusterings);
+    set_some(&mut la.clusters, args.la_clusters);
+    if let Some(n) = args.recluster_steps {
+        la.recluster = Recluster::Steps(n);
+    }
+    set(&mut la.warmup_epochs, args.warmup_epochs);
+    Ok(())
 }
 
 fn set<T>(field: &mut T, flag: Option<T>) {
@@ -238,16 +278,42 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("run.toml");
-        std::fs::write(&file, "seed = 5\n[la]\nepochs = 3\ntemperature = 0.1\n").unwrap();
+        let text = "seed = 5\n[embedding]\nepochs = 3\n[embedding.local_aggregation]\n\
+                    temperature = 0.1\n";
+        std::fs::write(&file, text).unwrap();
         let args = TrainArgs {
             config: Some(file),
             epochs: Some(7),
-            stages: Some(Stages::La),
+            stages: Some(Stages::Embedding),
             ..Default::default()
         };
         let c = train_config(&args).unwrap();
-        assert_eq!((c.seed, c.la.epochs, c.la.temperature), (5, 7, 0.1));
-        assert!(!c.ae.enabled && c.la.enabled);
+        let la = &c.embedding.local_aggregation;
+        assert_eq!((c.seed, c.embedding.epochs, la.temperature), (5, 7, 0.1));
+        assert!(!c.ae.enabled && c.embedding.enabled);
+    }
+
+    #[test]
+    fn the_temperature_goes_to_the_objective_and_la_flags_need_la() {
+        let args = TrainArgs {
+            objective: Some(Objective::Contrastive),
+            temperature: Some(0.3),
+            ..Default::default()
+        };
+        let c = train_config(&args).unwrap();
+        assert_eq!(c.embedding.objective, ObjectiveKind::Contrastive);
+        assert_eq!(c.embedding.contrastive.temperature, 0.3);
+        assert_eq!(c.embedding.local_aggregation.temperature, 0.07);
+        let args = TrainArgs {
+            objective: Some(Objective::Contrastive),
+            mixing: Some(0.3),
+            ..Default::default()
+        };
+        let err = train_config(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("--mixing") && err.contains("local-aggregation"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -260,11 +326,11 @@ mod tests {
             train_config(&args)
                 .unwrap_err()
                 .to_string()
-                .contains("la.temperature")
+                .contains("embedding.local_aggregation.temperature")
         );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("run.toml");
-        std::fs::write(&file, "[la]\nepoch = 3\n").unwrap();
+        std::fs::write(&file, "[embedding]\nepoch = 3\n").unwrap();
         let args = TrainArgs {
             config: Some(file),
             ..Default::default()

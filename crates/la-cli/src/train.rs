@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use la_train::{EvalReport, MetricsLog, Outcome, RunDir, Scores};
+use la_train::{ClusterMethod, EvalReport, MetricsLog, Outcome, RunDir, Scores};
 
 use crate::args::{OutputMode, TrainArgs};
 use crate::progress::{Progress, StopFlag};
@@ -101,14 +101,7 @@ pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
         report.items, report.clusters, report.cluster_sizes
     );
     if let Some(s) = &report.scores {
-        println!(
-            "{:<22} {:>6} {:>6} {:>6} {:>7}",
-            "", "ACC", "NMI", "ARI", "purity"
-        );
-        row("this model", s);
-        if let Some(p) = &report.pixel_baseline {
-            row("k-means on raw pixels", p);
-        }
+        print_scores(s, report);
     }
     print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
     let d = RunDir::new(dir);
@@ -128,9 +121,28 @@ pub fn print_knn(model: Option<f64>, pixels: Option<f64>) {
     }
 }
 
+/// The model's `scores` (of the method `report` names) above the raw pixels' of the report.
+pub fn print_scores(scores: &Scores, report: &EvalReport) {
+    let method = match report.method {
+        ClusterMethod::KMeans => "k-means",
+        ClusterMethod::Umap { .. } => "UMAP + k-means",
+    };
+    println!(
+        "{:<30} {:>6} {:>6} {:>6} {:>7}",
+        "", "ACC", "NMI", "ARI", "purity"
+    );
+    row(&format!("this model ({method})"), scores);
+    if let Some(p) = &report.pixel_method_baseline {
+        row(&format!("{method} on raw pixels"), p);
+    }
+    if let Some(p) = &report.pixel_baseline {
+        row("k-means on raw pixels", p);
+    }
+}
+
 fn row(name: &str, s: &Scores) {
     println!(
-        "{name:<22} {:>6.3} {:>6.3} {:>6.3} {:>7.3}",
+        "{name:<30} {:>6.3} {:>6.3} {:>6.3} {:>7.3}",
         s.acc, s.nmi, s.ari, s.purity
     );
 }

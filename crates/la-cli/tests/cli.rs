@@ -94,7 +94,7 @@ fn train_then_eval_cluster_reconstruct_and_info() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.contains("\"epoch_end\"") && l.contains("local_aggregation"))
+            .any(|l| l.contains("\"epoch_end\"") && l.contains("\"embedding\""))
     );
 
     assert!(stdout.contains("raw pixels 1.000"), "{stdout}");
@@ -184,6 +184,46 @@ fn stages_none_clusters_with_the_untrained_encoder() {
 }
 
 #[test]
+fn the_contrastive_objective_and_umap_clusters_run_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images);
+    let run = tmp.path().join("run");
+    let mut args = vec!["train", "--data", images.to_str().unwrap()];
+    args.extend(["--out", run.to_str().unwrap()]);
+    args.extend([
+        "--image-size",
+        "32",
+        "--width-divisor",
+        "16",
+        "--projection",
+        "8",
+    ]);
+    args.extend([
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--clusters",
+        "2",
+        "-q",
+    ]);
+    args.extend(["--stages", "embedding", "--objective", "contrastive"]);
+    args.extend(["--cluster-method", "umap"]);
+    let out = la(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("this model (UMAP + k-means)")
+            && stdout.contains("UMAP + k-means on raw pixels")
+            && stdout.contains("k-means on raw pixels"),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("objective = \"contrastive\""), "{config}");
+}
+
+#[test]
 fn user_mistakes_are_one_line_errors_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-photos");
@@ -211,7 +251,7 @@ fn user_mistakes_are_one_line_errors_with_exit_code_2() {
         ),
         (
             vec!["train".into(), "--temperature=-1".into()],
-            "la.temperature",
+            "embedding.local_aggregation.temperature",
         ),
         (
             vec!["train".into(), "--image-size".into(), "50".into()],

@@ -113,17 +113,24 @@ impl RunData {
     }
 
     /// Shuffled batches, a new order every epoch from `seed`, the last incomplete batch
-    /// dropped (a batch of one would break batch normalisation); augmented when `augment`
-    /// and the configuration enables it.
-    pub fn train_loader(&self, batch_size: usize, seed: u64, augment: bool) -> Result<Loader> {
+    /// dropped (a batch of one would break batch normalisation). `views` is `None` for the
+    /// images as they are, or `Some(v)` for `v` copies of each, augmented as the configuration
+    /// says.
+    pub fn train_loader(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        views: Option<usize>,
+    ) -> Result<Loader> {
         let mut pipeline = PipelineBuilder::new();
         pipeline.side(self.side);
-        if augment {
+        if views.is_some() {
             pipeline.augment(&self.config.augment)?;
         }
         let drop_last = self.len() > batch_size;
         Ok(self
             .builder(batch_size, seed)
+            .views(views.unwrap_or(1))
             .shuffle(true)
             .drop_last(drop_last)
             .build(self.dataset.clone(), pipeline.build()?)?)

@@ -2,12 +2,13 @@
 
 use candle_core::{DType, Tensor};
 use la_cluster::{
-    CosineBank, KMeans, NearestNeighbours, Neighbours, WeightedKnn, ari, clustering_accuracy, nmi,
-    purity,
+    CosineBank, KMeans, NearestNeighbours, Neighbours, Umap, WeightedKnn, ari, clustering_accuracy,
+    nmi, purity,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
+use crate::config::ClusterMethod;
 use crate::embed::Embedded;
 
 /// Agreement of a clustering with the known labels.
@@ -53,9 +54,26 @@ pub struct FinalClustering {
     pub inertia: f64,
 }
 
-/// Clusters the rows of `embedded` into `k` groups with k-means++ and `n_runs` restarts.
-pub fn cluster(embedded: &Embedded, k: usize, n_runs: usize, seed: u64) -> Result<FinalClustering> {
-    let x = embedded.vectors.to_dtype(DType::F32)?;
+/// Clusters the rows of `embedded` into `k` groups by `method`, its k-means with k-means++
+/// and `n_runs` restarts. Distances and confidences are measured where k-means ran (the UMAP
+/// layout for [`ClusterMethod::Umap`]).
+pub fn cluster(
+    embedded: &Embedded,
+    k: usize,
+    method: ClusterMethod,
+    n_runs: usize,
+    seed: u64,
+) -> Result<FinalClustering> {
+    let vectors = embedded.vectors.to_dtype(DType::F32)?;
+    let x = match method {
+        ClusterMethod::KMeans => vectors,
+        ClusterMethod::Umap { dim, neighbours } => Umap::params(dim)
+            .neighbours(neighbours)
+            .min_dist(0.0)
+            .seed(seed)
+            .fit(&vectors)?
+            .to_device(vectors.device())?,
+    };
     let model = KMeans::params(k).n_runs(n_runs).seed(seed).fit(&x)?;
     let (distances, confidence) = distances_and_confidence(&x, model.centroids())?;
     Ok(FinalClustering {

@@ -48,19 +48,21 @@ mod evaluate;
 mod loss;
 mod memory_bank;
 mod monitor;
+mod objective;
 mod optim;
 mod report;
 mod run;
 mod schedule;
 mod stage_ae;
-mod stage_la;
+mod stage_embedding;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;
 pub use config::{
-    AeConfig, BackboneSpec, BankInit, DataConfig, DataSource, EvalConfig, GridSpec, LaConfig,
-    MergerSpec, ModelSpec, PAPER_IMAGES_PER_CLUSTER, Recluster, RunConfig, Weights,
+    AeConfig, BackboneSpec, BankInit, ClusterMethod, DataConfig, DataSource, EmbeddingConfig,
+    EvalConfig, GridSpec, LaConfig, MergerSpec, ModelSpec, ObjectiveKind, PAPER_IMAGES_PER_CLUSTER,
+    Recluster, RunConfig, Weights,
 };
 pub use data::RunData;
 pub use embed::{Embedded, embed_all};
@@ -70,6 +72,7 @@ pub use la_data::{RngStream, derive_seed};
 pub use loss::{ContrastiveLoss, InstanceLoss, LocalAggregationLoss, LossOutput};
 pub use memory_bank::{Background, MemoryBank};
 pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
+pub use objective::{Contrastive, LocalAggregation, Objective};
 pub use optim::{Optimizer, Sgd, SgdConfig};
 pub use report::{EvalReport, write_clusters_csv, write_contact_sheets};
 pub use run::{
@@ -77,5 +80,5 @@ pub use run::{
 };
 pub use schedule::{LrSchedule, Progress};
 pub use stage_ae::{AE_CHECKPOINT, save_reconstructions, train_autoencoder};
-pub use stage_la::{LA_CHECKPOINT, train_local_aggregation};
+pub use stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
 pub use trainer::{Outcome, Position};

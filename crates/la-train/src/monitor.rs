@@ -15,8 +15,8 @@ use crate::{Error, Result};
 pub enum Stage {
     /// Stage 1: the auto-encoder learns to reconstruct its input.
     AutoEncoder,
-    /// Stage 2: the encoder learns with the Local Aggregation loss.
-    LocalAggregation,
+    /// Stage 2: the embedding learns by its objective (Local Aggregation or contrastive).
+    Embedding,
 }
 
 /// A long piece of work other than a training epoch.

@@ -8,6 +8,7 @@ use la_data::image::RgbImage;
 use la_data::{Dataset, ImageGrid, Pipeline};
 use serde::{Deserialize, Serialize};
 
+use crate::config::ClusterMethod;
 use crate::evaluate::{FinalClustering, Scores};
 use crate::{Error, Result};
 
@@ -26,9 +27,13 @@ pub struct EvalReport {
     pub scores: Option<Scores>,
     /// Leave-one-out weighted kNN accuracy of the embeddings, when labelled.
     pub knn_accuracy: Option<f64>,
-    /// Scores of the same k-means on the raw pixels (scaled to `[0, 1]`, at the network's
-    /// input size), when labelled and asked for.
+    /// How the clusters were found.
+    pub method: ClusterMethod,
+    /// Scores of k-means on the raw pixels (scaled to `[0, 1]`, at the network's input size),
+    /// when labelled and asked for.
     pub pixel_baseline: Option<Scores>,
+    /// Scores of the same method as the model's on the raw pixels, when it is not k-means.
+    pub pixel_method_baseline: Option<Scores>,
     /// The same weighted kNN accuracy on those raw pixels, when labelled and asked for.
     pub pixel_knn_accuracy: Option<f64>,
 }

@@ -10,14 +10,14 @@ use la_segnet::{
 };
 use la_vgg::{Depth, HfCache, Variant, VggConfig};
 
-use crate::config::{MergerSpec, RunConfig, Weights};
+use crate::config::{ClusterMethod, MergerSpec, RunConfig, Weights};
 use crate::data::RunData;
 use crate::embed::embed_all;
 use crate::evaluate::{Scores, cluster, knn_accuracy};
 use crate::monitor::{Event, Monitor, Phase};
 use crate::report::{EvalReport, write_clusters_csv, write_contact_sheets};
 use crate::stage_ae::{AE_CHECKPOINT, train_autoencoder};
-use crate::stage_la::{LA_CHECKPOINT, train_local_aggregation};
+use crate::stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
 use crate::trainer::Outcome;
 use crate::{Checkpoint, Error, Result, RngStream, derive_seed};
 
@@ -123,18 +123,17 @@ pub fn run(
     let (mut encoder, _) = ae.into_parts();
     encoder.set_frozen(false);
     let embedder = build_embedder(config, encoder, data.input_side())?;
-    if config.la.enabled {
+    if config.embedding.enabled {
         let vars = embedder.variables();
         let outcome = stage(
             &dir,
-            LA_CHECKPOINT,
-            config.la.epochs,
+            EMBEDDING_CHECKPOINT,
+            config.embedding.epochs,
             device,
             &vars,
             |resume| {
-                let out = dir.path();
-                train_local_aggregation(&embedder, &data, &config.la, seed, out, resume, monitor)
-                    .map(|(outcome, _)| outcome)
+                let (c, out) = (&config.embedding, dir.path());
+                train_embedding(&embedder, &data, c, seed, out, resume, monitor)
             },
         )?;
         if outcome == Outcome::Stopped {
@@ -181,7 +180,7 @@ pub fn build_embedder(config: &RunConfig, encoder: Encoder, side: u32) -> Result
                 MergerSpec::Mean => Merger::Mean,
                 MergerSpec::Flatten => Merger::Flatten,
             },
-            projection: (config.la.enabled && projection > 0).then_some(projection),
+            projection: (config.embedding.enabled && projection > 0).then_some(projection),
             image_hw: (side as usize, side as usize),
             seed: derive_seed(config.seed, RngStream::ModelInit, 1, 0),
         },
@@ -250,7 +249,51 @@ fn load_checkpoint(dir: &RunDir, name: &str, device: &Device) -> Result<Option<C
     Checkpoint::load(&dir.checkpoints(), name, device).map(Some)
 }
 
-/// Embeds every item with `embedder`, clusters the embeddings with the k-means of
+/// The raw pixels' scores: k-means, the final clustering method (when it is not k-means)
+/// and the weighted kNN.
+#[derive(Debug, Clone, Copy)]
+struct PixelBaselines {
+    kmeans: Scores,
+    same_method: Option<Scores>,
+    knn: f64,
+}
+
+/// Clusters and classifies the raw pixels (scaled to [0, 1], at the network's input size) of
+/// every item as the model's embeddings are.
+fn pixel_baselines(
+    config: &RunConfig,
+    data: &RunData,
+    truth: &[u32],
+    k: usize,
+    seed: u64,
+    monitor: &mut dyn Monitor,
+) -> Result<PixelBaselines> {
+    let eval = &config.eval;
+    let unit = *data.eval_pipeline()?.normalization();
+    let batch = config.embedding.batch_size.max(config.ae.batch_size);
+    let raw = embed_all(
+        |x| -> Result<Tensor> { Ok(unit.to_unit_range(x)?.flatten_from(1)?) },
+        data,
+        batch,
+        monitor,
+    )?;
+    let scores = |method| -> Result<Scores> {
+        Scores::of(
+            truth,
+            &cluster(&raw, k, method, eval.n_runs, seed)?.clusters,
+        )
+    };
+    Ok(PixelBaselines {
+        kmeans: scores(ClusterMethod::KMeans)?,
+        same_method: match eval.method {
+            ClusterMethod::KMeans => None,
+            method => Some(scores(method)?),
+        },
+        knn: knn_accuracy(&raw, truth, eval.knn_k, eval.knn_temperature)?,
+    })
+}
+
+/// Embeds every item with `embedder`, clusters the embeddings by the method of
 /// `config.eval`, scores the clustering where labels are known (with the raw-pixel baseline if
 /// asked) and writes `clusters.csv`, the contact sheets and `eval.json` into `dir`.
 pub fn cluster_and_report(
@@ -260,7 +303,7 @@ pub fn cluster_and_report(
     dir: &RunDir,
     monitor: &mut dyn Monitor,
 ) -> Result<EvalReport> {
-    let batch = config.la.batch_size.max(config.ae.batch_size);
+    let batch = config.embedding.batch_size.max(config.ae.batch_size);
     let embedded = embed_all(|x| embedder.forward_t(x, false), data, batch, monitor)?;
     let clock = Instant::now();
     monitor.event(&Event::PhaseStart {
@@ -274,8 +317,9 @@ pub fn cluster_and_report(
         20
     });
     let k = k.min(embedded.items.len()).max(1);
-    let kmeans_seed = derive_seed(config.seed, RngStream::Evaluation, 0, 0);
-    let clustering = cluster(&embedded, k, config.eval.n_runs, kmeans_seed)?;
+    let seed = derive_seed(config.seed, RngStream::Evaluation, 0, 0);
+    let eval = &config.eval;
+    let clustering = cluster(&embedded, k, eval.method, eval.n_runs, seed)?;
     let truth: Option<Vec<u32>> = embedded
         .items
         .iter()
@@ -285,20 +329,9 @@ pub fn cluster_and_report(
         None => (None, None, None),
         Some(t) => {
             let scores = Scores::of(t, &clustering.clusters)?;
-            let knn = knn_accuracy(&embedded, t, config.eval.knn_k, config.eval.knn_temperature)?;
-            let pixels = if config.eval.pixel_baseline {
-                let unit = *data.eval_pipeline()?.normalization();
-                let raw = embed_all(
-                    |x| -> Result<Tensor> { Ok(unit.to_unit_range(x)?.flatten_from(1)?) },
-                    data,
-                    batch,
-                    monitor,
-                )?;
-                let kmeans = cluster(&raw, k, config.eval.n_runs, kmeans_seed)?;
-                Some((
-                    Scores::of(t, &kmeans.clusters)?,
-                    knn_accuracy(&raw, t, config.eval.knn_k, config.eval.knn_temperature)?,
-                ))
+            let knn = knn_accuracy(&embedded, t, eval.knn_k, eval.knn_temperature)?;
+            let pixels = if eval.pixel_baseline {
+                Some(pixel_baselines(config, data, t, k, seed, monitor)?)
             } else {
                 None
             };
@@ -324,8 +357,10 @@ pub fn cluster_and_report(
         cluster_sizes: sizes,
         scores,
         knn_accuracy: knn,
-        pixel_baseline: pixels.map(|p| p.0),
-        pixel_knn_accuracy: pixels.map(|p| p.1),
+        method: eval.method,
+        pixel_baseline: pixels.map(|p| p.kmeans),
+        pixel_method_baseline: pixels.and_then(|p| p.same_method),
+        pixel_knn_accuracy: pixels.map(|p| p.knn),
     };
     report.save(&dir.eval_json())?;
     monitor.event(&Event::PhaseEnd {

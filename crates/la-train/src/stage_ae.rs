@@ -45,7 +45,7 @@ pub fn train_autoencoder(
     let loader = data.train_loader(
         config.batch_size,
         derive_seed(seed, RngStream::Shuffle, 0, 0),
-        false,
+        None,
     )?;
     let sample = fixed_sample(data, config.reconstructions)?;
     let mut task = AeTask {

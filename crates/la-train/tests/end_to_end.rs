@@ -6,8 +6,8 @@ use std::path::Path;
 use candle_core::Device;
 use la_data::image::{Rgb, RgbImage};
 use la_train::{
-    AeConfig, BackboneSpec, DataConfig, DataSource, EvalConfig, Event, LaConfig, ModelSpec,
-    Monitor, Outcome, RunConfig, RunDir, Stage, run,
+    AeConfig, BackboneSpec, DataConfig, DataSource, EmbeddingConfig, EvalConfig, Event, LaConfig,
+    ModelSpec, Monitor, ObjectiveKind, Outcome, RunConfig, RunDir, Stage, run,
 };
 
 /// 64 images in 4 labelled folders: a class-specific pattern plus seeded noise.
@@ -57,11 +57,14 @@ fn config(images: &Path) -> RunConfig {
             batch_size: 16,
             ..Default::default()
         },
-        la: LaConfig {
+        embedding: EmbeddingConfig {
             epochs: 4,
             batch_size: 16,
-            clusters: Some(4),
-            clusterings: 2,
+            local_aggregation: LaConfig {
+                clusters: Some(4),
+                clusterings: 2,
+                ..Default::default()
+            },
             ..Default::default()
         },
         eval: EvalConfig {
@@ -117,7 +120,7 @@ fn both_stages_learn_and_every_report_is_written() {
     assert_eq!(summary.outcome, Outcome::Finished);
 
     let ae = rec.epoch_losses(Stage::AutoEncoder);
-    let la = rec.epoch_losses(Stage::LocalAggregation);
+    let la = rec.epoch_losses(Stage::Embedding);
     assert_eq!((ae.len(), la.len()), (4, 4));
     assert!(ae[3] < ae[0], "auto-encoder loss must fall: {ae:?}");
     assert!(la[3] < la[0], "Local Aggregation loss must fall: {la:?}");
@@ -153,6 +156,7 @@ fn weights(dir: &Path) -> Vec<Vec<u8>> {
     let d = RunDir::new(dir);
     [d.autoencoder(), d.embedder()]
         .iter()
+        .filter(|p| p.exists())
         .map(|p| std::fs::read(p).unwrap())
         .collect()
 }
@@ -164,29 +168,55 @@ fn tiny_run(ae_epochs: usize, la_epochs: usize) -> (tempfile::TempDir, RunConfig
     let images = tmp.path().join("images");
     write_images(&images);
     let mut cfg = config(&images);
-    (cfg.ae.epochs, cfg.la.epochs) = (ae_epochs, la_epochs);
+    (cfg.ae.epochs, cfg.embedding.epochs) = (ae_epochs, la_epochs);
     (tmp, cfg)
 }
 
 #[test]
 fn a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_run() {
     let (tmp, cfg) = tiny_run(2, 2);
+    stop_and_resume(tmp.path(), &cfg, &[4, 2, 3]);
+}
 
-    let straight = tmp.path().join("straight");
-    run(&cfg, &straight, &Device::Cpu, &mut Recorder::default()).unwrap();
+#[test]
+fn the_contrastive_objective_learns_and_resumes_exactly() {
+    let (tmp, mut cfg) = tiny_run(0, 4);
+    cfg.ae.enabled = false;
+    cfg.embedding.objective = ObjectiveKind::Contrastive;
+    let mut rec = Recorder::default();
+    let out = tmp.path().join("learns");
+    run(&cfg, &out, &Device::Cpu, &mut rec).unwrap();
+    let losses = rec.epoch_losses(Stage::Embedding);
+    assert_eq!(losses.len(), 4);
+    assert!(
+        losses[3] < losses[0],
+        "contrastive loss must fall: {losses:?}"
+    );
+    // Two views of 16 images per step: the loss starts near log(31), a uniform choice.
+    assert!((losses[0] - 31f64.ln()).abs() < 0.5, "{losses:?}");
+    // 8 steps: stop at the end of epoch 0, then twice within epoch 1.
+    cfg.embedding.epochs = 2;
+    stop_and_resume(tmp.path(), &cfg, &[4, 1, 2]);
+}
 
-    // Stop at an epoch boundary of stage 1 (4 steps per epoch), mid-epoch in stage 1, and
-    // mid-epoch in stage 2; resume each time from the checkpoints.
-    let resumed = tmp.path().join("resumed");
-    for stop in [4, 2, 3] {
+/// Runs `cfg` straight, then stopped after each number of `stops` steps and resumed each time:
+/// both end with the same weights.
+fn stop_and_resume(tmp: &Path, cfg: &RunConfig, stops: &[usize]) {
+    let straight = tmp.join("straight");
+    run(cfg, &straight, &Device::Cpu, &mut Recorder::default()).unwrap();
+
+    // With both stages: stop at an epoch boundary of stage 1 (4 steps per epoch), mid-epoch
+    // in stage 1, and mid-epoch in stage 2; resume each time from the checkpoints.
+    let resumed = tmp.join("resumed");
+    for &stop in stops {
         let mut rec = Recorder {
             stop_after_steps: Some(stop),
             ..Default::default()
         };
-        let summary = run(&cfg, &resumed, &Device::Cpu, &mut rec).unwrap();
+        let summary = run(cfg, &resumed, &Device::Cpu, &mut rec).unwrap();
         assert_eq!(summary.outcome, Outcome::Stopped, "stop after {stop} steps");
     }
-    let summary = run(&cfg, &resumed, &Device::Cpu, &mut Recorder::default()).unwrap();
+    let summary = run(cfg, &resumed, &Device::Cpu, &mut Recorder::default()).unwrap();
     assert_eq!(summary.outcome, Outcome::Finished);
     assert!(
         weights(&straight) == weights(&resumed),
@@ -269,7 +299,7 @@ fn without_stages_the_initial_encoder_is_scored_beside_raw_pixels() {
     let images = tmp.path().join("images");
     write_images(&images);
     let mut c = config(&images);
-    (c.ae.enabled, c.la.enabled) = (false, false);
+    (c.ae.enabled, c.embedding.enabled) = (false, false);
     c.eval.knn_k = 40;
     let out = tmp.path().join("run");
     let summary = run(&c, &out, &Device::Cpu, &mut Recorder::default()).unwrap();

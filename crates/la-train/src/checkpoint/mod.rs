@@ -10,17 +10,16 @@ use candle_core::{Device, Tensor};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use crate::close_neighbours::Clusterings;
 use crate::{Error, Result};
 
 const FORMAT: &str = "la-train checkpoint";
-const VERSION: u32 = 1;
+// Version 2: the objective's state under `objective.` (version 1 had a fixed memory bank).
+const VERSION: u32 = 2;
 /// The safetensors metadata key holding the save id that ties the two files together.
 const SAVE_ID_KEY: &str = "la_train_save_id";
 const MODEL: &str = "model.";
 const OPTIMIZER: &str = "optimizer.";
-const MEMORY_BANK: &str = "memory_bank";
-const CLUSTER_LABELS: &str = "cluster_labels";
+const OBJECTIVE: &str = "objective.";
 
 /// Where a run stands and how it was configured (the sidecar's `run` object).
 ///
@@ -42,7 +41,8 @@ pub struct RunInfo {
 }
 
 /// Everything needed to continue a run exactly: saved as `<name>.safetensors` (tensors
-/// `model.<param>`, `optimizer.<param>`, `memory_bank`, `cluster_labels` (H, N) u32) and
+/// `model.<param>`, `optimizer.<param>`, `objective.<name>`: the objective's state, e.g. a
+/// memory bank) and
 /// `<name>.json` (the [`RunInfo`], the list of tensors, and a save id also stored in the
 /// safetensors metadata).
 ///
@@ -71,10 +71,9 @@ pub struct Checkpoint {
     pub model: HashMap<String, Tensor>,
     /// Optimiser state by parameter name ([`Optimizer::state`](crate::Optimizer::state)).
     pub optimizer: HashMap<String, Tensor>,
-    /// The memory bank (N x D), in Local Aggregation runs.
-    pub memory_bank: Option<Tensor>,
-    /// The current clusterings, in Local Aggregation runs.
-    pub clusterings: Option<Clusterings>,
+    /// The state of the training objective by name (a memory bank and clusterings for Local
+    /// Aggregation).
+    pub objective: HashMap<String, Tensor>,
     /// Position, seed and configuration.
     pub run: RunInfo,
 }
@@ -96,8 +95,7 @@ impl Checkpoint {
         Self {
             model: HashMap::new(),
             optimizer: HashMap::new(),
-            memory_bank: None,
-            clusterings: None,
+            objective: HashMap::new(),
             run,
         }
     }
@@ -166,16 +164,14 @@ impl Checkpoint {
     /// Every tensor under its file name, sorted.
     fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out: Vec<(String, Tensor)> = Vec::new();
-        for (prefix, map) in [(MODEL, &self.model), (OPTIMIZER, &self.optimizer)] {
+        for (prefix, map) in [
+            (MODEL, &self.model),
+            (OPTIMIZER, &self.optimizer),
+            (OBJECTIVE, &self.objective),
+        ] {
             for (k, t) in map {
                 out.push((format!("{prefix}{k}"), t.contiguous()?));
             }
-        }
-        if let Some(bank) = &self.memory_bank {
-            out.push((MEMORY_BANK.into(), bank.contiguous()?));
-        }
-        if let Some(c) = &self.clusterings {
-            out.push((CLUSTER_LABELS.into(), c.to_tensor(&Device::Cpu)?));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)

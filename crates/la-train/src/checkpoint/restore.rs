@@ -6,8 +6,7 @@ use std::path::Path;
 use candle_core::Tensor;
 use la_segnet::Param;
 
-use super::{CLUSTER_LABELS, Checkpoint, MEMORY_BANK, MODEL, OPTIMIZER, RunInfo};
-use crate::close_neighbours::Clusterings;
+use super::{Checkpoint, MODEL, OBJECTIVE, OPTIMIZER, RunInfo};
 use crate::{Error, Result};
 
 /// Fails unless the file holds exactly the tensors the sidecar lists, naming the first
@@ -44,24 +43,26 @@ pub(super) fn split(
     run: RunInfo,
 ) -> Result<Checkpoint> {
     let mut ckpt = Checkpoint::new(run);
-    ckpt.memory_bank = tensors.remove(MEMORY_BANK);
-    if let Some(labels) = tensors.remove(CLUSTER_LABELS) {
-        let c = Clusterings::from_tensor(&labels)
-            .map_err(|e| Error::checkpoint(path, format!("tensor {CLUSTER_LABELS}: {e}")))?;
-        ckpt.clusterings = Some(c);
-    }
     for (name, t) in tensors.drain() {
-        if let Some(k) = name.strip_prefix(MODEL) {
-            ckpt.model.insert(k.to_string(), t);
-        } else if let Some(k) = name.strip_prefix(OPTIMIZER) {
-            ckpt.optimizer.insert(k.to_string(), t);
-        } else {
-            return Err(Error::checkpoint(
-                path,
-                format!(
-                    "unexpected tensor {name} (expected model.*, optimizer.*, {MEMORY_BANK} or {CLUSTER_LABELS})"
-                ),
-            ));
+        let slot = [
+            (MODEL, &mut ckpt.model),
+            (OPTIMIZER, &mut ckpt.optimizer),
+            (OBJECTIVE, &mut ckpt.objective),
+        ]
+        .into_iter()
+        .find_map(|(prefix, map)| Some((name.strip_prefix(prefix)?.to_string(), map)));
+        match slot {
+            Some((k, map)) => {
+                map.insert(k, t);
+            }
+            None => {
+                return Err(Error::checkpoint(
+                    path,
+                    format!(
+                        "unexpected tensor {name} (expected {MODEL}*, {OPTIMIZER}* or {OBJECTIVE}*)"
+                    ),
+                ));
+            }
         }
     }
     Ok(ckpt)

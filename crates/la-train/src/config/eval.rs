@@ -5,13 +5,39 @@ use serde::{Deserialize, Serialize};
 use super::stages::{positive, positive_number};
 use crate::{Error, Result};
 
+/// How the final clusters are found from the embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClusterMethod {
+    /// k-means on the embeddings themselves.
+    KMeans,
+    /// k-means on a UMAP layout of the embeddings (the N2D recipe, McConville et al. 2020):
+    /// the layout keeps each item's neighbourhood and packs groups tightly (min_dist 0), so
+    /// groups that are not round in the embedding come out whole.
+    Umap {
+        /// Dimensions of the layout. By default, 10 (N2D's).
+        dim: usize,
+        /// Neighbours per item, itself included. By default, 15 (UMAP's).
+        neighbours: usize,
+    },
+}
+
+impl ClusterMethod {
+    /// UMAP with N2D's 10 dimensions and UMAP's 15 neighbours.
+    pub const UMAP: ClusterMethod = ClusterMethod::Umap {
+        dim: 10,
+        neighbours: 15,
+    };
+}
+
 /// The final clustering and evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalConfig {
-    /// Clusters K of the final k-means; by default the number of classes when the data is
-    /// labelled, else 20.
+    /// Clusters K; by default the number of classes when the data is labelled, else 20.
     pub clusters: Option<usize>,
+    /// How the clusters are found. By default, k-means on the embeddings.
+    pub method: ClusterMethod,
     /// k-means restarts (best inertia kept). By default, 10.
     pub n_runs: usize,
     /// Neighbours of the weighted kNN classifier. By default, 200 (Wu et al. 2018).
@@ -20,7 +46,8 @@ pub struct EvalConfig {
     pub knn_temperature: f64,
     /// Most central images shown per cluster in its contact sheet. By default, 64.
     pub sheet_images: usize,
-    /// Also cluster the raw pixels with the same k-means, as a baseline. By default, true.
+    /// Also cluster and classify the raw pixels (k-means, the same method, the same kNN), as
+    /// baselines. By default, true.
     pub pixel_baseline: bool,
 }
 
@@ -28,6 +55,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             clusters: None,
+            method: ClusterMethod::KMeans,
             n_runs: 10,
             knn_k: 200,
             knn_temperature: 0.07,
@@ -44,6 +72,16 @@ impl EvalConfig {
             && k < 2
         {
             return Err(Error::config("eval.clusters", k, "at least 2"));
+        }
+        if let ClusterMethod::Umap { dim, neighbours } = self.method {
+            positive("eval.method.dim", dim)?;
+            if neighbours < 2 {
+                return Err(Error::config(
+                    "eval.method.neighbours",
+                    neighbours,
+                    "at least 2",
+                ));
+            }
         }
         positive("eval.n_runs", self.n_runs)?;
         positive("eval.knn_k", self.knn_k)?;

@@ -15,9 +15,12 @@ mod stages;
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataConfig, DataSource, GridSpec};
-pub use eval::EvalConfig;
+pub use eval::{ClusterMethod, EvalConfig};
 pub use model::{BackboneSpec, MergerSpec, ModelSpec, Weights};
-pub use stages::{AeConfig, BankInit, LaConfig, PAPER_IMAGES_PER_CLUSTER, Recluster};
+pub use stages::{
+    AeConfig, BankInit, EmbeddingConfig, LaConfig, ObjectiveKind, PAPER_IMAGES_PER_CLUSTER,
+    Recluster,
+};
 
 use crate::Result;
 
@@ -34,8 +37,8 @@ pub struct RunConfig {
     pub model: ModelSpec,
     /// Stage 1, the auto-encoder.
     pub ae: AeConfig,
-    /// Stage 2, Local Aggregation.
-    pub la: LaConfig,
+    /// Stage 2, the embedding.
+    pub embedding: EmbeddingConfig,
     /// The final clustering and its evaluation.
     pub eval: EvalConfig,
 }
@@ -57,6 +60,10 @@ impl RunConfig {
                 enabled: true,
                 ..AeConfig::default()
             },
+            embedding: EmbeddingConfig {
+                objective: ObjectiveKind::LocalAggregation,
+                ..EmbeddingConfig::default()
+            },
             ..RunConfig::default()
         }
     }
@@ -66,7 +73,7 @@ impl RunConfig {
         self.data.check()?;
         self.model.check()?;
         self.ae.check()?;
-        self.la.check()?;
+        self.embedding.check()?;
         self.eval.check()
     }
 }
@@ -112,25 +119,60 @@ mod tests {
                 gamma: 0.5,
             }
         }),
-        ("la.epochs", |c| c.la.epochs = 0),
-        ("la.warmup_epochs", |c| c.la.warmup_epochs = 41),
-        ("la.batch_size", |c| c.la.batch_size = 0),
-        ("la.sgd.momentum", |c| c.la.sgd.momentum = -0.9),
-        ("la.schedule.gamma", |c| {
-            c.la.schedule = LrSchedule::Step {
+        ("embedding.epochs", |c| c.embedding.epochs = 0),
+        ("embedding.local_aggregation.warmup_epochs", |c| {
+            c.embedding.local_aggregation.warmup_epochs = 41
+        }),
+        ("embedding.batch_size", |c| c.embedding.batch_size = 0),
+        ("embedding.sgd.momentum", |c| {
+            c.embedding.sgd.momentum = -0.9
+        }),
+        ("embedding.schedule.gamma", |c| {
+            c.embedding.schedule = LrSchedule::Step {
                 step_size: 1,
                 gamma: 0.0,
             }
         }),
-        ("la.temperature", |c| c.la.temperature = 0.0),
-        ("la.temperature", |c| c.la.temperature = f64::INFINITY),
-        ("la.mixing", |c| c.la.mixing = 0.0),
-        ("la.mixing", |c| c.la.mixing = 1.5),
-        ("la.background", |c| c.la.background = 0),
-        ("la.clusterings", |c| c.la.clusterings = 0),
-        ("la.clusters", |c| c.la.clusters = Some(1)),
-        ("la.recluster", |c| c.la.recluster = Recluster::Steps(0)),
+        ("embedding.local_aggregation.temperature", |c| {
+            c.embedding.local_aggregation.temperature = 0.0
+        }),
+        ("embedding.local_aggregation.temperature", |c| {
+            c.embedding.local_aggregation.temperature = f64::INFINITY
+        }),
+        ("embedding.local_aggregation.mixing", |c| {
+            c.embedding.local_aggregation.mixing = 0.0
+        }),
+        ("embedding.local_aggregation.mixing", |c| {
+            c.embedding.local_aggregation.mixing = 1.5
+        }),
+        ("embedding.local_aggregation.background", |c| {
+            c.embedding.local_aggregation.background = 0
+        }),
+        ("embedding.local_aggregation.clusterings", |c| {
+            c.embedding.local_aggregation.clusterings = 0
+        }),
+        ("embedding.local_aggregation.clusters", |c| {
+            c.embedding.local_aggregation.clusters = Some(1)
+        }),
+        ("embedding.local_aggregation.recluster", |c| {
+            c.embedding.local_aggregation.recluster = Recluster::Steps(0)
+        }),
+        ("embedding.contrastive.temperature", |c| {
+            c.embedding.contrastive.temperature = -1.0
+        }),
         ("eval.clusters", |c| c.eval.clusters = Some(1)),
+        ("eval.method.dim", |c| {
+            c.eval.method = ClusterMethod::Umap {
+                dim: 0,
+                neighbours: 15,
+            }
+        }),
+        ("eval.method.neighbours", |c| {
+            c.eval.method = ClusterMethod::Umap {
+                dim: 2,
+                neighbours: 1,
+            }
+        }),
         ("eval.n_runs", |c| c.eval.n_runs = 0),
         ("eval.knn_k", |c| c.eval.knn_k = 0),
         ("eval.sheet_images", |c| c.eval.sheet_images = 0),
@@ -162,7 +204,8 @@ mod tests {
     fn a_disabled_stage_may_have_zero_epochs_and_pretrained_weights_need_full_width() {
         let mut c = RunConfig::default();
         (c.ae.enabled, c.ae.epochs) = (false, 0);
-        (c.la.enabled, c.la.epochs, c.la.warmup_epochs) = (false, 0, 3);
+        (c.embedding.enabled, c.embedding.epochs) = (false, 0);
+        c.embedding.local_aggregation.warmup_epochs = 3;
         c.check().unwrap();
         let mut full = RunConfig::paper();
         full.model.weights = Weights::Path("w.safetensors".into());

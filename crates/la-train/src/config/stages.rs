@@ -1,8 +1,9 @@
-//! The two training stages: the auto-encoder and Local Aggregation.
+//! The two training stages: the auto-encoder and the embedding (Local Aggregation or
+//! contrastive learning).
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, LrSchedule, Result, SgdConfig};
+use crate::{ContrastiveLoss, Error, LrSchedule, Result, SgdConfig};
 
 /// Stage 1: the auto-encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,10 +70,22 @@ pub enum BankInit {
     Random,
 }
 
-/// Stage 2: Local Aggregation, with the paper's hyper-parameters by default.
+/// Which objective trains the embedding in stage 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectiveKind {
+    /// Local Aggregation (the paper's): a memory bank and k-means close neighbours. The
+    /// default.
+    #[default]
+    LocalAggregation,
+    /// Contrastive learning of two augmented views of each image (SimCLR's loss).
+    Contrastive,
+}
+
+/// Stage 2: the embedding, trained by an objective.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct LaConfig {
+pub struct EmbeddingConfig {
     /// Whether the stage runs. By default, true.
     pub enabled: bool,
     /// Epochs. By default, 40 (the recipe measured on the bundled sample).
@@ -84,6 +97,33 @@ pub struct LaConfig {
     pub sgd: SgdConfig,
     /// The learning-rate schedule. By default, constant.
     pub schedule: LrSchedule,
+    /// The objective. By default, Local Aggregation.
+    pub objective: ObjectiveKind,
+    /// The settings of Local Aggregation (used when it is the objective).
+    pub local_aggregation: LaConfig,
+    /// The settings of the contrastive objective (used when it is the objective).
+    pub contrastive: ContrastiveLoss,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        EmbeddingConfig {
+            enabled: true,
+            epochs: 40,
+            batch_size: 128,
+            sgd: SgdConfig::default(),
+            schedule: LrSchedule::Constant,
+            objective: ObjectiveKind::LocalAggregation,
+            local_aggregation: LaConfig::default(),
+            contrastive: ContrastiveLoss::default(),
+        }
+    }
+}
+
+/// Local Aggregation's settings, the paper's by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LaConfig {
     /// Temperature tau of the loss. By default, 0.07.
     pub temperature: f64,
     /// Weight m of a new embedding in its memory-bank row. By default, 0.5.
@@ -106,11 +146,6 @@ pub struct LaConfig {
 impl Default for LaConfig {
     fn default() -> Self {
         LaConfig {
-            enabled: true,
-            epochs: 40,
-            batch_size: 128,
-            sgd: SgdConfig::default(),
-            schedule: LrSchedule::Constant,
             temperature: 0.07,
             mixing: 0.5,
             background: 4096,
@@ -170,35 +205,57 @@ impl AeConfig {
     }
 }
 
-impl LaConfig {
+impl EmbeddingConfig {
     /// Checks every field; the error names the first one out of range.
     pub fn check(&self) -> Result<()> {
         if self.enabled {
-            positive("la.epochs", self.epochs)?;
-            if self.warmup_epochs > self.epochs {
-                return Err(Error::config(
-                    "la.warmup_epochs",
-                    self.warmup_epochs,
-                    "at most la.epochs",
-                ));
-            }
+            positive("embedding.epochs", self.epochs)?;
         }
-        positive("la.batch_size", self.batch_size)?;
-        self.sgd.check().map_err(|e| e.in_section("la"))?;
-        self.schedule.check().map_err(|e| e.in_section("la"))?;
-        positive_number("la.temperature", self.temperature)?;
+        positive("embedding.batch_size", self.batch_size)?;
+        self.sgd.check().map_err(|e| e.in_section("embedding"))?;
+        self.schedule
+            .check()
+            .map_err(|e| e.in_section("embedding"))?;
+        positive_number(
+            "embedding.contrastive.temperature",
+            self.contrastive.temperature,
+        )?;
+        self.local_aggregation.check()?;
+        if self.enabled && self.local_aggregation.warmup_epochs > self.epochs {
+            return Err(Error::config(
+                "embedding.local_aggregation.warmup_epochs",
+                self.local_aggregation.warmup_epochs,
+                "at most embedding.epochs",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl LaConfig {
+    /// Checks every field; the error names the first one out of range.
+    pub fn check(&self) -> Result<()> {
+        positive_number("embedding.local_aggregation.temperature", self.temperature)?;
         if !(self.mixing > 0.0 && self.mixing <= 1.0) {
-            return Err(Error::config("la.mixing", self.mixing, "in (0, 1]"));
+            return Err(Error::config(
+                "embedding.local_aggregation.mixing",
+                self.mixing,
+                "in (0, 1]",
+            ));
         }
-        positive("la.background", self.background)?;
-        positive("la.clusterings", self.clusterings)?;
+        positive("embedding.local_aggregation.background", self.background)?;
+        positive("embedding.local_aggregation.clusterings", self.clusterings)?;
         if let Some(k) = self.clusters
             && k < 2
         {
-            return Err(Error::config("la.clusters", k, "at least 2"));
+            return Err(Error::config(
+                "embedding.local_aggregation.clusters",
+                k,
+                "at least 2",
+            ));
         }
         if let Recluster::Steps(n) = self.recluster {
-            positive("la.recluster", n)?;
+            positive("embedding.local_aggregation.recluster", n)?;
         }
         Ok(())
     }
