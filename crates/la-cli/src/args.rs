@@ -186,6 +186,13 @@ pub struct TrainArgs {
     /// Train stage 2 without augmentations.
     #[arg(long)]
     pub no_augment: bool,
+    /// Smallest area fraction of the random resized crop (0 to 1].
+    #[arg(long, value_name = "FRACTION")]
+    pub crop_scale_min: Option<f32>,
+    /// Strength S of the colour jitter: brightness, contrast and saturation S, hue S / 4
+    /// (SimCLR's proportions).
+    #[arg(long, value_name = "S")]
+    pub jitter: Option<f32>,
     /// Do not keep decoded images in memory.
     #[arg(long)]
     pub no_cache: bool,

@@ -83,7 +83,16 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
         ObjectiveKind::Contrastive => set(&mut e.contrastive.temperature, args.temperature),
     }
     apply_local_aggregation(args, e)?;
-    c.data.augment.enabled &= !args.no_augment;
+    // The augmentations are written out, chosen by rule unless the file gave them.
+    let mut a = c.data.augmentations();
+    a.enabled &= !args.no_augment;
+    if let Some(min) = args.crop_scale_min {
+        a.crop_scale.0 = min;
+    }
+    if let Some(s) = args.jitter {
+        a.jitter = [s, s, s, (s / 4.0).min(0.5)];
+    }
+    c.data.augment = Some(a);
     c.data.cache &= !args.no_cache;
     c.check()?;
     Ok(c)

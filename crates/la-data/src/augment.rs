@@ -49,6 +49,28 @@ impl Default for Augmentations {
 }
 
 impl Augmentations {
+    /// The augmentations of contrastive learning for square images of `side` pixels:
+    /// SimCLR's colour distortion (brightness, contrast and saturation 0.8, hue 0.2,
+    /// grayscale with probability 0.2), horizontal flips, and random resized crops that keep
+    /// at least 20 x 20 pixels and at least the paper's 0.2 of the area, so a crop still
+    /// shows the object on small images: the smallest area fraction is
+    /// `max(0.2, (20 / side)^2)`, 0.39 at 32 pixels, 0.2 from 45 pixels up.
+    ///
+    /// ```
+    /// use la_data::Augmentations;
+    /// assert_eq!(Augmentations::for_side(224).crop_scale, (0.2, 1.0));
+    /// assert!((Augmentations::for_side(32).crop_scale.0 - 0.390625).abs() < 1e-6);
+    /// ```
+    pub fn for_side(side: u32) -> Self {
+        const MIN_CROP_PIXELS: f32 = 20.0;
+        let keep = (MIN_CROP_PIXELS / side.max(1) as f32).powi(2);
+        Augmentations {
+            crop_scale: (keep.clamp(0.2, 1.0), 1.0),
+            jitter: [0.8, 0.8, 0.8, 0.2],
+            ..Default::default()
+        }
+    }
+
     /// No augmentation at all.
     pub fn none() -> Self {
         Augmentations {

@@ -67,8 +67,10 @@ pub struct Embedder {
 
 impl Embedder {
     /// Wraps `backbone` (the VGG [`Encoder`](crate::Encoder), or any other [`Backbone`]); a
-    /// projection is initialised as torchvision's VGG linear layers (weights N(0, 0.01),
-    /// biases 0) from `config.seed`.
+    /// projection is initialised as PyTorch's `nn.Linear` (weights and biases
+    /// U(-1/sqrt(in), 1/sqrt(in)), as the reference implementations' new heads are) from
+    /// `config.seed`. (torchvision's N(0, 0.01) for VGG's classifier gave tiny projections,
+    /// whose normalisation then had huge gradients, and learned measurably worse.)
     pub fn new(backbone: impl Backbone + 'static, config: &EmbedderConfig) -> Result<Self> {
         let merged = merged_dim(&backbone, config)?;
         let device = match backbone.variables().first() {
@@ -85,10 +87,13 @@ impl Embedder {
                     expected: "a positive embedding size, or none".into(),
                 });
             }
-            Some(out) => Some(Linear {
-                weight: Var::from_tensor(&init.normal(&[out, merged], 0.01)?)?,
-                bias: Var::from_tensor(&init.constant(&[out], 0.0)?)?,
-            }),
+            Some(out) => {
+                let (weight, bias) = init.torch_default_linear(out, merged)?;
+                Some(Linear {
+                    weight: Var::from_tensor(&weight)?,
+                    bias: Var::from_tensor(&bias)?,
+                })
+            }
         };
         Ok(Embedder {
             backbone: Box::new(backbone),

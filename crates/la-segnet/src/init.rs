@@ -39,6 +39,16 @@ impl Init {
         ))
     }
 
+    /// PyTorch's default for a linear layer's weight (out, in) and bias:
+    /// U(-1/sqrt(in), 1/sqrt(in)) for both (`nn.Linear.reset_parameters`).
+    pub fn torch_default_linear(&mut self, out: usize, fan_in: usize) -> Result<(Tensor, Tensor)> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        Ok((
+            self.uniform(&[out, fan_in], bound)?,
+            self.uniform(&[out], bound)?,
+        ))
+    }
+
     /// N(0, std^2) values of the given dimensions.
     pub fn normal(&mut self, dims: &[usize], std: f64) -> Result<Tensor> {
         let dist = Normal::new(0.0, std).expect("a finite, positive standard deviation");

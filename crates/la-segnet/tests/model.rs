@@ -307,6 +307,31 @@ fn embedder_gives_unit_rows_of_the_configured_size() {
 }
 
 #[test]
+fn the_projection_starts_as_pytorchs_linear_layer() {
+    let encoder = Encoder::init(&tiny(0), &Device::Cpu).unwrap();
+    let config = EmbedderConfig {
+        projection: Some(64),
+        ..Default::default()
+    };
+    let emb = Embedder::new(encoder, &config).unwrap();
+    let head: Vec<_> = emb
+        .variables()
+        .into_iter()
+        .filter(|p| p.group == ParamGroup::Head)
+        .collect();
+    assert_eq!(head.len(), 2);
+    // 32 merged channels: U(-1/sqrt(32), 1/sqrt(32)), variance bound^2 / 3.
+    let bound = 1.0 / 32f32.sqrt();
+    let w = values(head[0].var.as_tensor());
+    assert_eq!(w.len(), 64 * 32);
+    assert!(w.iter().all(|v| v.abs() <= bound));
+    let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
+    assert!((var / (bound * bound / 3.0) - 1.0).abs() < 0.1, "{var}");
+    let b = values(head[1].var.as_tensor());
+    assert!(b.iter().all(|v| v.abs() <= bound) && b.iter().any(|v| *v != 0.0));
+}
+
+#[test]
 fn inputs_that_do_not_fit_are_errors() {
     let ae = AutoEncoder::new(&tiny(0), &Device::Cpu).unwrap();
     for dims in [&[2, 3, 48, 32][..], &[2, 1, 32, 32], &[3, 32, 32]] {

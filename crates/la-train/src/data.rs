@@ -94,7 +94,7 @@ impl RunData {
 
     /// Side of the network's input: the tile side with a grid, else the image side.
     pub fn input_side(&self) -> u32 {
-        self.config.grid.map_or(self.side, |g| g.tile)
+        self.config.input_side()
     }
 
     /// The deterministic pipeline: centre square resized to the side, no augmentation.
@@ -125,7 +125,7 @@ impl RunData {
         let mut pipeline = PipelineBuilder::new();
         pipeline.side(self.side);
         if views.is_some() {
-            pipeline.augment(&self.config.augment)?;
+            pipeline.augment(&self.config.augmentations())?;
         }
         let drop_last = self.len() > batch_size;
         Ok(self

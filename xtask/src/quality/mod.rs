@@ -165,7 +165,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(&root);
     cmd!(sh, "cargo build --release -p la-cli").run()?;
-    let la = root.join("target/release/la");
     let fmnist = if opts.sets.iter().any(|s| *s != Set::Sample) {
         Some(crate::fetch_data::fetch(None)?)
     } else {
@@ -176,6 +175,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
     }
+    // A copy of the binary: a build during the runs must not change the program measured.
+    std::fs::create_dir_all(&work)?;
+    let la = work.join("la");
+    std::fs::copy(root.join("target/release/la"), &la).context("copying target/release/la")?;
     let mut rows = Vec::new();
     for &set in &opts.sets {
         for &seed in opts.seeds_of(set) {

@@ -58,9 +58,10 @@ pub struct DataConfig {
     /// Split every image into `n x n` overlapping tiles of `tile` pixels, each tile an item.
     /// By default, no tiling.
     pub grid: Option<GridSpec>,
-    /// Random augmentations of the training stage. By default, the paper's
-    /// ([`Augmentations::default`]).
-    pub augment: Augmentations,
+    /// Random augmentations of the training stage; by default chosen from the network's
+    /// input side by [`Augmentations::for_side`] (the command line writes the choice into
+    /// the run's config.toml). [`Augmentations::default`] are the paper's.
+    pub augment: Option<Augmentations>,
     /// Keep decoded, resized images in memory after the first epoch. By default, true.
     pub cache: bool,
     /// Stop at the first unreadable image instead of skipping and listing it. By default,
@@ -74,7 +75,7 @@ impl Default for DataConfig {
             source: DataSource::Sample,
             side: None,
             grid: None,
-            augment: Augmentations::default(),
+            augment: None,
             cache: true,
             strict: false,
         }
@@ -91,6 +92,18 @@ impl DataConfig {
         })
     }
 
+    /// Side of the network's input: the tile side with a grid, else the image side.
+    pub fn input_side(&self) -> u32 {
+        self.grid.map_or(self.effective_side(), |g| g.tile)
+    }
+
+    /// The augmentations actually used: `augment`, or those chosen for the input side.
+    pub fn augmentations(&self) -> Augmentations {
+        self.augment
+            .clone()
+            .unwrap_or_else(|| Augmentations::for_side(self.input_side()))
+    }
+
     /// Checks every field; the error names the first one out of range.
     pub fn check(&self) -> Result<()> {
         if let Some(side) = self.side {
@@ -102,7 +115,7 @@ impl DataConfig {
             }
             multiple_of_32("data.grid.tile", g.tile)?;
         }
-        self.augment
+        self.augmentations()
             .check()
             .map_err(|e| Error::config("data.augment", e, "valid augmentations"))
     }

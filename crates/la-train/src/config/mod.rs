@@ -64,6 +64,10 @@ impl RunConfig {
                 objective: ObjectiveKind::LocalAggregation,
                 ..EmbeddingConfig::default()
             },
+            data: DataConfig {
+                augment: Some(la_data::Augmentations::default()),
+                ..DataConfig::default()
+            },
             ..RunConfig::default()
         }
     }
@@ -98,10 +102,23 @@ mod tests {
         ("data.grid.tile", |c| {
             c.data.grid = Some(GridSpec { n: 2, tile: 40 })
         }),
-        ("data.augment", |c| c.data.augment.crop_scale = (0.0, 1.0)),
-        ("data.augment", |c| c.data.augment.grayscale = 1.5),
         ("data.augment", |c| {
-            c.data.augment.jitter = [0.4, 0.4, 0.4, 0.7]
+            c.data.augment = Some(Augmentations {
+                crop_scale: (0.0, 1.0),
+                ..Default::default()
+            })
+        }),
+        ("data.augment", |c| {
+            c.data.augment = Some(Augmentations {
+                grayscale: 1.5,
+                ..Default::default()
+            })
+        }),
+        ("data.augment", |c| {
+            c.data.augment = Some(Augmentations {
+                jitter: [0.4, 0.4, 0.4, 0.7],
+                ..Default::default()
+            })
         }),
         ("model.backbone.width_divisor", |c| {
             set_vgg(c, Depth::Vgg16, 0)
@@ -221,7 +238,7 @@ mod tests {
     #[test]
     fn toml_round_trip_with_depth_as_a_number() {
         let mut c = RunConfig::paper();
-        c.data.augment = Augmentations::none();
+        c.data.augment = Some(Augmentations::none());
         set_vgg(&mut c, Depth::Vgg11, 2);
         let text = toml::to_string(&c).unwrap();
         assert!(
