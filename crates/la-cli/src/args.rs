@@ -255,7 +255,7 @@ pub struct ClusterArgs {
     /// How the clusters are found (by default, the model run's setting).
     #[arg(long, value_enum, value_name = "METHOD")]
     pub cluster_method: Option<Method>,
-    /// The directory for clusters.csv, contact sheets and eval.json (by default
+    /// A new (or empty) directory for clusters.csv, contact sheets and eval.json (by default
     /// runs/DATE-TIME-cluster).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -280,9 +280,12 @@ pub struct ReconstructArgs {
     /// Images to reconstruct (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// The PNG to write: originals above their reconstructions.
+    /// The PNG to write, a new file: originals above their reconstructions.
     #[arg(long, default_value = "reconstructions.png")]
     pub out: PathBuf,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// `la info`.

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use la_train::{EvalReport, RunDir, Scores};
+use la_train::{RunDir, Scores};
 
 use crate::args::{EvalArgs, OutputMode};
 
 /// Runs `la eval`.
 pub fn run(args: &EvalArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
-    let path = RunDir::new(&args.dir).clusters_csv();
-    let (truth, clusters) = read_assignments(&path)?;
+    let run = RunDir::new(&args.dir);
+    let (truth, clusters) = read_assignments(&run)?;
     let scores = Scores::of(&truth, &clusters)?;
     if mode == OutputMode::Json {
         println!("{}", serde_json::to_string(&scores)?);
@@ -23,7 +23,7 @@ pub fn run(args: &EvalArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
             count(&clusters)
         );
         // The baselines and the kNN accuracy need the embeddings: eval.json has them.
-        match EvalReport::load(&RunDir::new(&args.dir).eval_json()) {
+        match run.report() {
             Ok(report) => {
                 crate::train::print_scores(&scores, &report);
                 crate::train::print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
@@ -41,40 +41,25 @@ fn count(v: &[u32]) -> usize {
     v.iter().collect::<std::collections::BTreeSet<_>>().len()
 }
 
-/// The label (as a class number) and cluster of every row of a clusters.csv.
-fn read_assignments(path: &std::path::Path) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
-    let mut reader = csv::Reader::from_path(path)
+/// The label (as a class number) and cluster of every row of a run's clusters.csv.
+fn read_assignments(run: &RunDir) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
+    let path = run.clusters_csv();
+    let rows = run
+        .clusters()
         .with_context(|| format!("cannot read {} (is the run finished?)", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{}: no `{name}` column", path.display()))
-    };
-    let (cluster_col, label_col) = (column("cluster")?, column("label")?);
     let mut classes = BTreeMap::new();
     let (mut truth, mut clusters) = (Vec::new(), Vec::new());
-    for (row, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: row {}", path.display(), row + 2))?;
-        let label = &record[label_col];
-        if label.is_empty() {
+    for (row, r) in rows.iter().enumerate() {
+        let Some(label) = &r.label else {
             bail!(
                 "{}: row {} has no label; scores need labelled data (sub-folders, --label-column or IDX labels)",
                 path.display(),
                 row + 2
             );
-        }
+        };
         let next = classes.len() as u32;
-        truth.push(*classes.entry(label.to_string()).or_insert(next));
-        clusters.push(record[cluster_col].parse().with_context(|| {
-            format!(
-                "{}: row {}: cluster `{}` is not a number",
-                path.display(),
-                row + 2,
-                &record[cluster_col]
-            )
-        })?);
+        truth.push(*classes.entry(label.clone()).or_insert(next));
+        clusters.push(r.cluster);
     }
     if truth.is_empty() {
         bail!("{}: no rows", path.display());

@@ -1,17 +1,11 @@
 //! `la info`: what a run directory, a weights file or the default model holds.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use candle_core::Device;
-use la_segnet::{AutoEncoder, HasParams};
-use la_train::{RunConfig, RunDir, Weights, model_config, pretrained_weights};
-use la_vgg::{Depth, VggConfig};
+use la_train::{ModelSummary, RunConfig, RunDir, Weights, WeightsSummary, pretrained_weights};
 
 use crate::args::InfoArgs;
-use crate::settings::{CONFIG_FILE, read_config};
 
 /// Runs `la info`.
 pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
@@ -25,14 +19,9 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
 
 /// Architecture and parameter counts of the network of `config`.
 fn describe_model(config: &RunConfig, what: &str) -> anyhow::Result<()> {
-    let model = model_config(config)?;
-    let ae = AutoEncoder::new(&model, &Device::Cpu)?;
-    let mut per_group = BTreeMap::new();
-    for p in ae.trainable() {
-        *per_group.entry(format!("{:?}", p.group)).or_insert(0usize) += p.var.elem_count();
-    }
-    println!("{what}: SegNet auto-encoder on {}", model.vgg);
-    for (group, n) in &per_group {
+    let summary = ModelSummary::of(config)?;
+    println!("{what}: SegNet auto-encoder on {}", summary.network);
+    for (group, n) in &summary.parameters {
         println!("  {group:<8} {n:>12} parameters");
     }
     let projection = match config.model.projection {
@@ -55,10 +44,9 @@ fn describe_model(config: &RunConfig, what: &str) -> anyhow::Result<()> {
 }
 
 fn describe_run(dir: &Path) -> anyhow::Result<()> {
-    let config = read_config(&dir.join(CONFIG_FILE))
-        .with_context(|| format!("{} is not a run directory", dir.display()))?;
-    describe_model(&config, &format!("run {}", dir.display()))?;
     let run = RunDir::new(dir);
+    let config = run.config()?;
+    describe_model(&config, &format!("run {}", dir.display()))?;
     for (name, path, enabled) in [
         ("auto-encoder", run.autoencoder(), config.ae.enabled),
         ("embedder", run.embedder(), true),
@@ -72,39 +60,23 @@ fn describe_run(dir: &Path) -> anyhow::Result<()> {
         };
         println!("  {name:<12} {state}");
     }
-    if let Ok(text) = std::fs::read_to_string(run.eval_json()) {
-        println!("{text}");
+    if let Ok(report) = run.report() {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
 }
 
 fn describe_file(path: &Path) -> anyhow::Result<()> {
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
-        .with_context(|| format!("{} is not a readable safetensors file", path.display()))?;
-    let total: usize = tensors.values().map(|t| t.elem_count()).sum();
-    let mut dtypes: Vec<String> = tensors
-        .values()
-        .map(|t| format!("{:?}", t.dtype()))
-        .collect();
-    dtypes.sort();
-    dtypes.dedup();
+    let s = WeightsSummary::of(path)?;
     println!(
-        "{}: {} tensors, {total} values ({})",
+        "{}: {} tensors, {} values ({})",
         path.display(),
-        tensors.len(),
-        dtypes.join(", ")
+        s.tensors,
+        s.values,
+        s.dtypes.join(", ")
     );
-    for depth in Depth::ALL {
-        let config = VggConfig {
-            depth,
-            ..Default::default()
-        };
-        if let Ok(w) = la_vgg::load_weights(path, &config, &Device::Cpu) {
-            println!(
-                "  fits {config} as pretrained weights ({} tensors used)",
-                w.tensors().len()
-            );
-        }
+    for (network, used) in &s.fits {
+        println!("  fits {network} as pretrained weights ({used} tensors used)");
     }
     Ok(())
 }

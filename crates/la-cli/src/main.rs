@@ -6,7 +6,6 @@ mod args;
 mod cluster;
 mod eval;
 mod info;
-mod model_dir;
 mod progress;
 mod reconstruct;
 mod settings;

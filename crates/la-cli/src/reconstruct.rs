@@ -2,30 +2,15 @@
 
 use std::process::ExitCode;
 
-use la_data::{Decoder, Normalize, resize_centre_square};
-use la_segnet::AutoEncoder;
-use la_train::{model_config, save_reconstructions};
+use la_train::{ModelFile, TrainedModel};
 
 use crate::args::ReconstructArgs;
-use crate::model_dir::{ModelFile, TrainedModel};
+use crate::settings::parse_device;
 
 /// Runs `la reconstruct`.
 pub fn run(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
-    let model = TrainedModel::find(&args.model, ModelFile::AutoEncoder)?;
-    let device = candle_core::Device::Cpu;
-    let ae = AutoEncoder::new(&model_config(&model.config)?, &device)?;
-    ae.load(&model.file)?;
-    let side = model.config.data.effective_side();
-    let decoder = Decoder::default();
-    let images = args
-        .images
-        .iter()
-        .map(|p| Ok(resize_centre_square(&decoder.decode(p)?, side)?))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let normalize = Normalize::IMAGENET;
-    let x = normalize.to_tensor(&images, &device)?;
-    let recon = ae.forward_t(&x, false)?;
-    save_reconstructions(&x, &recon, &normalize, &args.out)?;
+    let model = TrainedModel::open(&args.model, ModelFile::AutoEncoder)?;
+    model.reconstruct(&args.images, &args.out, &parse_device(&args.device)?)?;
     println!("{}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -6,35 +6,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::Device;
 use la_train::{
-    BackboneSpec, DataConfig, DataSource, EmbeddingConfig, GridSpec, ObjectiveKind, Recluster,
-    RunConfig, Weights,
+    BackboneSpec, DataConfig, DataSource, Depth, EmbeddingConfig, GridSpec, ObjectiveKind,
+    Recluster, RunConfig, Weights,
 };
-use la_vgg::Depth;
 
 use crate::args::{DataArgs, Method, Objective, Stages, TrainArgs};
-
-/// The settings file of a run directory.
-pub const CONFIG_FILE: &str = "config.toml";
-
-/// Reads a run configuration from a TOML file.
-pub fn read_config(path: &Path) -> anyhow::Result<RunConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid run configuration", path.display()))
-}
-
-/// Writes the effective configuration next to a run's results.
-pub fn write_config(config: &RunConfig, dir: &Path) -> anyhow::Result<()> {
-    let path = dir.join(CONFIG_FILE);
-    let text = toml::to_string(config).context("cannot serialise the configuration")?;
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
-}
 
 /// The configuration of `la train`: the file (or the defaults), then every flag given.
 pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     let mut c = match &args.config {
-        Some(path) => read_config(path)?,
+        Some(path) => RunConfig::read(path)?,
         None if args.paper => RunConfig::paper(),
         None => RunConfig::default(),
     };

@@ -8,32 +8,27 @@ use la_train::{ClusterMethod, EvalReport, MetricsLog, Outcome, RunDir, Scores};
 
 use crate::args::{OutputMode, TrainArgs};
 use crate::progress::{Progress, StopFlag};
-use crate::settings::{
-    CONFIG_FILE, default_run_dir, parse_device, read_config, train_config, write_config,
-};
+use crate::settings::{default_run_dir, parse_device, train_config};
 
 /// Runs `la train`.
 pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
     // Every setting is checked before anything is written.
     let device = parse_device(&args.device)?;
     let (config, dir) = match &args.resume {
-        Some(dir) => {
-            let config = read_config(&dir.join(CONFIG_FILE))
-                .with_context(|| format!("{} is not a run directory to resume", dir.display()))?;
-            (config, dir.clone())
-        }
+        Some(dir) => (RunDir::new(dir).config()?, dir.clone()),
         None => {
             let config = train_config(args)?;
             let dir = args.out.clone().unwrap_or_else(|| default_run_dir(""));
-            if dir.join(CONFIG_FILE).exists() {
+            let run = RunDir::new(&dir);
+            if run.holds_run() {
                 bail!(
                     "{} already holds a run; continue it with --resume {0} or choose another --out",
                     dir.display()
                 );
             }
-            std::fs::create_dir_all(&dir)
+            run.create()
                 .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
-            write_config(&config, &dir)?;
+            run.write_config(&config)?;
             (config, dir)
         }
     };
@@ -48,7 +43,7 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
         Err(e) => {
             drop(monitor);
             if args.resume.is_none() {
-                discard_unstarted(&dir);
+                RunDir::new(&dir).discard_unstarted();
             }
             return Err(e.into());
         }
@@ -70,20 +65,6 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
         }
         (Outcome::Finished, None) => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// Removes a new run directory that failed before its first checkpoint (bad data, say): it
-/// holds only the config and the metrics log this command wrote, and a rerun must not find
-/// it in the way. Anything else in it is left untouched.
-fn discard_unstarted(dir: &Path) {
-    let run = RunDir::new(dir);
-    if run.checkpoints().exists() {
-        return;
-    }
-    let _ = std::fs::remove_file(dir.join(CONFIG_FILE));
-    let _ = std::fs::remove_file(run.metrics());
-    // Fails, keeping the folder, if anything else is in it.
-    let _ = std::fs::remove_dir(dir);
 }
 
 /// The result: where the files are and, with labels, the scores beside raw pixels'.

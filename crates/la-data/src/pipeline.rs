@@ -153,6 +153,12 @@ impl Pipeline {
         resize_centre_square(&decoded, self.side)
     }
 
+    /// The image file at `path`, outside any data set, decoded and resized as
+    /// [`prepare`](Self::prepare) does.
+    pub fn prepare_file(&self, path: &std::path::Path) -> Result<RgbImage> {
+        resize_centre_square(&self.decoder.decode(path)?, self.side)
+    }
+
     /// From the prepared image of item `item`'s image to the final image: cuts the tile, then
     /// applies the transforms with an RNG seeded by `seed`.
     pub fn finish(

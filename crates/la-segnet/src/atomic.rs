@@ -12,8 +12,9 @@ use crate::{Error, Result};
 ///
 /// The bytes go to `<path>.tmp` in the same directory (so that the rename stays within one file
 /// system), which is synced to disk and renamed over `path`; then the directory is synced so
-/// that the rename itself is durable (where directories can be opened: not on Windows). A crash
-/// leaves at most the temporary file behind; the next write truncates it.
+/// that the rename itself is durable (where directories can be opened: not on Windows). An
+/// error removes the temporary file; a crash leaves at most it behind, and the next write
+/// truncates it.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -25,12 +26,21 @@ use crate::{Error, Result};
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
-    let io = Error::io(&tmp);
-    let mut file = File::create(&tmp).map_err(&io)?;
-    file.write_all(bytes).map_err(&io)?;
-    file.sync_all().map_err(&io)?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))?;
+    let written = write_synced(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(Error::io(path)));
+    if written.is_err() {
+        // A partial temporary file (disk full, say) must not stay behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     sync_dir(path)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = Error::io(path);
+    let mut file = File::create(path).map_err(&io)?;
+    file.write_all(bytes).map_err(&io)?;
+    file.sync_all().map_err(&io)
 }
 
 /// `<path>.tmp`, beside `path`.
@@ -53,4 +63,22 @@ fn sync_dir(path: &Path) -> Result<()> {
             .map_err(Error::io(dir))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // A non-empty directory cannot be replaced by a file: the rename fails.
+        let target = dir.path().join("busy");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"x").unwrap();
+        let err = write_atomic(&target, b"new").unwrap_err();
+        assert!(err.to_string().contains("busy"), "{err}");
+        assert!(!temp_path(&target).exists());
+        assert_eq!(std::fs::read(target.join("inside")).unwrap(), b"x");
+    }
 }

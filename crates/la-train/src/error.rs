@@ -70,6 +70,20 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A directory given as a run holds none.
+    #[error("{path} is not a run directory: it has no config.toml")]
+    NotARun {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A run file (config.toml, clusters.csv, eval.json) cannot be understood.
+    #[error("{path}: {problem}")]
+    RunFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the row or field.
+        problem: String,
+    },
     /// A model operation failed.
     #[error(transparent)]
     Model(#[from] la_segnet::Error),

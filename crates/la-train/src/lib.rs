@@ -45,6 +45,7 @@ mod data;
 mod embed;
 mod error;
 mod evaluate;
+mod inspect;
 mod loss;
 mod memory_bank;
 mod monitor;
@@ -52,9 +53,11 @@ mod objective;
 mod optim;
 mod report;
 mod run;
+mod run_dir;
 mod schedule;
 mod stage_ae;
 mod stage_embedding;
+mod trained;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, RunInfo};
@@ -68,17 +71,21 @@ pub use data::RunData;
 pub use embed::{Embedded, embed_all};
 pub use error::{Error, Result};
 pub use evaluate::{FinalClustering, Scores, cluster, knn_accuracy};
+pub use inspect::{ModelSummary, WeightsSummary};
 pub use la_data::{RngStream, derive_seed};
+pub use la_vgg::Depth;
 pub use loss::{ContrastiveLoss, InstanceLoss, LocalAggregationLoss, LossOutput};
 pub use memory_bank::{Background, MemoryBank};
 pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use objective::{Contrastive, LocalAggregation, Objective};
 pub use optim::{Optimizer, Sgd, SgdConfig};
-pub use report::{EvalReport, write_clusters_csv, write_contact_sheets};
+pub use report::{EvalReport, cluster_rows, write_contact_sheets};
 pub use run::{
-    RunDir, RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
+    RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
 };
+pub use run_dir::{ClusterRow, RunDir};
 pub use schedule::{LrSchedule, Progress};
 pub use stage_ae::{AE_CHECKPOINT, save_reconstructions, train_autoencoder};
 pub use stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
+pub use trained::{ModelFile, TrainedModel};
 pub use trainer::{Outcome, Position};

@@ -1,7 +1,6 @@
 //! The files a run leaves for its user: `clusters.csv`, one contact sheet per cluster and
 //! `eval.json`.
 
-use std::io::Write;
 use std::path::Path;
 
 use la_data::image::RgbImage;
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ClusterMethod;
 use crate::evaluate::{FinalClustering, Scores};
+use crate::run_dir::ClusterRow;
 use crate::{Error, Result};
 
 /// What `eval.json` holds.
@@ -38,63 +38,24 @@ pub struct EvalReport {
     pub pixel_knn_accuracy: Option<f64>,
 }
 
-impl EvalReport {
-    /// Writes the report as pretty JSON.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::config("eval report", e, "serialisable"))?;
-        write_file(path, &json)
-    }
-
-    /// Reads a report written by [`save`](Self::save).
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::config(
-                "eval report",
-                format!("{}: {e}", path.display()),
-                "an eval.json written by la",
-            )
-        })
-    }
-}
-
-/// `clusters.csv`: for every item its display name, cluster, distance to the centroid,
-/// confidence and, when known, its label.
-pub fn write_clusters_csv(path: &Path, dataset: &Dataset, c: &FinalClustering) -> Result<()> {
-    let mut out = Vec::new();
+/// The rows of `clusters.csv`: for every item its display name, cluster, distance to the
+/// centroid, confidence and, when known, its label.
+pub fn cluster_rows(dataset: &Dataset, c: &FinalClustering) -> Vec<ClusterRow> {
     let names = dataset.class_names();
-    writeln!(out, "item,path,cluster,distance,confidence,label").expect("writing to memory");
-    for (r, &item) in c.items.iter().enumerate() {
-        let name = dataset.name(item).unwrap_or_else(|| format!("item {item}"));
-        let label = dataset
-            .label(item)
-            .map(|l| names.get(l).cloned().unwrap_or_else(|| l.to_string()))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{item},{},{},{:.6},{:.4},{}",
-            csv_field(&name),
-            c.clusters[r],
-            c.distances[r],
-            c.confidence[r],
-            csv_field(&label)
-        )
-        .expect("writing to memory");
-    }
-    write_file(path, &out)
-}
-
-/// Quotes a CSV field when it holds a separator, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    c.items
+        .iter()
+        .enumerate()
+        .map(|(r, &item)| ClusterRow {
+            item,
+            path: dataset.name(item).unwrap_or_else(|| format!("item {item}")),
+            cluster: c.clusters[r],
+            distance: c.distances[r],
+            confidence: c.confidence[r],
+            label: dataset
+                .label(item)
+                .map(|l| names.get(l).cloned().unwrap_or_else(|| l.to_string())),
+        })
+        .collect()
 }
 
 /// One PNG per non-empty cluster in `dir` (`cluster_NNN.png`): its `per_sheet` most central
@@ -146,11 +107,4 @@ fn enlarge(image: RgbImage) -> RgbImage {
     }
     let (w, h) = (image.width() * factor, image.height() * factor);
     la_data::image::imageops::resize(&image, w, h, la_data::image::imageops::FilterType::Nearest)
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
 }

@@ -15,62 +15,12 @@ use crate::data::RunData;
 use crate::embed::embed_all;
 use crate::evaluate::{Scores, cluster, knn_accuracy};
 use crate::monitor::{Event, Monitor, Phase};
-use crate::report::{EvalReport, write_clusters_csv, write_contact_sheets};
+use crate::report::{EvalReport, cluster_rows, write_contact_sheets};
+use crate::run_dir::RunDir;
 use crate::stage_ae::{AE_CHECKPOINT, train_autoencoder};
 use crate::stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
 use crate::trainer::Outcome;
-use crate::{Checkpoint, Error, Result, RngStream, derive_seed};
-
-/// The files of a run directory.
-#[derive(Debug, Clone)]
-pub struct RunDir(PathBuf);
-
-impl RunDir {
-    /// The run directory at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        RunDir(path.into())
-    }
-
-    /// The directory itself.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Resumable checkpoints of both stages.
-    pub fn checkpoints(&self) -> PathBuf {
-        self.0.join("checkpoints")
-    }
-
-    /// The trained auto-encoder (safetensors, la-segnet names).
-    pub fn autoencoder(&self) -> PathBuf {
-        self.0.join("autoencoder.safetensors")
-    }
-
-    /// The trained embedder: encoder and projection (safetensors, la-segnet names).
-    pub fn embedder(&self) -> PathBuf {
-        self.0.join("embedder.safetensors")
-    }
-
-    /// Step and epoch metrics, JSON lines.
-    pub fn metrics(&self) -> PathBuf {
-        self.0.join("metrics.jsonl")
-    }
-
-    /// The final clustering, one row per item.
-    pub fn clusters_csv(&self) -> PathBuf {
-        self.0.join("clusters.csv")
-    }
-
-    /// One contact sheet per cluster.
-    pub fn contact_sheets(&self) -> PathBuf {
-        self.0.join("contact_sheets")
-    }
-
-    /// Scores of the final clustering.
-    pub fn eval_json(&self) -> PathBuf {
-        self.0.join("eval.json")
-    }
-}
+use crate::{Checkpoint, Result, RngStream, derive_seed};
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -92,10 +42,7 @@ pub fn run(
 ) -> Result<RunSummary> {
     config.check()?;
     let dir = RunDir::new(dir);
-    std::fs::create_dir_all(dir.path()).map_err(|source| Error::Io {
-        path: dir.path().to_path_buf(),
-        source,
-    })?;
+    dir.create()?;
     let data = open_data(config, device, monitor)?;
     let seed = config.seed;
     let mut ae = AutoEncoder::new(&model_config(config)?, device)?;
@@ -338,7 +285,7 @@ pub fn cluster_and_report(
             (Some(scores), Some(knn), pixels)
         }
     };
-    write_clusters_csv(&dir.clusters_csv(), dataset, &clustering)?;
+    dir.write_clusters(&cluster_rows(dataset, &clustering))?;
     write_contact_sheets(
         &dir.contact_sheets(),
         dataset,
@@ -362,7 +309,7 @@ pub fn cluster_and_report(
         pixel_method_baseline: pixels.and_then(|p| p.same_method),
         pixel_knn_accuracy: pixels.map(|p| p.knn),
     };
-    report.save(&dir.eval_json())?;
+    dir.write_report(&report)?;
     monitor.event(&Event::PhaseEnd {
         phase: Phase::Evaluation,
         seconds: clock.elapsed().as_secs_f64(),

@@ -44,6 +44,25 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Reads a configuration from the TOML file at `path` (as written in a run's
+    /// config.toml); it is not checked yet.
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(crate::Error::io(path))?;
+        toml::from_str(&text).map_err(|e| {
+            // toml's display spans several lines; one line names the line and the problem.
+            let line = e
+                .span()
+                .map_or(1, |r| text[..r.start].matches('\n').count() + 1);
+            crate::Error::RunFile {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "line {line}: not a valid run configuration: {}",
+                    e.message().lines().next().unwrap_or_default()
+                ),
+            }
+        })
+    }
+
     /// The faithful pipeline of the reference: full-width VGG16-bn, auto-encoder stage then
     /// Local Aggregation, the paper's hyper-parameters. Much slower on a CPU than the default
     /// recipe, and not better on the bundled sample (see the README).

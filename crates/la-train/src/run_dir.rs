@@ -1,0 +1,284 @@
+//! The run directory, the one owner of every file a run reads or writes: its configuration,
+//! checkpoints, models, metrics, clusters.csv, contact sheets and eval.json.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::config::RunConfig;
+use crate::report::EvalReport;
+use crate::{Error, Result};
+
+/// The files of a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir(PathBuf);
+
+/// One row of `clusters.csv`: an item and its cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRow {
+    /// The item's index in the data set.
+    pub item: usize,
+    /// Its display name: a path, or `file.idx#row`.
+    pub path: String,
+    /// Its cluster.
+    pub cluster: u32,
+    /// Distance to its cluster's centroid.
+    #[serde(serialize_with = "six_places")]
+    pub distance: f32,
+    /// Confidence in the assignment, in `[0, 1]`.
+    #[serde(serialize_with = "four_places")]
+    pub confidence: f32,
+    /// Its label, when the data have labels.
+    pub label: Option<String>,
+}
+
+fn six_places<S: Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:.6}"))
+}
+
+fn four_places<S: Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:.4}"))
+}
+
+impl RunDir {
+    /// The run directory at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RunDir(path.into())
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The run's configuration, as TOML.
+    pub fn config_toml(&self) -> PathBuf {
+        self.0.join("config.toml")
+    }
+
+    /// Resumable checkpoints of both stages.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.0.join("checkpoints")
+    }
+
+    /// The trained auto-encoder (safetensors, la-segnet names).
+    pub fn autoencoder(&self) -> PathBuf {
+        self.0.join("autoencoder.safetensors")
+    }
+
+    /// The trained embedder: encoder and projection (safetensors, la-segnet names).
+    pub fn embedder(&self) -> PathBuf {
+        self.0.join("embedder.safetensors")
+    }
+
+    /// Step and epoch metrics, JSON lines.
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join("metrics.jsonl")
+    }
+
+    /// The final clustering, one row per item.
+    pub fn clusters_csv(&self) -> PathBuf {
+        self.0.join("clusters.csv")
+    }
+
+    /// One contact sheet per cluster.
+    pub fn contact_sheets(&self) -> PathBuf {
+        self.0.join("contact_sheets")
+    }
+
+    /// Scores of the final clustering.
+    pub fn eval_json(&self) -> PathBuf {
+        self.0.join("eval.json")
+    }
+
+    /// Whether the directory holds a run (its config.toml).
+    pub fn holds_run(&self) -> bool {
+        self.config_toml().is_file()
+    }
+
+    /// Creates the directory (and its parents) if needed.
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.0).map_err(Error::io(&self.0))
+    }
+
+    /// Reads the run's configuration.
+    pub fn config(&self) -> Result<RunConfig> {
+        let path = self.config_toml();
+        if !path.is_file() {
+            return Err(Error::NotARun {
+                path: self.0.clone(),
+            });
+        }
+        RunConfig::read(&path)
+    }
+
+    /// Writes the run's configuration (atomically).
+    pub fn write_config(&self, config: &RunConfig) -> Result<()> {
+        let text = toml::to_string(config)
+            .map_err(|e| Error::config("run configuration", e, "serialisable as TOML"))?;
+        write(&self.config_toml(), text.as_bytes())
+    }
+
+    /// Reads `clusters.csv`.
+    pub fn clusters(&self) -> Result<Vec<ClusterRow>> {
+        let path = self.clusters_csv();
+        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
+        csv::Reader::from_reader(file)
+            .deserialize()
+            .enumerate()
+            .map(|(i, row)| {
+                row.map_err(|e| Error::RunFile {
+                    path: path.clone(),
+                    problem: format!("row {}: {e}", i + 2),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `clusters.csv` (atomically).
+    pub fn write_clusters(&self, rows: &[ClusterRow]) -> Result<()> {
+        let path = self.clusters_csv();
+        let csv_error = |e: csv::Error| Error::RunFile {
+            path: path.clone(),
+            problem: e.to_string(),
+        };
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        for row in rows {
+            writer.serialize(row).map_err(csv_error)?;
+        }
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| csv_error(e.into_error().into()))?;
+        write(&path, &bytes)
+    }
+
+    /// Reads `eval.json`.
+    pub fn report(&self) -> Result<EvalReport> {
+        let path = self.eval_json();
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::RunFile {
+            path,
+            problem: format!("not an eval.json written by la: {e}"),
+        })
+    }
+
+    /// Writes `eval.json` (atomically, pretty JSON).
+    pub fn write_report(&self, report: &EvalReport) -> Result<()> {
+        let json = serde_json::to_vec_pretty(report)
+            .map_err(|e| Error::config("eval report", e, "serialisable"))?;
+        write(&self.eval_json(), &json)
+    }
+
+    /// Removes a new run that failed before its first checkpoint (bad data, say): its
+    /// config.toml and metrics log, then the directory if nothing else is in it. A directory
+    /// with checkpoints is left untouched.
+    pub fn discard_unstarted(&self) {
+        if self.checkpoints().exists() {
+            return;
+        }
+        let _ = std::fs::remove_file(self.config_toml());
+        let _ = std::fs::remove_file(self.metrics());
+        // Fails, keeping the folder, if anything else is in it.
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(la_segnet::write_atomic(path, bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(item: usize, path: &str, label: Option<&str>) -> ClusterRow {
+        ClusterRow {
+            item,
+            path: path.into(),
+            cluster: item as u32 % 3,
+            distance: 0.25 * item as f32,
+            confidence: 0.5,
+            label: label.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn clusters_csv_round_trips_and_quotes_only_what_needs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let rows = vec![
+            row(0, "a/b.png", Some("shirt")),
+            row(1, "with,comma \"quoted\".jpg", Some("")),
+            row(2, "c.idx#2", None),
+        ];
+        run.write_clusters(&rows).unwrap();
+        let text = std::fs::read_to_string(run.clusters_csv()).unwrap();
+        let expected = "item,path,cluster,distance,confidence,label\n\
+                        0,a/b.png,0,0.000000,0.5000,shirt\n\
+                        1,\"with,comma \"\"quoted\"\".jpg\",1,0.250000,0.5000,\n\
+                        2,c.idx#2,2,0.500000,0.5000,\n";
+        assert_eq!(text, expected);
+        let back = run.clusters().unwrap();
+        // An empty label reads back as none: the file cannot tell them apart.
+        assert_eq!(back[0], rows[0]);
+        assert_eq!(back[1].label, None);
+        assert_eq!(back[2], rows[2]);
+    }
+
+    #[test]
+    fn a_bad_row_names_the_file_and_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        std::fs::write(
+            run.clusters_csv(),
+            "item,path,cluster,distance,confidence,label\n0,a,1,0.1,0.2,x\n1,b,two,0.1,0.2,x\n",
+        )
+        .unwrap();
+        let err = run.clusters().unwrap_err().to_string();
+        assert!(
+            err.contains("clusters.csv") && err.contains("row 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn config_round_trips_and_errors_name_the_directory_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        assert!(!run.holds_run());
+        let err = run.config().unwrap_err().to_string();
+        assert!(err.contains("not a run directory"), "{err}");
+        let config = RunConfig::paper();
+        run.write_config(&config).unwrap();
+        assert!(run.holds_run());
+        assert_eq!(
+            toml::to_string(&run.config().unwrap()).unwrap(),
+            toml::to_string(&config).unwrap()
+        );
+        std::fs::write(run.config_toml(), "# mine\nseed = \"x\"\n").unwrap();
+        let err = run.config().unwrap_err().to_string();
+        assert!(
+            err.contains("config.toml: line 2:") && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn discard_unstarted_keeps_anything_it_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        run.create().unwrap();
+        run.write_config(&RunConfig::default()).unwrap();
+        std::fs::write(run.path().join("notes.txt"), b"mine").unwrap();
+        run.discard_unstarted();
+        assert!(!run.holds_run());
+        assert_eq!(
+            std::fs::read(run.path().join("notes.txt")).unwrap(),
+            b"mine"
+        );
+        std::fs::remove_file(run.path().join("notes.txt")).unwrap();
+        run.write_config(&RunConfig::default()).unwrap();
+        run.discard_unstarted();
+        assert!(!run.path().exists());
+    }
+}
