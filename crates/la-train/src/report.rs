@@ -5,11 +5,10 @@ use std::path::Path;
 
 use la_data::image::RgbImage;
 use la_data::{Dataset, ImageGrid, Pipeline};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::config::ClusterMethod;
 use crate::evaluate::{FinalClustering, Scores};
-use crate::run_dir::ClusterRow;
 use crate::{Error, Result};
 
 /// What `eval.json` holds.
@@ -36,6 +35,33 @@ pub struct EvalReport {
     pub pixel_method_baseline: Option<Scores>,
     /// The same weighted kNN accuracy on those raw pixels, when labelled and asked for.
     pub pixel_knn_accuracy: Option<f64>,
+}
+
+/// One row of `clusters.csv`: an item and its cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRow {
+    /// The item's index in the data set.
+    pub item: usize,
+    /// Its display name: a path, or `file.idx#row`.
+    pub path: String,
+    /// Its cluster.
+    pub cluster: u32,
+    /// Distance to its cluster's centroid.
+    #[serde(serialize_with = "six_places")]
+    pub distance: f32,
+    /// Confidence in the assignment, in `[0, 1]`.
+    #[serde(serialize_with = "four_places")]
+    pub confidence: f32,
+    /// Its label, when the data have labels.
+    pub label: Option<String>,
+}
+
+fn six_places<S: Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:.6}"))
+}
+
+fn four_places<S: Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:.4}"))
 }
 
 /// The rows of `clusters.csv`: for every item its display name, cluster, distance to the
@@ -67,10 +93,7 @@ pub fn write_contact_sheets(
     c: &FinalClustering,
     per_sheet: usize,
 ) -> Result<usize> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let mut written = 0;
     for cluster in 0..c.k as u32 {
         let mut members: Vec<usize> = (0..c.items.len())

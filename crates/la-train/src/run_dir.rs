@@ -3,42 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize, Serializer};
-
 use crate::config::RunConfig;
-use crate::report::EvalReport;
+use crate::report::{ClusterRow, EvalReport};
 use crate::{Error, Result};
 
 /// The files of a run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir(PathBuf);
-
-/// One row of `clusters.csv`: an item and its cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClusterRow {
-    /// The item's index in the data set.
-    pub item: usize,
-    /// Its display name: a path, or `file.idx#row`.
-    pub path: String,
-    /// Its cluster.
-    pub cluster: u32,
-    /// Distance to its cluster's centroid.
-    #[serde(serialize_with = "six_places")]
-    pub distance: f32,
-    /// Confidence in the assignment, in `[0, 1]`.
-    #[serde(serialize_with = "four_places")]
-    pub confidence: f32,
-    /// Its label, when the data have labels.
-    pub label: Option<String>,
-}
-
-fn six_places<S: Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:.6}"))
-}
-
-fn four_places<S: Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:.4}"))
-}
 
 impl RunDir {
     /// The run directory at `path`.

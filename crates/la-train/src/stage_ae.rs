@@ -129,10 +129,7 @@ pub fn save_reconstructions(
     path: &Path,
 ) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            path: parent.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
     }
     let originals = normalize.to_images(originals)?;
     let recon = normalize.to_images(reconstructions)?;
