@@ -95,7 +95,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Start from the faithful pipeline of the paper (full-width VGG16-bn, auto-encoder then
-    /// Local Aggregation) instead of the default quarter-width recipe; flags still apply.
+    /// Local Aggregation, k-means) instead of the default recipe; flags still apply.
     #[arg(long, conflicts_with = "config")]
     pub paper: bool,
     /// The run directory to create (by default runs/DATE-TIME).
@@ -114,19 +114,20 @@ pub struct TrainArgs {
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Clusters of the final k-means (by default, the number of classes or 20).
+    /// Clusters of the final clustering (by default, the number of classes or 20).
     #[arg(long, value_name = "K")]
     pub clusters: Option<usize>,
-    /// How the final clusters are found: k-means on the embeddings, or on their UMAP layout.
+    /// How the final clusters are found: k-means on the embeddings, or on their UMAP layout
+    /// (the default).
     #[arg(long, value_enum, value_name = "METHOD")]
     pub cluster_method: Option<Method>,
     /// Which stages run.
     #[arg(long, value_enum)]
     pub stages: Option<Stages>,
-    /// VGG depth with batch norm: 11, 13, 16 or 19.
+    /// VGG depth with batch norm: 11 (the default), 13, 16 or 19.
     #[arg(long)]
     pub depth: Option<u32>,
-    /// Divide every layer's width (1 = the paper's network).
+    /// Divide every layer's width (1 = the paper's network; by default 8).
     #[arg(long, value_name = "N")]
     pub width_divisor: Option<usize>,
     /// Size of the embedding's linear projection, 0 for none.
@@ -144,7 +145,7 @@ pub struct TrainArgs {
     /// Train only the decoder in stage 1.
     #[arg(long)]
     pub freeze_encoder: bool,
-    /// Embedding-stage epochs.
+    /// Embedding-stage epochs (by default 60).
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Embedding-stage images per step.
@@ -159,7 +160,7 @@ pub struct TrainArgs {
     /// Weight decay of stage 2 (convolution and linear weights only).
     #[arg(long)]
     pub weight_decay: Option<f64>,
-    /// What trains the embedding in stage 2.
+    /// What trains the embedding in stage 2 (by default, contrastive).
     #[arg(long, value_enum)]
     pub objective: Option<Objective>,
     /// Temperature tau of the objective's loss.
@@ -186,11 +187,12 @@ pub struct TrainArgs {
     /// Train stage 2 without augmentations.
     #[arg(long)]
     pub no_augment: bool,
-    /// Smallest area fraction of the random resized crop (0 to 1].
+    /// Smallest area fraction of the random resized crop (0 to 1]; by default
+    /// max(0.2, (20 / side)^2), 0.39 at 32 pixels.
     #[arg(long, value_name = "FRACTION")]
     pub crop_scale_min: Option<f32>,
     /// Strength S of the colour jitter: brightness, contrast and saturation S, hue S / 4
-    /// (SimCLR's proportions).
+    /// (SimCLR's proportions; by default 0.8).
     #[arg(long, value_name = "S")]
     pub jitter: Option<f32>,
     /// Do not keep decoded images in memory.
@@ -229,7 +231,7 @@ pub enum Objective {
 /// Which stages run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Stages {
-    /// Auto-encoder, then Local Aggregation.
+    /// Auto-encoder, then the embedding stage.
     Both,
     /// The auto-encoder only.
     Ae,

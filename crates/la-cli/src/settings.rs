@@ -316,7 +316,7 @@ mod tests {
             train_config(&args)
                 .unwrap_err()
                 .to_string()
-                .contains("embedding.local_aggregation.temperature")
+                .contains("embedding.contrastive.temperature")
         );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("run.toml");

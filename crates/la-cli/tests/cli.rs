@@ -49,6 +49,8 @@ const TINY: &[&str] = &[
     "2",
     "--batch-size",
     "8",
+    "--objective",
+    "local-aggregation",
     "--la-clusters",
     "2",
     "--clusterings",
@@ -251,7 +253,7 @@ fn user_mistakes_are_one_line_errors_with_exit_code_2() {
         ),
         (
             vec!["train".into(), "--temperature=-1".into()],
-            "embedding.local_aggregation.temperature",
+            "embedding.contrastive.temperature",
         ),
         (
             vec!["train".into(), "--image-size".into(), "50".into()],

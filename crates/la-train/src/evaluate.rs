@@ -50,13 +50,17 @@ pub struct FinalClustering {
     pub confidence: Vec<f32>,
     /// Number of clusters.
     pub k: usize,
+    /// The method used: the one asked for, or k-means where too few items make a UMAP
+    /// neighbourhood.
+    pub method: ClusterMethod,
     /// Sum of squared distances.
     pub inertia: f64,
 }
 
 /// Clusters the rows of `embedded` into `k` groups by `method`, its k-means with k-means++
 /// and `n_runs` restarts. Distances and confidences are measured where k-means ran (the UMAP
-/// layout for [`ClusterMethod::Umap`]).
+/// layout for [`ClusterMethod::Umap`]). With no more items than UMAP's neighbours there is no
+/// neighbourhood to lay out, and k-means runs on the embeddings themselves.
 pub fn cluster(
     embedded: &Embedded,
     k: usize,
@@ -65,6 +69,12 @@ pub fn cluster(
     seed: u64,
 ) -> Result<FinalClustering> {
     let vectors = embedded.vectors.to_dtype(DType::F32)?;
+    let method = match method {
+        ClusterMethod::Umap { neighbours, .. } if vectors.dim(0)? <= neighbours => {
+            ClusterMethod::KMeans
+        }
+        m => m,
+    };
     let x = match method {
         ClusterMethod::KMeans => vectors,
         ClusterMethod::Umap { dim, neighbours } => Umap::params(dim)
@@ -83,6 +93,7 @@ pub fn cluster(
         confidence,
         k,
         inertia: model.inertia(),
+        method,
     })
 }
 
@@ -155,4 +166,38 @@ fn drop_self(nn: &Neighbours, k: usize) -> Result<Neighbours> {
         indices: Tensor::from_vec(keep_ids, (n, k), device)?,
         similarities: Tensor::from_vec(keep_sims, (n, k), device)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn embedded(n: usize) -> Embedded {
+        // Two tight groups far apart.
+        let rows: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let centre = if i % 2 == 0 { 0.0 } else { 10.0 };
+                [centre + 0.01 * i as f32, centre - 0.01 * i as f32, 1.0]
+            })
+            .collect();
+        Embedded {
+            items: (0..n).collect(),
+            vectors: Tensor::from_vec(rows, (n, 3), &Device::Cpu).unwrap(),
+            n_items: n,
+        }
+    }
+
+    #[test]
+    fn too_few_items_for_a_umap_neighbourhood_fall_back_to_k_means() {
+        let small = embedded(15);
+        let c = cluster(&small, 2, ClusterMethod::UMAP, 2, 0).unwrap();
+        assert_eq!(c.method, ClusterMethod::KMeans);
+        let plain = cluster(&small, 2, ClusterMethod::KMeans, 2, 0).unwrap();
+        assert_eq!(c.clusters, plain.clusters);
+        // The two groups are found: even items together, odd items together.
+        assert!((0..15).all(|i| (c.clusters[i] == c.clusters[0]) == (i % 2 == 0)));
+        let larger = cluster(&embedded(16), 2, ClusterMethod::UMAP, 2, 0).unwrap();
+        assert_eq!(larger.method, ClusterMethod::UMAP);
+    }
 }

@@ -206,12 +206,13 @@ struct PixelBaselines {
 }
 
 /// Clusters and classifies the raw pixels (scaled to [0, 1], at the network's input size) of
-/// every item as the model's embeddings are.
+/// every item as the model's embeddings are (`method`: the one their clustering used).
 fn pixel_baselines(
     config: &RunConfig,
     data: &RunData,
     truth: &[u32],
     k: usize,
+    method: ClusterMethod,
     seed: u64,
     monitor: &mut dyn Monitor,
 ) -> Result<PixelBaselines> {
@@ -232,7 +233,7 @@ fn pixel_baselines(
     };
     Ok(PixelBaselines {
         kmeans: scores(ClusterMethod::KMeans)?,
-        same_method: match eval.method {
+        same_method: match method {
             ClusterMethod::KMeans => None,
             method => Some(scores(method)?),
         },
@@ -278,7 +279,15 @@ pub fn cluster_and_report(
             let scores = Scores::of(t, &clustering.clusters)?;
             let knn = knn_accuracy(&embedded, t, eval.knn_k, eval.knn_temperature)?;
             let pixels = if eval.pixel_baseline {
-                Some(pixel_baselines(config, data, t, k, seed, monitor)?)
+                Some(pixel_baselines(
+                    config,
+                    data,
+                    t,
+                    k,
+                    clustering.method,
+                    seed,
+                    monitor,
+                )?)
             } else {
                 None
             };
@@ -304,7 +313,7 @@ pub fn cluster_and_report(
         cluster_sizes: sizes,
         scores,
         knn_accuracy: knn,
-        method: eval.method,
+        method: clustering.method,
         pixel_baseline: pixels.map(|p| p.kmeans),
         pixel_method_baseline: pixels.and_then(|p| p.same_method),
         pixel_knn_accuracy: pixels.map(|p| p.knn),

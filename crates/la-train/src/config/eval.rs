@@ -36,7 +36,8 @@ impl ClusterMethod {
 pub struct EvalConfig {
     /// Clusters K; by default the number of classes when the data is labelled, else 20.
     pub clusters: Option<usize>,
-    /// How the clusters are found. By default, k-means on the embeddings.
+    /// How the clusters are found. By default, k-means on a 10-D UMAP layout of the embeddings
+    /// (N2D); k-means on the embeddings themselves with `KMeans`.
     pub method: ClusterMethod,
     /// k-means restarts (best inertia kept). By default, 10.
     pub n_runs: usize,
@@ -55,7 +56,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             clusters: None,
-            method: ClusterMethod::KMeans,
+            method: ClusterMethod::UMAP,
             n_runs: 10,
             knn_k: 200,
             knn_temperature: 0.07,
