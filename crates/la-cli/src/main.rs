@@ -14,7 +14,7 @@ mod train;
 use std::process::ExitCode;
 
 use args::{Cli, Command, OutputMode};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread exists.
@@ -25,14 +25,18 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let mode = if cli.quiet {
         OutputMode::Quiet
     } else {
         cli.progress
     };
     let result = match &cli.command {
-        Command::Train(a) => train::run(a, mode),
+        Command::Train(a) => train::run(a, &given(matches.subcommand_matches("train")), mode),
         Command::Cluster(a) => cluster::run(a, mode),
         Command::Eval(a) => eval::run(a, mode),
         Command::Reconstruct(a) => reconstruct::run(a),
@@ -71,4 +75,15 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     line
+}
+
+/// The ids of the arguments given on the command line (not defaults).
+fn given(matches: Option<&clap::ArgMatches>) -> Vec<String> {
+    let Some(m) = matches else {
+        return Vec::new();
+    };
+    m.ids()
+        .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
 }

@@ -135,9 +135,8 @@ pub fn parse_weights(s: &str) -> Weights {
 pub fn apply_data(args: &DataArgs, c: &mut DataConfig) -> anyhow::Result<()> {
     if let Some(path) = &args.data {
         c.source = source_of(path, args)?;
-    } else if args.root.is_some() || !args.select.is_empty() || args.label_column.is_some() {
-        bail!("--root, --select and --label-column need --data pointing at a CSV file");
     }
+    refuse_other_kinds_flags(args, &c.source)?;
     if args.image_size.is_some() {
         c.side = args.image_size;
     }
@@ -146,6 +145,37 @@ pub fn apply_data(args: &DataArgs, c: &mut DataConfig) -> anyhow::Result<()> {
     }
     c.strict |= args.strict;
     Ok(())
+}
+
+/// A flag of another kind of data is an error naming it, rather than silently ignored.
+fn refuse_other_kinds_flags(args: &DataArgs, source: &DataSource) -> anyhow::Result<()> {
+    let (kind, applies): (&str, &[&str]) = match source {
+        DataSource::Sample => ("the bundled sample", &[]),
+        DataSource::Folder { .. } => ("a folder", &["--no-folder-labels"]),
+        DataSource::Csv { .. } => ("a CSV file", &["--root", "--select", "--label-column"]),
+        DataSource::Idx { .. } => ("IDX files", &["--idx-labels"]),
+    };
+    let given = [
+        ("--root", args.root.is_some()),
+        ("--select", !args.select.is_empty()),
+        ("--label-column", args.label_column.is_some()),
+        ("--idx-labels", args.idx_labels.is_some()),
+        ("--no-folder-labels", args.no_folder_labels),
+    ];
+    match given
+        .iter()
+        .find(|(flag, set)| *set && !applies.contains(flag))
+    {
+        Some((flag, _)) => bail!(
+            "{flag} does not apply to {kind}: it is for {}",
+            match *flag {
+                "--idx-labels" => "--data pointing at an IDX images file",
+                "--no-folder-labels" => "--data pointing at a folder",
+                _ => "--data pointing at a CSV file",
+            }
+        ),
+        None => Ok(()),
+    }
 }
 
 fn source_of(path: &Path, args: &DataArgs) -> anyhow::Result<DataSource> {
@@ -327,5 +357,63 @@ mod tests {
         };
         let err = format!("{:#}", train_config(&args).unwrap_err());
         assert!(err.contains("run.toml") && err.contains("epoch"), "{err}");
+    }
+
+    #[test]
+    fn flags_of_another_kind_of_data_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("photos.csv");
+        std::fs::write(&csv, "path\na.jpg\n").unwrap();
+        let folder = Some(dir.path().to_path_buf());
+        let cases = [
+            (
+                folder.clone(),
+                "--select",
+                DataArgs {
+                    select: vec!["a=b".into()],
+                    ..Default::default()
+                },
+            ),
+            (
+                folder.clone(),
+                "--idx-labels",
+                DataArgs {
+                    idx_labels: Some("l.gz".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                Some(csv.clone()),
+                "--no-folder-labels",
+                DataArgs {
+                    no_folder_labels: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                None,
+                "--root",
+                DataArgs {
+                    root: Some("r".into()),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (data, flag, mut args) in cases {
+            args.data = data;
+            let err = apply_data(&args, &mut DataConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(flag) && err.contains("does not apply"),
+                "{err}"
+            );
+        }
+        let ok = DataArgs {
+            data: Some(csv),
+            label_column: Some("Genus".into()),
+            ..Default::default()
+        };
+        apply_data(&ok, &mut DataConfig::default()).unwrap();
     }
 }

@@ -3,33 +3,29 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use la_train::{ClusterMethod, EvalReport, MetricsLog, Outcome, RunDir, Scores};
 
 use crate::args::{OutputMode, TrainArgs};
 use crate::progress::{Progress, StopFlag};
 use crate::settings::{default_run_dir, parse_device, train_config};
 
-/// Runs `la train`.
-pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
+/// Runs `la train`; `given` names the flags given on the command line (by clap id).
+pub fn run(args: &TrainArgs, given: &[String], mode: OutputMode) -> anyhow::Result<ExitCode> {
     // Every setting is checked before anything is written.
     let device = parse_device(&args.device)?;
-    let (config, dir) = match &args.resume {
-        Some(dir) => (RunDir::new(dir).config()?, dir.clone()),
+    let (config, dir, created) = match &args.resume {
+        Some(dir) => {
+            refuse_settings_on_resume(given)?;
+            (RunDir::new(dir).config()?, dir.clone(), None)
+        }
         None => {
             let config = train_config(args)?;
             let dir = args.out.clone().unwrap_or_else(|| default_run_dir(""));
             let run = RunDir::new(&dir);
-            if run.holds_run() {
-                bail!(
-                    "{} already holds a run; continue it with --resume {0} or choose another --out",
-                    dir.display()
-                );
-            }
-            run.create()
-                .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+            let created = run.create_new()?;
             run.write_config(&config)?;
-            (config, dir)
+            (config, dir, Some(created))
         }
     };
     let stop = StopFlag::install()?;
@@ -42,8 +38,8 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
         Ok(summary) => summary,
         Err(e) => {
             drop(monitor);
-            if args.resume.is_none() {
-                RunDir::new(&dir).discard_unstarted();
+            if let Some(created) = created {
+                RunDir::new(&dir).discard_unstarted(created);
             }
             return Err(e.into());
         }
@@ -64,6 +60,21 @@ pub fn run(args: &TrainArgs, mode: OutputMode) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Outcome::Finished, None) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A resumed run keeps the settings of its config.toml: a flag that would change them is an
+/// error rather than silently ignored.
+fn refuse_settings_on_resume(given: &[String]) -> anyhow::Result<()> {
+    // The output options are global: they may follow the subcommand.
+    const ALLOWED: [&str; 5] = ["resume", "device", "quiet", "verbose", "progress"];
+    match given.iter().find(|id| !ALLOWED.contains(&id.as_str())) {
+        Some(id) => bail!(
+            "--{} does not apply with --resume: a resumed run keeps the settings of its \
+             config.toml; start a new run to change them",
+            id.replace('_', "-")
+        ),
+        None => Ok(()),
     }
 }
 

@@ -83,7 +83,7 @@ pub use report::{ClusterRow, EvalReport, cluster_rows, write_contact_sheets};
 pub use run::{
     RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
 };
-pub use run_dir::RunDir;
+pub use run_dir::{Created, RunDir};
 pub use schedule::{LrSchedule, Progress};
 pub use stage_ae::{AE_CHECKPOINT, save_reconstructions, train_autoencoder};
 pub use stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};

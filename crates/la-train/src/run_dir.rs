@@ -11,6 +11,15 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct RunDir(PathBuf);
 
+/// Whether [`RunDir::create_new`] made the directory or found it empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// la created it.
+    New,
+    /// It existed, empty (a folder the user made).
+    Existed,
+}
+
 impl RunDir {
     /// The run directory at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -70,6 +79,30 @@ impl RunDir {
     /// Creates the directory (and its parents) if needed.
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(&self.0).map_err(Error::io(&self.0))
+    }
+
+    /// Makes the directory of a new run or clustering, which must not exist or be empty: la
+    /// never writes into a folder of files it did not make. Returns whether it created the
+    /// directory (an empty folder the user made is kept by [`discard_unstarted`]).
+    ///
+    /// [`discard_unstarted`]: Self::discard_unstarted
+    pub fn create_new(&self) -> Result<Created> {
+        let occupied = match std::fs::read_dir(&self.0) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(_) => return self.create().map(|()| Created::New),
+        };
+        if !occupied {
+            return Ok(Created::Existed);
+        }
+        Err(Error::RunFile {
+            path: self.0.clone(),
+            problem: if self.holds_run() {
+                "already holds a run; continue it with --resume, or choose a new --out".into()
+            } else {
+                "is not empty; choose a new --out folder (la writes only into new or empty ones)"
+                    .into()
+            },
+        })
     }
 
     /// Reads the run's configuration.
@@ -141,16 +174,18 @@ impl RunDir {
     }
 
     /// Removes a new run that failed before its first checkpoint (bad data, say): its
-    /// config.toml and metrics log, then the directory if nothing else is in it. A directory
-    /// with checkpoints is left untouched.
-    pub fn discard_unstarted(&self) {
+    /// config.toml and metrics log, then the directory if `created` says la made it and
+    /// nothing else is in it. A directory with checkpoints is left untouched.
+    pub fn discard_unstarted(&self, created: Created) {
         if self.checkpoints().exists() {
             return;
         }
         let _ = std::fs::remove_file(self.config_toml());
         let _ = std::fs::remove_file(self.metrics());
-        // Fails, keeping the folder, if anything else is in it.
-        let _ = std::fs::remove_dir(&self.0);
+        if created == Created::New {
+            // Fails, keeping the folder, if anything else is in it.
+            let _ = std::fs::remove_dir(&self.0);
+        }
     }
 }
 
@@ -235,21 +270,41 @@ mod tests {
     }
 
     #[test]
-    fn discard_unstarted_keeps_anything_it_did_not_write() {
+    fn discard_unstarted_removes_only_what_la_made() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::new(dir.path().join("run"));
-        run.create().unwrap();
+        assert_eq!(run.create_new().unwrap(), Created::New);
         run.write_config(&RunConfig::default()).unwrap();
         std::fs::write(run.path().join("notes.txt"), b"mine").unwrap();
-        run.discard_unstarted();
+        run.discard_unstarted(Created::New);
         assert!(!run.holds_run());
         assert_eq!(
             std::fs::read(run.path().join("notes.txt")).unwrap(),
             b"mine"
         );
         std::fs::remove_file(run.path().join("notes.txt")).unwrap();
+        // The user's empty folder stays; la's own goes.
+        assert_eq!(run.create_new().unwrap(), Created::Existed);
         run.write_config(&RunConfig::default()).unwrap();
-        run.discard_unstarted();
+        run.discard_unstarted(Created::Existed);
+        assert!(run.path().is_dir() && !run.holds_run());
+        run.write_config(&RunConfig::default()).unwrap();
+        run.discard_unstarted(Created::New);
         assert!(!run.path().exists());
+    }
+
+    #[test]
+    fn create_new_refuses_a_folder_with_files_or_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("new/run"));
+        assert_eq!(run.create_new().unwrap(), Created::New);
+        assert_eq!(run.create_new().unwrap(), Created::Existed);
+        std::fs::write(run.path().join("photo.jpg"), b"x").unwrap();
+        let err = run.create_new().unwrap_err().to_string();
+        assert!(err.contains("not empty"), "{err}");
+        run.write_config(&RunConfig::default()).unwrap();
+        let err = run.create_new().unwrap_err().to_string();
+        assert!(err.contains("--resume"), "{err}");
+        assert_eq!(std::fs::read(run.path().join("photo.jpg")).unwrap(), b"x");
     }
 }

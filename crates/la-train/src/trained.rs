@@ -109,7 +109,7 @@ impl TrainedModel {
     ) -> Result<EvalReport> {
         let data = RunData::open(&config.data, device)?;
         let embedder = self.embedder(config, data.input_side(), device)?;
-        create_new_dir(out.path())?;
+        out.create_new()?;
         out.write_config(config)?;
         cluster_and_report(config, &data, &embedder, out, monitor)
     }
@@ -148,19 +148,6 @@ impl TrainedModel {
         let recon = ae.forward_t(&x, false)?;
         save_reconstructions(&x, &recon, normalize, out)
     }
-}
-
-/// Creates `dir`, which must not exist or be empty: la never writes into a folder of files
-/// it did not make.
-fn create_new_dir(dir: &Path) -> Result<()> {
-    let occupied = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
-    if occupied {
-        return Err(Error::RunFile {
-            path: dir.to_path_buf(),
-            problem: "is not empty; choose a new --out folder".into(),
-        });
-    }
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))
 }
 
 #[cfg(test)]
@@ -210,15 +197,5 @@ mod tests {
         };
         let c = model.cluster_config(asked, EvalConfig::default()).unwrap();
         assert_eq!(c.data.side, Some(96));
-    }
-
-    #[test]
-    fn create_new_dir_refuses_a_folder_with_files() {
-        let dir = tempfile::tempdir().unwrap();
-        create_new_dir(&dir.path().join("new/run")).unwrap();
-        create_new_dir(&dir.path().join("new/run")).unwrap();
-        std::fs::write(dir.path().join("new/run/photo.jpg"), b"x").unwrap();
-        let err = create_new_dir(&dir.path().join("new/run")).unwrap_err();
-        assert!(err.to_string().contains("not empty"), "{err}");
     }
 }
