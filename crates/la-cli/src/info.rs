@@ -52,6 +52,7 @@ fn describe_run(dir: &Path) -> anyhow::Result<()> {
         ("embedder", run.embedder(), true),
         ("clusters", run.clusters_csv(), true),
         ("scores", run.eval_json(), true),
+        ("skipped", run.skipped_csv(), true),
     ] {
         let state = match (path.is_file(), enabled) {
             (true, _) => path.display().to_string(),
@@ -59,6 +60,12 @@ fn describe_run(dir: &Path) -> anyhow::Result<()> {
             (false, false) => "none (stage not in this run)".into(),
         };
         println!("  {name:<12} {state}");
+    }
+    if let Ok(skipped) = run.skipped() {
+        println!("  {} input files left out as unreadable", skipped.len());
+        for s in skipped.iter().take(5) {
+            println!("    {}: {}", s.path, s.reason);
+        }
     }
     if let Ok(report) = run.report() {
         println!("{}", serde_json::to_string_pretty(&report)?);

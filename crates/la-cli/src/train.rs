@@ -97,6 +97,10 @@ pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
     }
     print_knn(report.knn_accuracy, report.pixel_knn_accuracy);
     let d = RunDir::new(dir);
+    // Notes go to stderr, also under -q: a left-out file is never silent.
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     println!("clusters:       {}", d.clusters_csv().display());
     println!("contact sheets: {}", d.contact_sheets().display());
     println!("scores:         {}", d.eval_json().display());

@@ -17,6 +17,8 @@ pub struct Embedded {
     pub vectors: Tensor,
     /// Items in the data set.
     pub n_items: usize,
+    /// The images that could not be read, whose items have no row.
+    pub skipped: Vec<la_data::Skipped>,
 }
 
 impl Embedded {
@@ -62,7 +64,8 @@ pub fn embed_all<E: Into<crate::Error>>(
         total: Some(data.len() as u64),
     });
     let (mut items, mut parts) = (Vec::with_capacity(data.len()), Vec::new());
-    for batch in data.eval_loader(batch_size)?.epoch(0) {
+    let loader = data.eval_loader(batch_size)?;
+    for batch in loader.epoch(0) {
         let batch = batch?;
         parts.push(f(&batch.images).map_err(Into::into)?.detach());
         items.extend_from_slice(&batch.indices);
@@ -86,5 +89,6 @@ pub fn embed_all<E: Into<crate::Error>>(
         items,
         vectors: Tensor::cat(&parts, 0)?,
         n_items: data.len(),
+        skipped: loader.skipped(),
     })
 }

@@ -84,6 +84,19 @@ pub enum Error {
         /// What is wrong, naming the row or field.
         problem: String,
     },
+    /// The run would need more memory than the machine has available.
+    #[error(
+        "this run needs about {:.1} GiB of memory and {:.1} GiB are available; lower \
+         --image-size or --batch-size, or raise --width-divisor",
+        *needed as f64 / GIB,
+        *available as f64 / GIB
+    )]
+    Memory {
+        /// The estimate, in bytes.
+        needed: u64,
+        /// Available memory, in bytes.
+        available: u64,
+    },
     /// A model operation failed.
     #[error(transparent)]
     Model(#[from] la_segnet::Error),
@@ -97,6 +110,8 @@ pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// la-train's result type.
 pub type Result<T> = std::result::Result<T, Error>;

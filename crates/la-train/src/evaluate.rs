@@ -185,6 +185,7 @@ mod tests {
             items: (0..n).collect(),
             vectors: Tensor::from_vec(rows, (n, 3), &Device::Cpu).unwrap(),
             n_items: n,
+            skipped: Vec::new(),
         }
     }
 

@@ -45,8 +45,10 @@ mod data;
 mod embed;
 mod error;
 mod evaluate;
+mod fingerprint;
 mod inspect;
 mod loss;
+mod memory;
 mod memory_bank;
 mod monitor;
 mod objective;
@@ -71,6 +73,7 @@ pub use data::RunData;
 pub use embed::{Embedded, embed_all};
 pub use error::{Error, Result};
 pub use evaluate::{FinalClustering, Scores, cluster, knn_accuracy};
+pub use fingerprint::DataFingerprint;
 pub use inspect::{ModelSummary, WeightsSummary};
 pub use la_data::{RngStream, derive_seed};
 pub use la_vgg::Depth;
@@ -79,7 +82,7 @@ pub use memory_bank::{Background, MemoryBank};
 pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use objective::{Contrastive, LocalAggregation, Objective};
 pub use optim::{Optimizer, Sgd, SgdConfig};
-pub use report::{ClusterRow, EvalReport, cluster_rows, write_contact_sheets};
+pub use report::{ClusterRow, EvalReport, SkipRow, cluster_rows, write_contact_sheets};
 pub use run::{
     RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
 };

@@ -35,6 +35,34 @@ pub struct EvalReport {
     pub pixel_method_baseline: Option<Scores>,
     /// The same weighted kNN accuracy on those raw pixels, when labelled and asked for.
     pub pixel_knn_accuracy: Option<f64>,
+    /// Input files left out because they could not be read (listed in skipped.csv).
+    #[serde(default)]
+    pub skipped: usize,
+    /// What the user should know about this clustering (items not scored, K capped, files
+    /// left out), one sentence each.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// One row of `skipped.csv`: an input file left out, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipRow {
+    /// The file.
+    pub path: String,
+    /// The line of the CSV table of contents that named it, if one did.
+    pub row: Option<u64>,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+impl From<&la_data::Skipped> for SkipRow {
+    fn from(s: &la_data::Skipped) -> Self {
+        SkipRow {
+            path: s.path.display().to_string(),
+            row: s.row,
+            reason: s.reason.clone(),
+        }
+    }
 }
 
 /// One row of `clusters.csv`: an item and its cluster.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
+use la_data::Dataset;
 use la_segnet::{
     AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig, Param,
 };
@@ -12,10 +13,11 @@ use la_vgg::{Depth, HfCache, Variant, VggConfig};
 
 use crate::config::{ClusterMethod, MergerSpec, RunConfig, Weights};
 use crate::data::RunData;
-use crate::embed::embed_all;
+use crate::embed::{Embedded, embed_all};
 use crate::evaluate::{Scores, cluster, knn_accuracy};
+use crate::fingerprint::DataFingerprint;
 use crate::monitor::{Event, Monitor, Phase};
-use crate::report::{EvalReport, cluster_rows, write_contact_sheets};
+use crate::report::{EvalReport, SkipRow, cluster_rows, write_contact_sheets};
 use crate::run_dir::RunDir;
 use crate::stage_ae::{AE_CHECKPOINT, train_autoencoder};
 use crate::stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
@@ -44,6 +46,8 @@ pub fn run(
     let dir = RunDir::new(dir);
     dir.create()?;
     let data = open_data(config, device, monitor)?;
+    crate::memory::check(config, data.len(), crate::memory::available())?;
+    dir.check_data(&DataFingerprint::of(data.dataset()))?;
     let seed = config.seed;
     let mut ae = AutoEncoder::new(&model_config(config)?, device)?;
     if let Some(path) = pretrained_weights(&config.model.weights, config.model.vgg().0)? {
@@ -106,7 +110,8 @@ fn open_data(config: &RunConfig, device: &Device, monitor: &mut dyn Monitor) -> 
     if !skipped.is_empty() {
         monitor.event(&Event::Note {
             message: format!(
-                "{} unreadable files left out; the first: {}",
+                "{} unreadable files left out while listing the data (more may follow when \
+                 decoding; the run lists them all in skipped.csv); the first: {}",
                 skipped.len(),
                 skipped[0].to_string().trim_start_matches("skipped ")
             ),
@@ -210,7 +215,7 @@ struct PixelBaselines {
 fn pixel_baselines(
     config: &RunConfig,
     data: &RunData,
-    truth: &[u32],
+    labelled: &Labelled,
     k: usize,
     method: ClusterMethod,
     seed: u64,
@@ -225,11 +230,10 @@ fn pixel_baselines(
         batch,
         monitor,
     )?;
+    let truth = &labelled.truth;
     let scores = |method| -> Result<Scores> {
-        Scores::of(
-            truth,
-            &cluster(&raw, k, method, eval.n_runs, seed)?.clusters,
-        )
+        let clusters = cluster(&raw, k, method, eval.n_runs, seed)?.clusters;
+        Scores::of(truth, &labelled.select(&clusters))
     };
     Ok(PixelBaselines {
         kmeans: scores(ClusterMethod::KMeans)?,
@@ -237,13 +241,19 @@ fn pixel_baselines(
             ClusterMethod::KMeans => None,
             method => Some(scores(method)?),
         },
-        knn: knn_accuracy(&raw, truth, eval.knn_k, eval.knn_temperature)?,
+        knn: knn_accuracy(
+            &labelled.rows_of(&raw)?,
+            truth,
+            eval.knn_k,
+            eval.knn_temperature,
+        )?,
     })
 }
 
 /// Embeds every item with `embedder`, clusters the embeddings by the method of
-/// `config.eval`, scores the clustering where labels are known (with the raw-pixel baseline if
-/// asked) and writes `clusters.csv`, the contact sheets and `eval.json` into `dir`.
+/// `config.eval`, scores the clustering on the labelled items (with the raw-pixel baselines if
+/// asked) and writes `clusters.csv`, `skipped.csv`, the contact sheets and `eval.json` into
+/// `dir`.
 pub fn cluster_and_report(
     config: &RunConfig,
     data: &RunData,
@@ -259,41 +269,46 @@ pub fn cluster_and_report(
         total: None,
     });
     let dataset = data.dataset();
-    let k = config.eval.clusters.unwrap_or(if dataset.is_labelled() {
-        dataset.class_names().len().max(2)
-    } else {
-        20
-    });
-    let k = k.min(embedded.items.len()).max(1);
+    let mut notes = Vec::new();
+    let k = clusters_for(config, dataset, embedded.items.len(), &mut notes);
     let seed = derive_seed(config.seed, RngStream::Evaluation, 0, 0);
     let eval = &config.eval;
     let clustering = cluster(&embedded, k, eval.method, eval.n_runs, seed)?;
-    let truth: Option<Vec<u32>> = embedded
-        .items
-        .iter()
-        .map(|&i| dataset.label(i).map(|l| l as u32))
-        .collect();
-    let (scores, knn, pixels) = match &truth {
+    let labelled = Labelled::of(dataset, &embedded.items, &mut notes);
+    let (scores, knn, pixels) = match &labelled {
         None => (None, None, None),
-        Some(t) => {
-            let scores = Scores::of(t, &clustering.clusters)?;
-            let knn = knn_accuracy(&embedded, t, eval.knn_k, eval.knn_temperature)?;
+        Some(l) => {
+            let scores = Scores::of(&l.truth, &l.select(&clustering.clusters))?;
+            let knn = knn_accuracy(
+                &l.rows_of(&embedded)?,
+                &l.truth,
+                eval.knn_k,
+                eval.knn_temperature,
+            )?;
             let pixels = if eval.pixel_baseline {
-                Some(pixel_baselines(
-                    config,
-                    data,
-                    t,
-                    k,
-                    clustering.method,
-                    seed,
-                    monitor,
-                )?)
+                let method = clustering.method;
+                Some(pixel_baselines(config, data, l, k, method, seed, monitor)?)
             } else {
                 None
             };
             (Some(scores), Some(knn), pixels)
         }
     };
+    let skipped: Vec<SkipRow> = dataset
+        .skipped()
+        .iter()
+        .chain(&embedded.skipped)
+        .map(SkipRow::from)
+        .collect();
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "{} unreadable input files left out ({} items clustered); listed in {}",
+            skipped.len(),
+            embedded.items.len(),
+            dir.skipped_csv().display()
+        ));
+    }
+    dir.write_skipped(&skipped)?;
     dir.write_clusters(&cluster_rows(dataset, &clustering))?;
     write_contact_sheets(
         &dir.contact_sheets(),
@@ -317,6 +332,8 @@ pub fn cluster_and_report(
         pixel_baseline: pixels.map(|p| p.kmeans),
         pixel_method_baseline: pixels.and_then(|p| p.same_method),
         pixel_knn_accuracy: pixels.map(|p| p.knn),
+        skipped: skipped.len(),
+        notes,
     };
     dir.write_report(&report)?;
     monitor.event(&Event::PhaseEnd {
@@ -324,4 +341,81 @@ pub fn cluster_and_report(
         seconds: clock.elapsed().as_secs_f64(),
     });
     Ok(report)
+}
+
+/// K: as configured, else the number of classes when there are labels, else 20; at most
+/// the number of items (with a note when that cuts it).
+fn clusters_for(
+    config: &RunConfig,
+    dataset: &Dataset,
+    items: usize,
+    notes: &mut Vec<String>,
+) -> usize {
+    let classes = dataset.class_names().len();
+    let asked = config
+        .eval
+        .clusters
+        .unwrap_or(if classes > 0 { classes.max(2) } else { 20 });
+    if asked > items {
+        notes.push(format!(
+            "{asked} clusters asked for but only {items} items: {items} clusters"
+        ));
+    }
+    asked.min(items).max(1)
+}
+
+/// The rows of the clustered items that have a label, and those labels: scores are computed
+/// on them alone.
+struct Labelled {
+    rows: Vec<usize>,
+    truth: Vec<u32>,
+}
+
+impl Labelled {
+    /// `None` when fewer than two items have a label; a note when some have none.
+    fn of(dataset: &Dataset, items: &[usize], notes: &mut Vec<String>) -> Option<Self> {
+        let (rows, truth): (Vec<usize>, Vec<u32>) = items
+            .iter()
+            .enumerate()
+            .filter_map(|(r, &i)| dataset.label(i).map(|l| (r, l as u32)))
+            .unzip();
+        if rows.len() < 2 {
+            return None;
+        }
+        if rows.len() < items.len() {
+            let first = items
+                .iter()
+                .find(|&&i| dataset.label(i).is_none())
+                .and_then(|&i| dataset.name(i))
+                .unwrap_or_default();
+            notes.push(format!(
+                "{} of {} items have no label (the first: {first}); they are clustered, and \
+                 the scores count the labelled ones only",
+                items.len() - rows.len(),
+                items.len()
+            ));
+        }
+        Some(Labelled { rows, truth })
+    }
+
+    fn select<T: Copy>(&self, all: &[T]) -> Vec<T> {
+        self.rows.iter().map(|&r| all[r]).collect()
+    }
+
+    fn rows_of(&self, e: &Embedded) -> Result<Embedded> {
+        if self.rows.len() == e.items.len() {
+            return Ok(e.clone());
+        }
+        let index = Tensor::from_vec(
+            self.rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+            self.rows.len(),
+            e.vectors.device(),
+        )?;
+        Ok(Embedded {
+            items: self.select(&e.items),
+            vectors: e.vectors.index_select(&index, 0)?,
+            n_items: e.n_items,
+            skipped: Vec::new(),
+        })
+    }
 }

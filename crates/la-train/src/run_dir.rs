@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::RunConfig;
-use crate::report::{ClusterRow, EvalReport};
+use crate::fingerprint::DataFingerprint;
+use crate::report::{ClusterRow, EvalReport, SkipRow};
 use crate::{Error, Result};
 
 /// The files of a run directory.
@@ -66,6 +67,16 @@ impl RunDir {
         self.0.join("contact_sheets")
     }
 
+    /// The input files left out, and why.
+    pub fn skipped_csv(&self) -> PathBuf {
+        self.0.join("skipped.csv")
+    }
+
+    /// What the run was trained on ([`DataFingerprint`]), checked on resume.
+    pub fn data_json(&self) -> PathBuf {
+        self.0.join("data.json")
+    }
+
     /// Scores of the final clustering.
     pub fn eval_json(&self) -> PathBuf {
         self.0.join("eval.json")
@@ -125,35 +136,23 @@ impl RunDir {
 
     /// Reads `clusters.csv`.
     pub fn clusters(&self) -> Result<Vec<ClusterRow>> {
-        let path = self.clusters_csv();
-        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
-        csv::Reader::from_reader(file)
-            .deserialize()
-            .enumerate()
-            .map(|(i, row)| {
-                row.map_err(|e| Error::RunFile {
-                    path: path.clone(),
-                    problem: format!("row {}: {e}", i + 2),
-                })
-            })
-            .collect()
+        read_csv(&self.clusters_csv())
     }
 
     /// Writes `clusters.csv` (atomically).
     pub fn write_clusters(&self, rows: &[ClusterRow]) -> Result<()> {
-        let path = self.clusters_csv();
-        let csv_error = |e: csv::Error| Error::RunFile {
-            path: path.clone(),
-            problem: e.to_string(),
-        };
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        for row in rows {
-            writer.serialize(row).map_err(csv_error)?;
-        }
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| csv_error(e.into_error().into()))?;
-        write(&path, &bytes)
+        const COLUMNS: [&str; 6] = ["item", "path", "cluster", "distance", "confidence", "label"];
+        write_csv(&self.clusters_csv(), &COLUMNS, rows)
+    }
+
+    /// Reads `skipped.csv`.
+    pub fn skipped(&self) -> Result<Vec<SkipRow>> {
+        read_csv(&self.skipped_csv())
+    }
+
+    /// Writes `skipped.csv` (atomically; a header alone when nothing was left out).
+    pub fn write_skipped(&self, rows: &[SkipRow]) -> Result<()> {
+        write_csv(&self.skipped_csv(), &["path", "row", "reason"], rows)
     }
 
     /// Reads `eval.json`.
@@ -173,6 +172,34 @@ impl RunDir {
         write(&self.eval_json(), &json)
     }
 
+    /// Records the data of a new run, or checks that a resumed run's data did not change
+    /// (a run from before the record existed gets one).
+    pub fn check_data(&self, now: &DataFingerprint) -> Result<()> {
+        let path = self.data_json();
+        if !path.is_file() {
+            let json = serde_json::to_vec_pretty(now)
+                .map_err(|e| Error::config("data fingerprint", e, "serialisable"))?;
+            return write(&path, &json);
+        }
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        let then: DataFingerprint = serde_json::from_slice(&bytes).map_err(|e| Error::RunFile {
+            path: path.clone(),
+            problem: format!("not a data record written by la: {e}"),
+        })?;
+        if &then == now {
+            return Ok(());
+        }
+        Err(Error::RunFile {
+            path: self.0.clone(),
+            problem: format!(
+                "its data changed since the run started ({} items then, {} now, or files \
+                 renamed or resized): resuming would train against shifted rows; restore the \
+                 data or start a new run",
+                then.items, now.items
+            ),
+        })
+    }
+
     /// Removes a new run that failed before its first checkpoint (bad data, say): its
     /// config.toml and metrics log, then the directory if `created` says la made it and
     /// nothing else is in it. A directory with checkpoints is left untouched.
@@ -182,11 +209,46 @@ impl RunDir {
         }
         let _ = std::fs::remove_file(self.config_toml());
         let _ = std::fs::remove_file(self.metrics());
+        let _ = std::fs::remove_file(self.data_json());
         if created == Created::New {
             // Fails, keeping the folder, if anything else is in it.
             let _ = std::fs::remove_dir(&self.0);
         }
     }
+}
+
+fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    csv::Reader::from_reader(file)
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| {
+            row.map_err(|e| Error::RunFile {
+                path: path.to_path_buf(),
+                problem: format!("row {}: {e}", i + 2),
+            })
+        })
+        .collect()
+}
+
+/// Writes `rows` under the header `columns` (the field names of `T`, so that an empty table
+/// has its header too; the round-trip tests check that they agree).
+fn write_csv<T: serde::Serialize>(path: &Path, columns: &[&str], rows: &[T]) -> Result<()> {
+    let csv_error = |e: csv::Error| Error::RunFile {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer.write_record(columns).map_err(csv_error)?;
+    for row in rows {
+        writer.serialize(row).map_err(csv_error)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv_error(e.into_error().into()))?;
+    write(path, &bytes)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -306,5 +368,31 @@ mod tests {
         let err = run.create_new().unwrap_err().to_string();
         assert!(err.contains("--resume"), "{err}");
         assert_eq!(std::fs::read(run.path().join("photo.jpg")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn skipped_csv_round_trips_and_has_a_header_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        run.write_skipped(&[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.skipped_csv()).unwrap(),
+            "path,row,reason\n"
+        );
+        assert!(run.skipped().unwrap().is_empty());
+        let rows = vec![
+            SkipRow {
+                path: "a.jpg".into(),
+                row: Some(3),
+                reason: "truncated, at byte 10".into(),
+            },
+            SkipRow {
+                path: "b.png".into(),
+                row: None,
+                reason: "bad CRC".into(),
+            },
+        ];
+        run.write_skipped(&rows).unwrap();
+        assert_eq!(run.skipped().unwrap(), rows);
     }
 }

@@ -108,6 +108,7 @@ impl TrainedModel {
         monitor: &mut dyn Monitor,
     ) -> Result<EvalReport> {
         let data = RunData::open(&config.data, device)?;
+        crate::memory::check(config, data.len(), crate::memory::available())?;
         let embedder = self.embedder(config, data.input_side(), device)?;
         out.create_new()?;
         out.write_config(config)?;

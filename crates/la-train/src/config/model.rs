@@ -113,7 +113,7 @@ impl ModelSpec {
             return Err(Error::config(
                 "model.weights",
                 describe(&self.weights),
-                "none when model.backbone.width_divisor is not 1 (pretrained weights are full width)",
+                "none when model.backbone.width_divisor is not 1 (pretrained weights are full width: add --width-divisor 1)",
             ));
         }
         Ok(())

@@ -1,0 +1,113 @@
+//! An estimate of the memory a run needs, checked before anything large is allocated, so
+//! that an image size, batch size or width too large for the machine is a clear error and not
+//! an abort.
+
+use la_vgg::{FeatureLayer, VggConfig};
+
+use crate::config::{ObjectiveKind, RunConfig};
+use crate::{Error, Result};
+
+/// Bytes kept per activation value in a training step: the convolution's output, batch norm
+/// and ReLU outputs saved for backward, their gradients and the im2col buffers (calibrated on
+/// the measured peak of a 224-pixel step, docs/benchmarks.md: 7.4 GB at batch 128).
+const TRAINING_BYTES_PER_VALUE: u64 = 4 * 5;
+
+/// Bytes per activation value when only embedding (no backward).
+const INFERENCE_BYTES_PER_VALUE: u64 = 4 * 2;
+
+/// The estimated peak memory, in bytes, of `config` on `items` items: the image cache and the
+/// largest step (a training step of either stage, or an embedding pass).
+pub fn estimate(config: &RunConfig, items: usize) -> Result<u64> {
+    let side = u64::from(config.data.effective_side());
+    let input = u64::from(config.data.input_side());
+    let cache = if config.data.cache {
+        items as u64 * side * side * 3
+    } else {
+        0
+    };
+    let per_image = activations_per_image(config, input)?;
+    let eval_batch = config.embedding.batch_size.max(config.ae.batch_size) as u64;
+    let mut step = per_image * INFERENCE_BYTES_PER_VALUE * eval_batch;
+    if config.ae.enabled {
+        // The decoder mirrors the encoder: twice the activations.
+        step = step.max(2 * per_image * TRAINING_BYTES_PER_VALUE * config.ae.batch_size as u64);
+    }
+    if config.embedding.enabled {
+        let views = match config.embedding.objective {
+            ObjectiveKind::LocalAggregation => 1,
+            ObjectiveKind::Contrastive => 2,
+        };
+        let images = (views * config.embedding.batch_size) as u64;
+        step = step.max(per_image * TRAINING_BYTES_PER_VALUE * images);
+    }
+    Ok(cache.saturating_add(step))
+}
+
+/// Values of the encoder's feature maps for one square image of `side` pixels.
+fn activations_per_image(config: &RunConfig, side: u64) -> Result<u64> {
+    let (depth, width_divisor) = config.model.vgg();
+    let layers = VggConfig {
+        depth,
+        width_divisor,
+        in_channels: 3,
+    }
+    .features()
+    .map_err(la_segnet::Error::from)?;
+    let mut area = side.saturating_mul(side);
+    let mut values: u64 = 3 * area;
+    for layer in layers {
+        match layer {
+            FeatureLayer::Conv { out_channels, .. } => {
+                values = values.saturating_add(out_channels as u64 * area);
+            }
+            FeatureLayer::Pool { .. } => area /= 4,
+        }
+    }
+    Ok(values)
+}
+
+/// Memory the system can give a new process now, where known (Linux: MemAvailable).
+pub fn available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Fails with [`Error::Memory`] when the estimate for `config` on `items` items exceeds
+/// `available` bytes (no check when that is unknown).
+pub fn check(config: &RunConfig, items: usize, available: Option<u64>) -> Result<()> {
+    let needed = estimate(config, items)?;
+    match available {
+        Some(available) if needed > available => Err(Error::Memory { needed, available }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_map_values_match_a_hand_count() {
+        // VGG11 at width 1/8 on 32 x 32: 8 @ 32², pool, 16 @ 16², pool, 32 x 2 @ 8², pool,
+        // 64 x 2 @ 4², pool, 64 x 2 @ 2², pool; plus the 3 input channels.
+        let c = RunConfig::default();
+        assert_eq!(c.model.vgg(), (la_vgg::Depth::Vgg11, 8));
+        let expected = 3 * 1024 + 8 * 1024 + 16 * 256 + 2 * 32 * 64 + 2 * 64 * 16 + 2 * 64 * 4;
+        assert_eq!(activations_per_image(&c, 32).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_estimate_grows_with_batch_and_side_and_refuses_what_does_not_fit() {
+        let mut c = RunConfig::default();
+        let small = estimate(&c, 2000).unwrap();
+        c.embedding.batch_size *= 2;
+        assert!(estimate(&c, 2000).unwrap() > small);
+        c.data.side = Some(65_536);
+        let err = check(&c, 9, Some(24 << 30)).unwrap_err().to_string();
+        assert!(err.contains("GiB") && err.contains("--image-size"), "{err}");
+        check(&RunConfig::default(), 2000, Some(24 << 30)).unwrap();
+        check(&RunConfig::default(), 2000, None).unwrap();
+    }
+}
