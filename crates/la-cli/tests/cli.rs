@@ -1,35 +1,15 @@
 //! The `la` binary end to end on a tiny configuration, as a user runs it.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use la_data::image::{Rgb, RgbImage};
+use common::{la, text};
 
-fn la(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_la"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// 32 images in two labelled folders: left-bright and top-bright patterns.
+/// 32 images in two labelled folders.
 fn write_images(dir: &Path) {
-    for (class, name) in ["left", "top"].iter().enumerate() {
-        let folder = dir.join(name);
-        std::fs::create_dir_all(&folder).unwrap();
-        for i in 0..16u32 {
-            let img = RgbImage::from_fn(32, 32, |x, y| {
-                let on = if class == 0 { x < 16 } else { y < 16 };
-                let v = if on { 210 } else { 30 } + ((x + 3 * y + 7 * i) % 19) as u8;
-                Rgb([v, v, v])
-            });
-            img.save(folder.join(format!("{i}.png"))).unwrap();
-        }
-    }
+    common::write_images(dir, 16);
 }
 
 const TINY: &[&str] = &[

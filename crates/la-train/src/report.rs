@@ -60,7 +60,8 @@ impl From<&la_data::Skipped> for SkipRow {
         SkipRow {
             path: s.path.display().to_string(),
             row: s.row,
-            reason: s.reason.clone(),
+            // One line per file: decoders' messages may span several.
+            reason: s.reason.split_whitespace().collect::<Vec<_>>().join(" "),
         }
     }
 }

@@ -302,8 +302,9 @@ pub fn cluster_and_report(
         .collect();
     if !skipped.is_empty() {
         notes.push(format!(
-            "{} unreadable input files left out ({} items clustered); listed in {}",
+            "{} unreadable input file{} left out ({} items clustered); listed in {}",
             skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
             embedded.items.len(),
             dir.skipped_csv().display()
         ));
