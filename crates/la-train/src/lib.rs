@@ -40,6 +40,7 @@
 
 mod checkpoint;
 mod close_neighbours;
+mod cluster_report;
 mod config;
 mod data;
 mod embed;
@@ -64,6 +65,7 @@ mod trainer;
 
 pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;
+pub use cluster_report::cluster_and_report;
 pub use config::{
     AeConfig, BackboneSpec, BankInit, ClusterMethod, DataConfig, DataSource, EmbeddingConfig,
     EvalConfig, GridSpec, LaConfig, MergerSpec, ModelSpec, ObjectiveKind, PAPER_IMAGES_PER_CLUSTER,
@@ -82,10 +84,10 @@ pub use memory_bank::{Background, MemoryBank};
 pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use objective::{Contrastive, LocalAggregation, Objective};
 pub use optim::{Optimizer, Sgd, SgdConfig};
-pub use report::{ClusterRow, EvalReport, SkipRow, cluster_rows, write_contact_sheets};
-pub use run::{
-    RunSummary, build_embedder, cluster_and_report, model_config, pretrained_weights, run,
+pub use report::{
+    ClusterRow, DuplicateRow, EvalReport, KChoice, SkipRow, cluster_rows, write_contact_sheets,
 };
+pub use run::{RunSummary, build_embedder, model_config, pretrained_weights, run};
 pub use run_dir::{Created, RunDir};
 pub use schedule::{LrSchedule, Progress};
 pub use stage_ae::{AE_CHECKPOINT, save_reconstructions, train_autoencoder};

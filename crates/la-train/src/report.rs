@@ -38,10 +38,43 @@ pub struct EvalReport {
     /// Input files left out because they could not be read (listed in skipped.csv).
     #[serde(default)]
     pub skipped: usize,
+    /// How K was chosen, when `--clusters auto` chose it.
+    #[serde(default)]
+    pub k_choice: Option<KChoice>,
+    /// Pairs of near-duplicate items found (listed in duplicates.csv).
+    #[serde(default)]
+    pub duplicates: usize,
     /// What the user should know about this clustering (items not scored, K capped, files
     /// left out), one sentence each.
     #[serde(default)]
     pub notes: Vec<String>,
+}
+
+/// How `--clusters auto` chose K: the criterion's value at every candidate K.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KChoice {
+    /// The criterion, in words (e.g. `silhouette (cosine) on 2,000 items`).
+    pub criterion: String,
+    /// (K, value) for every K tried, in increasing K.
+    pub curve: Vec<(usize, f64)>,
+    /// The K chosen.
+    pub chosen: usize,
+}
+
+/// One row of `duplicates.csv`: two items whose embeddings are nearly the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateRow {
+    /// The first item's index.
+    pub item_a: usize,
+    /// Its display name.
+    pub path_a: String,
+    /// The second item's index.
+    pub item_b: usize,
+    /// Its display name.
+    pub path_b: String,
+    /// Cosine similarity of their embeddings.
+    #[serde(serialize_with = "four_places")]
+    pub similarity: f32,
 }
 
 /// One row of `skipped.csv`: an input file left out, and why.

@@ -2,22 +2,18 @@
 //! continuing from whatever checkpoints the run directory already holds.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use la_data::Dataset;
+use candle_core::Device;
 use la_segnet::{
     AutoEncoder, Embedder, EmbedderConfig, Encoder, HasParams, Merger, ModelConfig, Param,
 };
 use la_vgg::{Depth, HfCache, Variant, VggConfig};
 
-use crate::config::{ClusterMethod, MergerSpec, RunConfig, Weights};
+use crate::config::{MergerSpec, RunConfig, Weights};
 use crate::data::RunData;
-use crate::embed::{Embedded, embed_all};
-use crate::evaluate::{Scores, cluster, knn_accuracy};
 use crate::fingerprint::DataFingerprint;
-use crate::monitor::{Event, Monitor, Phase};
-use crate::report::{EvalReport, SkipRow, cluster_rows, write_contact_sheets};
+use crate::monitor::{Event, Monitor};
+use crate::report::EvalReport;
 use crate::run_dir::RunDir;
 use crate::stage_ae::{AE_CHECKPOINT, train_autoencoder};
 use crate::stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
@@ -97,7 +93,8 @@ pub fn run(
     if monitor.should_stop() {
         return Ok(stopped());
     }
-    let report = cluster_and_report(config, &data, &embedder, &dir, monitor)?;
+    let report =
+        crate::cluster_report::cluster_and_report(config, &data, &embedder, &dir, monitor)?;
     Ok(RunSummary {
         outcome: Outcome::Finished,
         report: Some(report),
@@ -199,224 +196,4 @@ fn load_checkpoint(dir: &RunDir, name: &str, device: &Device) -> Result<Option<C
         return Ok(None);
     }
     Checkpoint::load(&dir.checkpoints(), name, device).map(Some)
-}
-
-/// The raw pixels' scores: k-means, the final clustering method (when it is not k-means)
-/// and the weighted kNN.
-#[derive(Debug, Clone, Copy)]
-struct PixelBaselines {
-    kmeans: Scores,
-    same_method: Option<Scores>,
-    knn: f64,
-}
-
-/// Clusters and classifies the raw pixels (scaled to [0, 1], at the network's input size) of
-/// every item as the model's embeddings are (`method`: the one their clustering used).
-fn pixel_baselines(
-    config: &RunConfig,
-    data: &RunData,
-    labelled: &Labelled,
-    k: usize,
-    method: ClusterMethod,
-    seed: u64,
-    monitor: &mut dyn Monitor,
-) -> Result<PixelBaselines> {
-    let eval = &config.eval;
-    let unit = *data.eval_pipeline()?.normalization();
-    let batch = config.embedding.batch_size.max(config.ae.batch_size);
-    let raw = embed_all(
-        |x| -> Result<Tensor> { Ok(unit.to_unit_range(x)?.flatten_from(1)?) },
-        data,
-        batch,
-        monitor,
-    )?;
-    let truth = &labelled.truth;
-    let scores = |method| -> Result<Scores> {
-        let clusters = cluster(&raw, k, method, eval.n_runs, seed)?.clusters;
-        Scores::of(truth, &labelled.select(&clusters))
-    };
-    Ok(PixelBaselines {
-        kmeans: scores(ClusterMethod::KMeans)?,
-        same_method: match method {
-            ClusterMethod::KMeans => None,
-            method => Some(scores(method)?),
-        },
-        knn: knn_accuracy(
-            &labelled.rows_of(&raw)?,
-            truth,
-            eval.knn_k,
-            eval.knn_temperature,
-        )?,
-    })
-}
-
-/// Embeds every item with `embedder`, clusters the embeddings by the method of
-/// `config.eval`, scores the clustering on the labelled items (with the raw-pixel baselines if
-/// asked) and writes `clusters.csv`, `skipped.csv`, the contact sheets and `eval.json` into
-/// `dir`.
-pub fn cluster_and_report(
-    config: &RunConfig,
-    data: &RunData,
-    embedder: &Embedder,
-    dir: &RunDir,
-    monitor: &mut dyn Monitor,
-) -> Result<EvalReport> {
-    let batch = config.embedding.batch_size.max(config.ae.batch_size);
-    let embedded = embed_all(|x| embedder.forward_t(x, false), data, batch, monitor)?;
-    let clock = Instant::now();
-    monitor.event(&Event::PhaseStart {
-        phase: Phase::Evaluation,
-        total: None,
-    });
-    let dataset = data.dataset();
-    let mut notes = Vec::new();
-    let k = clusters_for(config, dataset, embedded.items.len(), &mut notes);
-    let seed = derive_seed(config.seed, RngStream::Evaluation, 0, 0);
-    let eval = &config.eval;
-    let clustering = cluster(&embedded, k, eval.method, eval.n_runs, seed)?;
-    let labelled = Labelled::of(dataset, &embedded.items, &mut notes);
-    let (scores, knn, pixels) = match &labelled {
-        None => (None, None, None),
-        Some(l) => {
-            let scores = Scores::of(&l.truth, &l.select(&clustering.clusters))?;
-            let knn = knn_accuracy(
-                &l.rows_of(&embedded)?,
-                &l.truth,
-                eval.knn_k,
-                eval.knn_temperature,
-            )?;
-            let pixels = if eval.pixel_baseline {
-                let method = clustering.method;
-                Some(pixel_baselines(config, data, l, k, method, seed, monitor)?)
-            } else {
-                None
-            };
-            (Some(scores), Some(knn), pixels)
-        }
-    };
-    let skipped: Vec<SkipRow> = dataset
-        .skipped()
-        .iter()
-        .chain(&embedded.skipped)
-        .map(SkipRow::from)
-        .collect();
-    if !skipped.is_empty() {
-        notes.push(format!(
-            "{} unreadable input file{} left out ({} items clustered); listed in {}",
-            skipped.len(),
-            if skipped.len() == 1 { "" } else { "s" },
-            embedded.items.len(),
-            dir.skipped_csv().display()
-        ));
-    }
-    dir.write_skipped(&skipped)?;
-    dir.write_clusters(&cluster_rows(dataset, &clustering))?;
-    write_contact_sheets(
-        &dir.contact_sheets(),
-        dataset,
-        &data.eval_pipeline()?,
-        &clustering,
-        config.eval.sheet_images,
-    )?;
-    let mut sizes = vec![0; k];
-    for &c in &clustering.clusters {
-        sizes[c as usize] += 1;
-    }
-    let report = EvalReport {
-        items: embedded.items.len(),
-        clusters: k,
-        inertia: clustering.inertia,
-        cluster_sizes: sizes,
-        scores,
-        knn_accuracy: knn,
-        method: clustering.method,
-        pixel_baseline: pixels.map(|p| p.kmeans),
-        pixel_method_baseline: pixels.and_then(|p| p.same_method),
-        pixel_knn_accuracy: pixels.map(|p| p.knn),
-        skipped: skipped.len(),
-        notes,
-    };
-    dir.write_report(&report)?;
-    monitor.event(&Event::PhaseEnd {
-        phase: Phase::Evaluation,
-        seconds: clock.elapsed().as_secs_f64(),
-    });
-    Ok(report)
-}
-
-/// K: as configured, else the number of classes when there are labels, else 20; at most
-/// the number of items (with a note when that cuts it).
-fn clusters_for(
-    config: &RunConfig,
-    dataset: &Dataset,
-    items: usize,
-    notes: &mut Vec<String>,
-) -> usize {
-    let classes = dataset.class_names().len();
-    let asked = config
-        .eval
-        .clusters
-        .unwrap_or(if classes > 0 { classes.max(2) } else { 20 });
-    if asked > items {
-        notes.push(format!(
-            "{asked} clusters asked for but only {items} items: {items} clusters"
-        ));
-    }
-    asked.min(items).max(1)
-}
-
-/// The rows of the clustered items that have a label, and those labels: scores are computed
-/// on them alone.
-struct Labelled {
-    rows: Vec<usize>,
-    truth: Vec<u32>,
-}
-
-impl Labelled {
-    /// `None` when fewer than two items have a label; a note when some have none.
-    fn of(dataset: &Dataset, items: &[usize], notes: &mut Vec<String>) -> Option<Self> {
-        let (rows, truth): (Vec<usize>, Vec<u32>) = items
-            .iter()
-            .enumerate()
-            .filter_map(|(r, &i)| dataset.label(i).map(|l| (r, l as u32)))
-            .unzip();
-        if rows.len() < 2 {
-            return None;
-        }
-        if rows.len() < items.len() {
-            let first = items
-                .iter()
-                .find(|&&i| dataset.label(i).is_none())
-                .and_then(|&i| dataset.name(i))
-                .unwrap_or_default();
-            notes.push(format!(
-                "{} of {} items have no label (the first: {first}); they are clustered, and \
-                 the scores count the labelled ones only",
-                items.len() - rows.len(),
-                items.len()
-            ));
-        }
-        Some(Labelled { rows, truth })
-    }
-
-    fn select<T: Copy>(&self, all: &[T]) -> Vec<T> {
-        self.rows.iter().map(|&r| all[r]).collect()
-    }
-
-    fn rows_of(&self, e: &Embedded) -> Result<Embedded> {
-        if self.rows.len() == e.items.len() {
-            return Ok(e.clone());
-        }
-        let index = Tensor::from_vec(
-            self.rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-            self.rows.len(),
-            e.vectors.device(),
-        )?;
-        Ok(Embedded {
-            items: self.select(&e.items),
-            vectors: e.vectors.index_select(&index, 0)?,
-            n_items: e.n_items,
-            skipped: Vec::new(),
-        })
-    }
 }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::config::RunConfig;
 use crate::fingerprint::DataFingerprint;
-use crate::report::{ClusterRow, EvalReport, SkipRow};
+use candle_core::Tensor;
+
+use crate::report::{ClusterRow, DuplicateRow, EvalReport, SkipRow};
 use crate::{Error, Result};
 
 /// The files of a run directory.
@@ -70,6 +72,21 @@ impl RunDir {
     /// The input files left out, and why.
     pub fn skipped_csv(&self) -> PathBuf {
         self.0.join("skipped.csv")
+    }
+
+    /// Near-duplicate pairs of items.
+    pub fn duplicates_csv(&self) -> PathBuf {
+        self.0.join("duplicates.csv")
+    }
+
+    /// The embedding of every clustered item (safetensors: `items` u32, `vectors` f32 N x D).
+    pub fn embeddings(&self) -> PathBuf {
+        self.0.join("embeddings.safetensors")
+    }
+
+    /// The HTML report's folder (`index.html` and its pages and thumbnails).
+    pub fn report_dir(&self) -> PathBuf {
+        self.0.join("report")
     }
 
     /// What the run was trained on ([`DataFingerprint`]), checked on resume.
@@ -153,6 +170,61 @@ impl RunDir {
     /// Writes `skipped.csv` (atomically; a header alone when nothing was left out).
     pub fn write_skipped(&self, rows: &[SkipRow]) -> Result<()> {
         write_csv(&self.skipped_csv(), &["path", "row", "reason"], rows)
+    }
+
+    /// Reads `duplicates.csv`.
+    pub fn duplicates(&self) -> Result<Vec<DuplicateRow>> {
+        read_csv(&self.duplicates_csv())
+    }
+
+    /// Writes `duplicates.csv` (atomically; a header alone when there are none).
+    pub fn write_duplicates(&self, rows: &[DuplicateRow]) -> Result<()> {
+        const COLUMNS: [&str; 5] = ["item_a", "path_a", "item_b", "path_b", "similarity"];
+        write_csv(&self.duplicates_csv(), &COLUMNS, rows)
+    }
+
+    /// Reads the embeddings written by [`write_embeddings`](Self::write_embeddings): the
+    /// items and their rows.
+    pub fn read_embeddings(&self, device: &candle_core::Device) -> Result<(Vec<u32>, Tensor)> {
+        let path = self.embeddings();
+        let mut t = candle_core::safetensors::load(&path, device).map_err(|e| Error::RunFile {
+            path: path.clone(),
+            problem: format!("not readable embeddings: {e}"),
+        })?;
+        let mut take = |name: &str| {
+            t.remove(name).ok_or_else(|| Error::RunFile {
+                path: path.clone(),
+                problem: format!("no tensor `{name}`"),
+            })
+        };
+        let (items, vectors) = (take("items")?, take("vectors")?);
+        Ok((items.to_vec1()?, vectors))
+    }
+
+    /// Writes the embedding of every clustered item (atomically).
+    pub fn write_embeddings(&self, items: &[usize], vectors: &Tensor) -> Result<()> {
+        let items: Vec<u32> = items.iter().map(|&i| i as u32).collect();
+        let n = items.len();
+        let tensors = [
+            (
+                "items",
+                Tensor::from_vec(items, n, &candle_core::Device::Cpu)?,
+            ),
+            (
+                "vectors",
+                vectors
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_device(&candle_core::Device::Cpu)?,
+            ),
+        ];
+        let bytes =
+            safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), None).map_err(|e| {
+                Error::RunFile {
+                    path: self.embeddings(),
+                    problem: format!("cannot serialise: {e}"),
+                }
+            })?;
+        write(&self.embeddings(), &bytes)
     }
 
     /// Reads `eval.json`.

@@ -7,11 +7,12 @@ use candle_core::Device;
 use la_data::PipelineBuilder;
 use la_segnet::{AutoEncoder, Embedder, Encoder};
 
+use crate::cluster_report::cluster_and_report;
 use crate::config::{DataConfig, EvalConfig, RunConfig};
 use crate::data::RunData;
 use crate::monitor::Monitor;
 use crate::report::EvalReport;
-use crate::run::{build_embedder, cluster_and_report, model_config};
+use crate::run::{build_embedder, model_config};
 use crate::run_dir::RunDir;
 use crate::stage_ae::save_reconstructions;
 use crate::{Error, Result};
