@@ -114,9 +114,10 @@ pub struct TrainArgs {
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Clusters of the final clustering (by default, the number of classes or 20).
-    #[arg(long, value_name = "K")]
-    pub clusters: Option<usize>,
+    /// Clusters of the final clustering, or `auto` to choose K by silhouette (by default,
+    /// the number of classes for labelled data, else auto).
+    #[arg(long, value_name = "K|auto")]
+    pub clusters: Option<la_train::ClusterCount>,
     /// How the final clusters are found: k-means on the embeddings, or on their UMAP layout
     /// (the default).
     #[arg(long, value_enum, value_name = "METHOD")]
@@ -253,7 +254,7 @@ pub struct ClusterArgs {
     pub data: DataArgs,
     /// Clusters of the k-means (by default, the model run's setting).
     #[arg(long, value_name = "K")]
-    pub clusters: Option<usize>,
+    pub clusters: Option<la_train::ClusterCount>,
     /// How the clusters are found (by default, the model run's setting).
     #[arg(long, value_enum, value_name = "METHOD")]
     pub cluster_method: Option<Method>,

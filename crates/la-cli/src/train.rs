@@ -92,6 +92,19 @@ pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
         "{} items in {} clusters (sizes {:?})",
         report.items, report.clusters, report.cluster_sizes
     );
+    if let Some(choice) = &report.k_choice {
+        let curve: Vec<String> = choice
+            .curve
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:.3}"))
+            .collect();
+        println!(
+            "K = {} chosen by {}; K: value {}",
+            choice.chosen,
+            choice.criterion,
+            curve.join(", ")
+        );
+    }
     if let Some(s) = &report.scores {
         print_scores(s, report);
     }
@@ -104,6 +117,13 @@ pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
     println!("clusters:       {}", d.clusters_csv().display());
     println!("contact sheets: {}", d.contact_sheets().display());
     println!("scores:         {}", d.eval_json().display());
+    if report.duplicates > 0 {
+        println!(
+            "near-duplicates: {} pairs in {}",
+            report.duplicates,
+            d.duplicates_csv().display()
+        );
+    }
 }
 
 /// The leave-one-out weighted kNN accuracy of the embedding, beside the raw pixels' if known.

@@ -37,9 +37,12 @@ mod umap;
 
 pub use error::{Error, ParamsError, Result};
 pub use kmeans::{Init, KMeans, KMeansParams, KMeansValidParams, Metric};
-pub use knn::{CosineBank, NearestNeighbours, Neighbours, WeightedKnn, predict_1nn};
+pub use knn::{
+    CosineBank, NearestNeighbours, NeighbourLists, Neighbours, WeightedKnn, nearest_others,
+    predict_1nn,
+};
 pub use metrics::{
-    ConfusionMatrix, accuracy, ari, clustering_accuracy, confusion_matrix, nmi, purity,
+    ConfusionMatrix, accuracy, ari, clustering_accuracy, confusion_matrix, nmi, purity, silhouette,
 };
 pub use spectral::{SpectralClustering, SpectralModel, Spectrum};
 pub use umap::Umap;

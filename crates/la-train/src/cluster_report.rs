@@ -4,15 +4,18 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
+use la_cluster::nearest_others;
 use la_data::Dataset;
 use la_segnet::Embedder;
 
-use crate::config::{ClusterMethod, RunConfig};
+use crate::config::{ClusterCount, ClusterMethod, RunConfig};
 use crate::data::RunData;
 use crate::embed::{Embedded, embed_all};
-use crate::evaluate::{Scores, cluster, knn_accuracy};
+use crate::evaluate::{Scores, Space, cluster, knn_accuracy};
 use crate::monitor::{Event, Monitor, Phase};
-use crate::report::{EvalReport, SkipRow, cluster_rows, write_contact_sheets};
+use crate::report::{
+    DuplicateRow, EvalReport, KChoice, SkipRow, cluster_rows, write_contact_sheets,
+};
 use crate::run_dir::RunDir;
 use crate::{Result, RngStream, derive_seed};
 
@@ -85,10 +88,12 @@ pub fn cluster_and_report(
     });
     let dataset = data.dataset();
     let mut notes = Vec::new();
-    let k = clusters_for(config, dataset, embedded.items.len(), &mut notes);
     let seed = derive_seed(config.seed, RngStream::Evaluation, 0, 0);
     let eval = &config.eval;
-    let clustering = cluster(&embedded, k, eval.method, eval.n_runs, seed)?;
+    let space = Space::of(&embedded, eval.method, seed)?;
+    let asked = asked_clusters(config, dataset);
+    let (k, k_choice) = clusters_for(asked, &space, embedded.items.len(), seed, &mut notes)?;
+    let clustering = space.cluster(k, eval.n_runs, seed)?;
     let labelled = Labelled::of(dataset, &embedded.items, &mut notes);
     let (scores, knn, pixels) = match &labelled {
         None => (None, None, None),
@@ -124,6 +129,8 @@ pub fn cluster_and_report(
             dir.skipped_csv().display()
         ));
     }
+    let duplicates = near_duplicates(&embedded, dataset, eval.duplicate_similarity)?;
+    dir.write_duplicates(&duplicates)?;
     dir.write_skipped(&skipped)?;
     dir.write_embeddings(&embedded.items, &embedded.vectors)?;
     dir.write_clusters(&cluster_rows(dataset, &clustering))?;
@@ -150,8 +157,8 @@ pub fn cluster_and_report(
         pixel_method_baseline: pixels.and_then(|p| p.same_method),
         pixel_knn_accuracy: pixels.map(|p| p.knn),
         skipped: skipped.len(),
-        k_choice: None,
-        duplicates: 0,
+        k_choice,
+        duplicates: duplicates.len(),
         notes,
     };
     dir.write_report(&report)?;
@@ -162,25 +169,72 @@ pub fn cluster_and_report(
     Ok(report)
 }
 
-/// K: as configured, else the number of classes when there are labels, else 20; at most
-/// the number of items (with a note when that cuts it).
-fn clusters_for(
-    config: &RunConfig,
-    dataset: &Dataset,
-    items: usize,
-    notes: &mut Vec<String>,
-) -> usize {
+/// The K asked for: as configured, else the number of classes when there are labels, else
+/// chosen ([`ClusterCount::Auto`]).
+fn asked_clusters(config: &RunConfig, dataset: &Dataset) -> ClusterCount {
     let classes = dataset.class_names().len();
-    let asked = config
-        .eval
-        .clusters
-        .unwrap_or(if classes > 0 { classes.max(2) } else { 20 });
-    if asked > items {
-        notes.push(format!(
-            "{asked} clusters asked for but only {items} items: {items} clusters"
-        ));
+    config.eval.clusters.unwrap_or(if classes > 0 {
+        ClusterCount::Fixed(classes.max(2))
+    } else {
+        ClusterCount::Auto
+    })
+}
+
+/// K for `items` items in `space`: fixed (at most the number of items, with a note when that
+/// cuts it) or chosen, with the curve behind the choice.
+fn clusters_for(
+    asked: ClusterCount,
+    space: &Space,
+    items: usize,
+    seed: u64,
+    notes: &mut Vec<String>,
+) -> Result<(usize, Option<KChoice>)> {
+    match asked {
+        ClusterCount::Fixed(k) => {
+            if k > items {
+                notes.push(format!(
+                    "{k} clusters asked for but only {items} items: {items} clusters"
+                ));
+            }
+            Ok((k.min(items).max(1), None))
+        }
+        ClusterCount::Auto => {
+            let choice = space.choose_k(seed)?;
+            Ok((choice.chosen, Some(choice)))
+        }
     }
-    asked.min(items).max(1)
+}
+
+/// Pairs of items whose embeddings have a cosine similarity of at least `threshold`, among
+/// each item's 5 nearest others, each pair once, most similar first.
+fn near_duplicates(e: &Embedded, dataset: &Dataset, threshold: f64) -> Result<Vec<DuplicateRow>> {
+    let n = e.items.len();
+    if n < 2 {
+        return Ok(Vec::new());
+    }
+    let (ids, sims) = nearest_others(&e.vectors, 5.min(n - 1))?;
+    let mut pairs = std::collections::BTreeMap::new();
+    for (r, (ids, sims)) in ids.iter().zip(&sims).enumerate() {
+        for (&j, &s) in ids.iter().zip(sims) {
+            if f64::from(s) >= threshold {
+                let j = j as usize;
+                pairs.insert((r.min(j), r.max(j)), s);
+            }
+        }
+    }
+    let name = |r: usize| dataset.name(e.items[r]).unwrap_or_default();
+    let mut rows: Vec<DuplicateRow> = pairs
+        .into_iter()
+        .map(|((a, b), similarity)| DuplicateRow {
+            item_a: e.items[a],
+            path_a: name(a),
+            item_b: e.items[b],
+            path_b: name(b),
+            similarity,
+        })
+        .collect();
+    rows.sort_by(|x, y| y.similarity.total_cmp(&x.similarity));
+    Ok(rows)
 }
 
 /// The rows of the clustered items that have a label, and those labels: scores are computed
@@ -236,5 +290,35 @@ impl Labelled {
             n_items: e.n_items,
             skipped: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_duplicates_are_the_pairs_above_the_threshold_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..4 {
+            la_data::image::RgbImage::new(16, 16)
+                .save(dir.path().join(format!("{i}.png")))
+                .unwrap();
+        }
+        let dataset = la_data::FolderSource::new(dir.path()).build().unwrap();
+        // Rows 0 and 2 point the same way (cosine 0.9995), 1 and 3 elsewhere.
+        let rows = [1.0f32, 0.0, 0.0, 1.0, 0.9995, 0.0316, -1.0, 0.2];
+        let e = Embedded {
+            items: vec![0, 1, 2, 3],
+            vectors: Tensor::from_vec(rows.to_vec(), (4, 2), &candle_core::Device::Cpu).unwrap(),
+            n_items: 4,
+            skipped: Vec::new(),
+        };
+        let pairs = near_duplicates(&e, &dataset, 0.99).unwrap();
+        assert_eq!(pairs.len(), 1);
+        assert_eq!((pairs[0].item_a, pairs[0].item_b), (0, 2));
+        let cosine = 0.9995 / (0.9995f64.powi(2) + 0.0316f64.powi(2)).sqrt();
+        assert!((f64::from(pairs[0].similarity) - cosine).abs() < 1e-5);
+        assert!(near_duplicates(&e, &dataset, 1.0).unwrap().is_empty());
     }
 }

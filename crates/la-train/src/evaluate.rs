@@ -3,13 +3,14 @@
 use candle_core::{DType, Tensor};
 use la_cluster::{
     CosineBank, KMeans, NearestNeighbours, Neighbours, Umap, WeightedKnn, ari, clustering_accuracy,
-    nmi, purity,
+    nmi, purity, silhouette,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::config::ClusterMethod;
 use crate::embed::Embedded;
+use crate::report::KChoice;
 
 /// Agreement of a clustering with the known labels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -68,33 +69,102 @@ pub fn cluster(
     n_runs: usize,
     seed: u64,
 ) -> Result<FinalClustering> {
-    let vectors = embedded.vectors.to_dtype(DType::F32)?;
-    let method = match method {
-        ClusterMethod::Umap { neighbours, .. } if vectors.dim(0)? <= neighbours => {
-            ClusterMethod::KMeans
+    let space = Space::of(embedded, method, seed)?;
+    space.cluster(k, n_runs, seed)
+}
+
+/// Where k-means runs: the embeddings, or their UMAP layout.
+pub struct Space {
+    items: Vec<usize>,
+    x: Tensor,
+    method: ClusterMethod,
+}
+
+impl Space {
+    /// The space of `method` for `embedded` (the layout is computed once, for every K).
+    pub fn of(embedded: &Embedded, method: ClusterMethod, seed: u64) -> Result<Self> {
+        let vectors = embedded.vectors.to_dtype(DType::F32)?;
+        let method = match method {
+            ClusterMethod::Umap { neighbours, .. } if vectors.dim(0)? <= neighbours => {
+                ClusterMethod::KMeans
+            }
+            m => m,
+        };
+        let x = match method {
+            ClusterMethod::KMeans => vectors,
+            ClusterMethod::Umap { dim, neighbours } => Umap::params(dim)
+                .neighbours(neighbours)
+                .min_dist(0.0)
+                .seed(seed)
+                .fit(&vectors)?
+                .to_device(vectors.device())?,
+        };
+        Ok(Space {
+            items: embedded.items.clone(),
+            x,
+            method,
+        })
+    }
+
+    /// k-means with `k` clusters and `n_runs` restarts in this space.
+    pub fn cluster(&self, k: usize, n_runs: usize, seed: u64) -> Result<FinalClustering> {
+        let model = KMeans::params(k).n_runs(n_runs).seed(seed).fit(&self.x)?;
+        let (distances, confidence) = distances_and_confidence(&self.x, model.centroids())?;
+        Ok(FinalClustering {
+            items: self.items.clone(),
+            clusters: model.labels().to_vec(),
+            distances,
+            confidence,
+            k,
+            inertia: model.inertia(),
+            method: self.method,
+        })
+    }
+
+    /// K chosen by the mean silhouette (on at most 2,000 evenly spaced rows) of k-means with
+    /// 3 restarts, for every K from 2 to min(30, N / 10): the best separated clustering.
+    pub fn choose_k(&self, seed: u64) -> Result<KChoice> {
+        let n = self.items.len();
+        let max_k = (n / 10).clamp(2, 30).min(n.max(2));
+        let m = n.min(2000);
+        let rows: Vec<usize> = (0..m).map(|i| i * n / m).collect();
+        let index = Tensor::from_vec(
+            rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+            m,
+            self.x.device(),
+        )?;
+        let sample: Vec<f32> = self.x.index_select(&index, 0)?.flatten_all()?.to_vec1()?;
+        let dim = self.x.dim(1)?;
+        let mut curve = Vec::new();
+        for k in 2..=max_k {
+            let labels = KMeans::params(k)
+                .n_runs(3)
+                .seed(seed)
+                .fit(&self.x)?
+                .labels()
+                .to_vec();
+            let sampled: Vec<u32> = rows.iter().map(|&r| labels[r]).collect();
+            // A sample that misses all but one cluster says nothing about this K.
+            if let Ok(s) = silhouette(&sample, dim, &sampled) {
+                curve.push((k, s));
+            }
         }
-        m => m,
-    };
-    let x = match method {
-        ClusterMethod::KMeans => vectors,
-        ClusterMethod::Umap { dim, neighbours } => Umap::params(dim)
-            .neighbours(neighbours)
-            .min_dist(0.0)
-            .seed(seed)
-            .fit(&vectors)?
-            .to_device(vectors.device())?,
-    };
-    let model = KMeans::params(k).n_runs(n_runs).seed(seed).fit(&x)?;
-    let (distances, confidence) = distances_and_confidence(&x, model.centroids())?;
-    Ok(FinalClustering {
-        items: embedded.items.clone(),
-        clusters: model.labels().to_vec(),
-        distances,
-        confidence,
-        k,
-        inertia: model.inertia(),
-        method,
-    })
+        let chosen = curve
+            .iter()
+            .copied()
+            .fold(None, |best: Option<(usize, f64)>, (k, s)| match best {
+                Some((_, b)) if b >= s => best,
+                _ => Some((k, s)),
+            })
+            .map_or(2, |(k, _)| k);
+        Ok(KChoice {
+            criterion: format!(
+                "mean silhouette (Euclidean, in the clustering's space) on {m} items"
+            ),
+            curve,
+            chosen,
+        })
+    }
 }
 
 /// Distance to the nearest centroid and the confidence of every row.

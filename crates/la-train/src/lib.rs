@@ -67,9 +67,9 @@ pub use checkpoint::{Checkpoint, RunInfo};
 pub use close_neighbours::Clusterings;
 pub use cluster_report::cluster_and_report;
 pub use config::{
-    AeConfig, BackboneSpec, BankInit, ClusterMethod, DataConfig, DataSource, EmbeddingConfig,
-    EvalConfig, GridSpec, LaConfig, MergerSpec, ModelSpec, ObjectiveKind, PAPER_IMAGES_PER_CLUSTER,
-    Recluster, RunConfig, Weights,
+    AeConfig, BackboneSpec, BankInit, ClusterCount, ClusterMethod, DataConfig, DataSource,
+    EmbeddingConfig, EvalConfig, GridSpec, LaConfig, MergerSpec, ModelSpec, ObjectiveKind,
+    PAPER_IMAGES_PER_CLUSTER, Recluster, RunConfig, Weights,
 };
 pub use data::RunData;
 pub use embed::{Embedded, embed_all};

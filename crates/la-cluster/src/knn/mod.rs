@@ -35,11 +35,11 @@ pub trait NearestNeighbours {
 }
 
 /// Per row of a data set, its neighbours' rows and similarities, best first.
-pub(crate) type NeighbourLists = (Vec<Vec<u32>>, Vec<Vec<f32>>);
+pub type NeighbourLists = (Vec<Vec<u32>>, Vec<Vec<f32>>);
 
 /// The `k` most similar other rows of every row of `x` (n, d; any float dtype) by cosine,
 /// best first, with their similarities: the neighbour lists of a kNN graph.
-pub(crate) fn nearest_others(x: &Tensor, k: usize) -> Result<NeighbourLists> {
+pub fn nearest_others(x: &Tensor, k: usize) -> Result<NeighbourLists> {
     let bank = CosineBank::new(&x.to_dtype(candle_core::DType::F32)?)?;
     let nn = bank.k_nearest(bank.bank(), (k + 1).min(bank.len()))?;
     let ids: Vec<Vec<u32>> = nn.indices.to_vec2()?;

@@ -30,12 +30,68 @@ impl ClusterMethod {
     };
 }
 
+/// How many clusters the final clustering makes: written `clusters = 12` or
+/// `clusters = "auto"` in TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CountRepr", into = "CountRepr")]
+pub enum ClusterCount {
+    /// Exactly this many (at least 2).
+    Fixed(usize),
+    /// Chosen by the silhouette of the clustering on the data (see
+    /// `evaluate::choose_k`): the K of 2 to min(30, N / 10) whose k-means clusters are best
+    /// separated.
+    Auto,
+}
+
+/// How a [`ClusterCount`] is written: a number, or the word `auto`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum CountRepr {
+    K(usize),
+    Word(String),
+}
+
+impl TryFrom<CountRepr> for ClusterCount {
+    type Error = String;
+    fn try_from(r: CountRepr) -> std::result::Result<Self, String> {
+        match r {
+            CountRepr::K(k) => Ok(ClusterCount::Fixed(k)),
+            CountRepr::Word(w) if w == "auto" => Ok(ClusterCount::Auto),
+            CountRepr::Word(w) => Err(format!("clusters = \"{w}\": expected a number or \"auto\"")),
+        }
+    }
+}
+
+impl From<ClusterCount> for CountRepr {
+    fn from(c: ClusterCount) -> Self {
+        match c {
+            ClusterCount::Fixed(k) => CountRepr::K(k),
+            ClusterCount::Auto => CountRepr::Word("auto".into()),
+        }
+    }
+}
+
+impl std::str::FromStr for ClusterCount {
+    type Err = String;
+    /// `auto` or a number.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(ClusterCount::Auto),
+            k => k
+                .parse()
+                .map(ClusterCount::Fixed)
+                .map_err(|_| format!("`{k}`: expected a number of clusters or `auto`")),
+        }
+    }
+}
+
 /// The final clustering and evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalConfig {
-    /// Clusters K; by default the number of classes when the data is labelled, else 20.
-    pub clusters: Option<usize>,
+    /// Clusters K; by default the number of classes when the data is labelled, else chosen
+    /// ([`ClusterCount::Auto`]).
+    pub clusters: Option<ClusterCount>,
     /// How the clusters are found. By default, k-means on a 10-D UMAP layout of the embeddings
     /// (N2D); k-means on the embeddings themselves with `KMeans`.
     pub method: ClusterMethod,
@@ -47,6 +103,9 @@ pub struct EvalConfig {
     pub knn_temperature: f64,
     /// Most central images shown per cluster in its contact sheet. By default, 64.
     pub sheet_images: usize,
+    /// Cosine similarity of two items' embeddings from which they are listed as near-duplicates
+    /// (duplicates.csv). By default, 0.99 (see docs/quality.md for the measurement).
+    pub duplicate_similarity: f64,
     /// Also cluster and classify the raw pixels (k-means, the same method, the same kNN), as
     /// baselines. By default, true.
     pub pixel_baseline: bool,
@@ -61,6 +120,7 @@ impl Default for EvalConfig {
             knn_k: 200,
             knn_temperature: 0.07,
             sheet_images: 64,
+            duplicate_similarity: 0.99,
             pixel_baseline: true,
         }
     }
@@ -69,7 +129,14 @@ impl Default for EvalConfig {
 impl EvalConfig {
     /// Checks every field; the error names the first one out of range.
     pub fn check(&self) -> Result<()> {
-        if let Some(k) = self.clusters
+        if !(-1.0..=1.0).contains(&self.duplicate_similarity) {
+            return Err(Error::config(
+                "eval.duplicate_similarity",
+                self.duplicate_similarity,
+                "a cosine similarity in [-1, 1]",
+            ));
+        }
+        if let Some(ClusterCount::Fixed(k)) = self.clusters
             && k < 2
         {
             return Err(Error::config("eval.clusters", k, "at least 2"));

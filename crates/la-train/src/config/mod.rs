@@ -16,7 +16,7 @@ mod stages;
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataConfig, DataSource, GridSpec};
-pub use eval::{ClusterMethod, EvalConfig};
+pub use eval::{ClusterCount, ClusterMethod, EvalConfig};
 pub use model::{BackboneSpec, MergerSpec, ModelSpec, Weights};
 pub use stages::{
     AeConfig, BankInit, EmbeddingConfig, LaConfig, ObjectiveKind, PAPER_IMAGES_PER_CLUSTER,
@@ -203,7 +203,9 @@ mod tests {
         ("embedding.contrastive.temperature", |c| {
             c.embedding.contrastive.temperature = -1.0
         }),
-        ("eval.clusters", |c| c.eval.clusters = Some(1)),
+        ("eval.clusters", |c| {
+            c.eval.clusters = Some(ClusterCount::Fixed(1))
+        }),
         ("eval.method.dim", |c| {
             c.eval.method = ClusterMethod::Umap {
                 dim: 0,
@@ -217,6 +219,9 @@ mod tests {
             }
         }),
         ("eval.n_runs", |c| c.eval.n_runs = 0),
+        ("eval.duplicate_similarity", |c| {
+            c.eval.duplicate_similarity = 1.5
+        }),
         ("eval.knn_k", |c| c.eval.knn_k = 0),
         ("eval.sheet_images", |c| c.eval.sheet_images = 0),
         ("eval.knn_temperature", |c| c.eval.knn_temperature = -1.0),
