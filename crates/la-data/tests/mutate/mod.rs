@@ -132,6 +132,46 @@ impl Case {
         }
     }
 
+    /// A copy of `text` with one of its decimal numbers (a shape, an offset, a count) replaced
+    /// by a boundary value or a neighbour: a mutation that keeps JSON or CSV well-formed more
+    /// often than a byte flip, so that it reaches the checks behind the syntax. `text` is
+    /// returned unchanged if it holds no number.
+    pub fn mutate_number(&mut self, text: &[u8]) -> Vec<u8> {
+        const NUMBERS: [&str; 10] = [
+            "0",
+            "1",
+            "2305843009213693951",
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "1e3",
+            "1.5",
+            "\"7\"",
+        ];
+        let starts =
+            |i: usize| text[i].is_ascii_digit() && (i == 0 || !text[i - 1].is_ascii_digit());
+        let runs: Vec<usize> = (0..text.len()).filter(|&i| starts(i)).collect();
+        if runs.is_empty() {
+            return text.to_vec();
+        }
+        let at = runs[self.rng.random_range(0..runs.len())];
+        let len = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let old: u128 = std::str::from_utf8(&text[at..at + len])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u128::MAX);
+        let new = match self.rng.random_range(0..3) {
+            0 => NUMBERS[self.rng.random_range(0..NUMBERS.len())].to_string(),
+            1 => old.saturating_add(1).to_string(),
+            _ => old.saturating_sub(1).to_string(),
+        };
+        self.note(format_args!("number at {at}: {old} -> {new}"));
+        let mut out = text.to_vec();
+        out.splice(at..at + len, new.bytes());
+        out
+    }
+
     /// Overwrites `field` (if the bytes still reach it) with a boundary value or a nearby one.
     fn set_field(&mut self, bytes: &mut [u8], field: Field) {
         let Some(slot) = bytes.get_mut(field.at..field.at + field.width) else {
