@@ -1,5 +1,8 @@
-//! A tiny seeded mutator for the fuzz-style parser tests (`fuzz_parsers.rs` in la-data, la-vgg
-//! and la-segnet; the other two include this file by path).
+//! A tiny seeded mutator for the fuzz-style parser tests (`fuzz_parsers.rs` and
+//! `fuzz_images.rs` here, `fuzz_parsers.rs` in la-vgg and la-segnet, which include this file by
+//! path). Seeded `rand` rather than proptest: no new crates (proptest 1.12 would bring a second
+//! rand, 0.10, and regex-syntax), and the mutations wanted (flips, truncations, insertions,
+//! length fields) are a few lines each, where proptest's shrinking would add little.
 //!
 //! Each case starts from a valid input built by the test and applies one to four random
 //! mutations: byte flips, bytes set to boundary values, truncation, insertion of random or
