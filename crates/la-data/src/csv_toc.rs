@@ -147,6 +147,12 @@ impl CsvSource {
                 candidates.push(c);
             }
         }
+        if rows == 0 {
+            return Err(Error::NoImages {
+                path: self.csv.clone(),
+                reason: "the table has a header but no rows".into(),
+            });
+        }
         if !self.selections.is_empty() && candidates.is_empty() && skipped.is_empty() {
             return Err(Error::EmptySelection {
                 path: self.csv.clone(),

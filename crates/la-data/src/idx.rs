@@ -55,12 +55,76 @@ pub(crate) fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     Ok(parse(bytes, path, LABELS_MAGIC, "labels")?.1)
 }
 
+/// The first two bytes of every gzip file.
+const GZIP_SIGNATURE: [u8; 2] = [0x1f, 0x8b];
+
 /// Decompresses if the bytes start with the gzip signature, checks the magic number and that
 /// the length matches the header exactly, and returns the dimensions and the values.
+///
+/// Nothing is allocated in proportion to what the header claims: a raw file is checked
+/// against its length before its values are copied, and a gzipped one is decompressed into a
+/// buffer that grows with the bytes actually found, up to one byte more than the header
+/// declares (the rest of a file that is too long is only counted).
 fn parse(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<(Vec<u32>, Vec<u8>)> {
-    let raw = gunzip_if_needed(bytes, path)?;
-    let found = read_u32(&raw, 0).unwrap_or(0);
-    if raw.len() < 4 || found != magic {
+    let header_len = 4 + 4 * (magic & 0xff) as usize;
+    if !bytes.starts_with(&GZIP_SIGNATURE) {
+        let header = check_header(&bytes[..bytes.len().min(header_len)], path, magic, what)?;
+        if bytes.len() as u64 != header.expected {
+            return Err(header.length_error(path, bytes.len() as u64));
+        }
+        return Ok((header.dims, bytes[header_len..].to_vec()));
+    }
+    let io = Error::io(path);
+    let mut reader = flate2::read::MultiGzDecoder::new(bytes);
+    let mut head = Vec::with_capacity(header_len);
+    (&mut reader)
+        .take(header_len as u64)
+        .read_to_end(&mut head)
+        .map_err(&io)?;
+    let header = check_header(&head, path, magic, what)?;
+    let mut body = Vec::new();
+    if head.len() == header_len {
+        let declared = header.expected - header_len as u64;
+        (&mut reader)
+            .take(declared.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(&io)?;
+    }
+    let mut found = (head.len() + body.len()) as u64;
+    if found > header.expected {
+        let rest = std::io::copy(&mut reader, &mut std::io::sink()).map_err(&io)?;
+        found = found.saturating_add(rest);
+    }
+    if found != header.expected {
+        return Err(header.length_error(path, found));
+    }
+    Ok((header.dims, body))
+}
+
+/// What an IDX header declares.
+struct Header {
+    dims: Vec<u32>,
+    /// The file length the dimensions imply, header included (at least the header's length;
+    /// saturated at `u64::MAX`: three dimensions near `u32::MAX` imply more).
+    expected: u64,
+}
+
+impl Header {
+    fn length_error(self, path: &Path, found: u64) -> Error {
+        Error::IdxLength {
+            path: path.to_path_buf(),
+            dims: self.dims,
+            expected: self.expected,
+            found,
+        }
+    }
+}
+
+/// Checks the magic number at the start of `header` (the first `4 + 4 * ndim` bytes of the
+/// file, or fewer if the file is shorter) and reads the dimensions.
+fn check_header(header: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<Header> {
+    let found = read_u32(header, 0).unwrap_or(0);
+    if found != magic {
         return Err(Error::IdxMagic {
             path: path.to_path_buf(),
             found,
@@ -69,39 +133,21 @@ fn parse(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<(V
         });
     }
     let ndim = (magic & 0xff) as usize;
-    let header = 4 + 4 * ndim;
     let dims: Vec<u32> = (0..ndim)
-        .map(|d| read_u32(&raw, 4 + 4 * d).unwrap_or(0))
+        .map(|d| read_u32(header, 4 + 4 * d).unwrap_or(0))
         .collect();
-    let values: u64 = dims.iter().map(|&d| u64::from(d)).product();
-    let expected = header as u64 + values;
-    if raw.len() < header || raw.len() as u64 != expected {
-        return Err(Error::IdxLength {
-            path: path.to_path_buf(),
-            dims,
-            expected,
-            found: raw.len() as u64,
-        });
-    }
-    let mut raw = raw;
-    raw.drain(..header);
-    Ok((dims, raw))
+    let values = dims
+        .iter()
+        .fold(1u64, |n, &d| n.saturating_mul(u64::from(d)));
+    Ok(Header {
+        dims,
+        expected: values.saturating_add(4 + 4 * ndim as u64),
+    })
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
     Some(u32::from_be_bytes(b))
-}
-
-fn gunzip_if_needed(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes.to_vec());
-    }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(Error::io(path))?;
-    Ok(out)
 }
 
 /// Pads a grayscale image with black to the next multiple of `multiple` on each side, centred

@@ -98,7 +98,9 @@ impl IdxSource {
         }
         if let Some(n) = self.limit {
             let n = n.min(idx.len());
-            idx.pixels.truncate(n * (idx.rows * idx.cols) as usize);
+            // In usize: rows * cols may not fit in u32 (a header of 0 images of 65536x65536).
+            idx.pixels
+                .truncate(n * idx.rows as usize * idx.cols as usize);
             if let Some((l, _)) = &mut raw_labels {
                 l.truncate(n);
             }

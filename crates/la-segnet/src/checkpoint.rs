@@ -1,6 +1,7 @@
 //! Saving and strict loading of named variables in safetensors files.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -35,12 +36,18 @@ pub(crate) fn load_into(
     model: &str,
     ignore: impl Fn(&str) -> bool,
 ) -> Result<()> {
-    let tensors =
-        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| Error::Checkpoint {
-            path: path.to_path_buf(),
-            model: model.to_string(),
-            problems: vec![format!("not a readable safetensors file ({e})")],
-        })?;
+    let unreadable = |reason: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        model: model.to_string(),
+        problems: vec![format!("not a readable safetensors file ({reason})")],
+    };
+    if offsets_overflow(path) {
+        return Err(unreadable(
+            "its tensors' offsets add up past 2^64 bytes".into(),
+        ));
+    }
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| unreadable(e.to_string()))?;
     let problems = state_mismatches(vars, &tensors, ignore);
     if !problems.is_empty() {
         return Err(Error::Checkpoint {
@@ -70,8 +77,8 @@ pub fn state_mismatches(
                 t.dims(),
                 p.var.dims()
             )),
-            Some(t) if !t.dtype().is_float() => Some(format!(
-                "{} has dtype {:?}, expected a float type",
+            Some(t) if !convertible(t.dtype()) => Some(format!(
+                "{} has dtype {:?}, expected F16, BF16, F32, F64 or F8E4M3",
                 p.name,
                 t.dtype()
             )),
@@ -87,6 +94,38 @@ pub fn state_mismatches(
     extra.sort();
     problems.extend(extra);
     problems
+}
+
+/// True for the float dtypes candle converts; not `is_float`, which includes F4, F6 and
+/// F8_E8M0, placeholders that candle reads but cannot convert.
+fn convertible(dtype: DType) -> bool {
+    matches!(
+        dtype,
+        DType::F16 | DType::BF16 | DType::F32 | DType::F64 | DType::F8E4M3
+    )
+}
+
+/// True if the safetensors header at `path` describes tensors whose offsets, added to the
+/// header's length, pass `u64::MAX`: safetensors 0.8 adds them unchecked, a panic in debug
+/// builds (safetensors/safetensors#808). Any other problem is left to the loader to report.
+fn offsets_overflow(path: &Path) -> bool {
+    let header = || -> std::io::Result<Vec<u8>> {
+        let mut file = std::fs::File::open(path)?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len)?;
+        // safetensors refuses a longer header itself.
+        let len = u64::from_le_bytes(len).min(100_000_000);
+        let mut header = Vec::new();
+        file.take(len).read_to_end(&mut header)?;
+        Ok(header)
+    };
+    header().is_ok_and(|h| {
+        serde_json::from_slice::<safetensors::tensor::Metadata>(&h).is_ok_and(|m| {
+            (m.data_len() as u64)
+                .checked_add(8 + h.len() as u64)
+                .is_none()
+        })
+    })
 }
 
 /// Sets every variable found in `tensors` (checked first by [`state_mismatches`]), converted

@@ -51,10 +51,13 @@ impl SafetensorsFile {
         let metadata: Metadata = serde_json::from_slice(&header)
             .map_err(|e| invalid(format!("the header is not valid safetensors JSON: {e}")))?;
         let data_start = LEN_BYTES + header_len;
-        let expected_len = data_start + metadata.data_len() as u64;
-        if expected_len != file_len {
+        // Checked: each tensor's size is validated, but their offsets may add up to nearly
+        // u64::MAX, past which the header and data together cannot be counted.
+        let expected_len = data_start.checked_add(metadata.data_len() as u64);
+        if expected_len != Some(file_len) {
+            let described = expected_len.map_or("more than 2^64".into(), |n| n.to_string());
             return Err(invalid(format!(
-                "the header describes {expected_len} bytes, but the file has {file_len} (truncated or padded)"
+                "the header describes {described} bytes, but the file has {file_len} (truncated or padded)"
             )));
         }
         Ok(SafetensorsFile {
