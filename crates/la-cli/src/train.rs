@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use la_train::{ClusterMethod, EvalReport, MetricsLog, Outcome, RunDir, Scores};
+use la_train::{
+    ClusterMethod, DataSource, EvalReport, MetricsLog, Outcome, RunConfig, RunDir, Scores, Weights,
+};
 
 use crate::args::{OutputMode, TrainArgs};
 use crate::progress::{Progress, StopFlag};
@@ -21,6 +23,14 @@ pub fn run(args: &TrainArgs, given: &[String], mode: OutputMode) -> anyhow::Resu
         }
         None => {
             let config = train_config(args)?;
+            if mode != OutputMode::Json && photos_trained_from_scratch(&config) {
+                eprintln!(
+                    "note: training on photos takes hours on a CPU; with ImageNet weights \
+                     (`cargo xtask fetch-weights --variant vgg16_bn`), `la train --data PHOTOS \
+                     --weights imagenet --depth 16 --width-divisor 1 --stages none` clusters them \
+                     in minutes"
+                );
+            }
             let dir = args.out.clone().unwrap_or_else(|| default_run_dir(""));
             let run = RunDir::new(&dir);
             let created = run.create_new()?;
@@ -61,6 +71,17 @@ pub fn run(args: &TrainArgs, given: &[String], mode: OutputMode) -> anyhow::Resu
         }
         (Outcome::Finished, None) => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Whether `config` trains a network from random weights on photos (a folder or a CSV table
+/// of contents), for which pretrained weights are the fast path.
+fn photos_trained_from_scratch(config: &RunConfig) -> bool {
+    let photos = matches!(
+        config.data.source,
+        DataSource::Folder { .. } | DataSource::Csv { .. }
+    );
+    let trains = config.ae.enabled || config.embedding.enabled;
+    photos && trains && config.model.weights == Weights::None
 }
 
 /// A resumed run keeps the settings of its config.toml: a flag that would change them is an
