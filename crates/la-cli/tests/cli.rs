@@ -57,7 +57,11 @@ fn train_then_eval_cluster_reconstruct_and_info() {
     let out = la(&args);
     assert!(out.status.success(), "train failed: {}", text(&out.stderr));
     // Photos trained from scratch: the fast path with pretrained weights is pointed out.
-    assert!(text(&out.stderr).contains("fetch-weights"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("fetch-weights"),
+        "{}",
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("ACC") && stdout.contains("k-means on raw pixels"),

@@ -41,7 +41,7 @@ fn pixel_baselines(
 ) -> Result<PixelBaselines> {
     let eval = &config.eval;
     let unit = *data.eval_pipeline()?.normalization();
-    let batch = config.embedding.batch_size.max(config.ae.batch_size);
+    let batch = crate::memory::embedding_batch(config)?;
     let raw = embed_all(
         |x| -> Result<Tensor> { Ok(unit.to_unit_range(x)?.flatten_from(1)?) },
         data,
@@ -79,7 +79,7 @@ pub fn cluster_and_report(
     dir: &RunDir,
     monitor: &mut dyn Monitor,
 ) -> Result<EvalReport> {
-    let batch = config.embedding.batch_size.max(config.ae.batch_size);
+    let batch = crate::memory::embedding_batch(config)?;
     let embedded = embed_all(|x| embedder.forward_t(x, false), data, batch, monitor)?;
     let clock = Instant::now();
     monitor.event(&Event::PhaseStart {

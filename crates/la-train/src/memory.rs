@@ -15,6 +15,19 @@ const TRAINING_BYTES_PER_VALUE: u64 = 4 * 5;
 /// Bytes per activation value when only embedding (no backward).
 const INFERENCE_BYTES_PER_VALUE: u64 = 4 * 2;
 
+/// Memory an embedding pass may take for its activations: batches are cut to fit, since
+/// without a backward pass a smaller batch costs only a little speed.
+const EMBEDDING_BUDGET: u64 = 2 << 30;
+
+/// Images per batch when embedding every item: the training batch, or fewer when their
+/// feature maps would pass [`EMBEDDING_BUDGET`] (large photos at full width).
+pub fn embedding_batch(config: &RunConfig) -> Result<usize> {
+    let batch = config.embedding.batch_size.max(config.ae.batch_size);
+    let per_image = activations_per_image(config, u64::from(config.data.input_side()))?;
+    let fits = EMBEDDING_BUDGET / (per_image * INFERENCE_BYTES_PER_VALUE).max(1);
+    Ok((fits as usize).clamp(1, batch))
+}
+
 /// The estimated peak memory, in bytes, of `config` on `items` items: the image cache and the
 /// largest step (a training step of either stage, or an embedding pass).
 pub fn estimate(config: &RunConfig, items: usize) -> Result<u64> {
@@ -26,7 +39,7 @@ pub fn estimate(config: &RunConfig, items: usize) -> Result<u64> {
         0
     };
     let per_image = activations_per_image(config, input)?;
-    let eval_batch = config.embedding.batch_size.max(config.ae.batch_size) as u64;
+    let eval_batch = embedding_batch(config)? as u64;
     let mut step = per_image * INFERENCE_BYTES_PER_VALUE * eval_batch;
     if config.ae.enabled {
         // The decoder mirrors the encoder: twice the activations.
@@ -109,5 +122,20 @@ mod tests {
         assert!(err.contains("GiB") && err.contains("--image-size"), "{err}");
         check(&RunConfig::default(), 2000, Some(24 << 30)).unwrap();
         check(&RunConfig::default(), 2000, None).unwrap();
+    }
+
+    #[test]
+    fn embedding_batches_shrink_for_large_photos_at_full_width() {
+        let mut c = RunConfig::default();
+        assert_eq!(embedding_batch(&c).unwrap(), 128);
+        c.model.backbone = crate::config::BackboneSpec::Vgg {
+            depth: la_vgg::Depth::Vgg16,
+            width_divisor: 1,
+        };
+        c.data.side = Some(224);
+        let per_image = activations_per_image(&c, 224).unwrap() * INFERENCE_BYTES_PER_VALUE;
+        let b = embedding_batch(&c).unwrap();
+        assert!(b < 128 && b as u64 * per_image <= EMBEDDING_BUDGET, "{b}");
+        assert!((b as u64 + 1) * per_image > EMBEDDING_BUDGET, "{b}");
     }
 }
