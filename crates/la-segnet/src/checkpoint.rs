@@ -28,8 +28,9 @@ pub fn save(model: &impl HasParams, path: impl AsRef<Path>) -> Result<()> {
 }
 
 /// Loads `vars` from a safetensors file: every variable must be present with its exact shape
-/// (any float dtype, converted); names for which `ignore` is true may be in the file without
-/// being loaded, any other extra name is an error. All problems are reported together.
+/// (any float dtype, converted) and finite values; names for which `ignore` is true may be in
+/// the file without being loaded (nor checked), any other extra name is an error. All problems
+/// are reported together.
 pub(crate) fn load_into(
     vars: &[Param],
     path: &Path,
@@ -56,7 +57,58 @@ pub(crate) fn load_into(
             problems,
         });
     }
+    let loaded: HashMap<String, Tensor> = vars
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), tensors.get(&p.name)?.clone())))
+        .collect();
+    let bad = non_finite(&loaded)?;
+    if !bad.is_empty() {
+        return Err(Error::NonFinite {
+            path: path.to_path_buf(),
+            tensors: bad,
+        });
+    }
     load_state(vars, &tensors)
+}
+
+/// The tensors of `tensors` that hold NaN or infinite values, sorted by name, each described
+/// as `"<name> (<n> NaN, <m> infinite)"`; empty when every value is finite. Only the float
+/// dtypes a model can load are checked (F16, BF16, F32, F64, F8E4M3); integers are always
+/// finite, and the placeholder floats (F4, F6, F8E8M0) are refused by [`state_mismatches`].
+/// Runs on the tensors' device.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use candle_core::{Device, Tensor};
+/// let t = |v: &[f32]| Tensor::new(v, &Device::Cpu);
+/// let tensors = HashMap::from([
+///     ("a".to_string(), t(&[1., f32::NAN, f32::INFINITY, f32::NAN])?),
+///     ("b".to_string(), t(&[0., -3.5, f32::MAX])?),
+/// ]);
+/// assert_eq!(la_segnet::non_finite(&tensors)?, ["a (2 NaN, 1 infinite)"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn non_finite(tensors: &HashMap<String, Tensor>) -> Result<Vec<String>> {
+    let mut bad = Vec::new();
+    for (name, t) in tensors {
+        let t = match t.dtype() {
+            DType::F16 | DType::BF16 | DType::F32 | DType::F64 => t.clone(),
+            // Few ops are implemented for 8-bit floats; the conversion keeps NaN.
+            DType::F8E4M3 => t.to_dtype(DType::F32)?,
+            _ => continue,
+        };
+        let count = |mask: Tensor| -> Result<usize> {
+            Ok(mask.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as usize)
+        };
+        // NaN is the one value unequal to itself.
+        let nan = count(t.ne(&t)?)?;
+        let infinite = count(t.abs()?.eq(f64::INFINITY)?)?;
+        if nan + infinite > 0 {
+            bad.push(format!("{name} ({nan} NaN, {infinite} infinite)"));
+        }
+    }
+    bad.sort();
+    Ok(bad)
 }
 
 /// What keeps `tensors` from loading into `vars`, one line each: missing names, shape or
@@ -143,4 +195,64 @@ pub(crate) fn set_all(vars: &[Param], source: impl Fn(&str) -> Option<Tensor>) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AutoEncoder, ModelConfig};
+
+    fn tiny(seed: u64) -> AutoEncoder {
+        let vgg = la_vgg::VggConfig {
+            width_divisor: 16,
+            ..Default::default()
+        };
+        AutoEncoder::new(&ModelConfig { vgg, seed }, &Device::Cpu).unwrap()
+    }
+
+    fn values(model: &AutoEncoder) -> Vec<(String, Vec<f32>)> {
+        let mut v: Vec<_> = state(model)
+            .unwrap()
+            .into_iter()
+            .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    #[test]
+    fn a_file_with_nan_or_infinity_refuses_to_load_naming_file_and_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("diverged.safetensors");
+        let mut tensors = state(&tiny(1)).unwrap();
+        let name = tiny(1).variables()[0].name.clone();
+        let t = &tensors[&name];
+        let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        (v[1], v[3], v[4]) = (f32::NAN, f32::NEG_INFINITY, f32::NAN);
+        let bad = Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap();
+        tensors.insert(name.clone(), bad);
+        let bytes = safetensors::serialize(&tensors, None).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+
+        let target = tiny(2);
+        let before = values(&target);
+        match target.load(&path) {
+            Err(Error::NonFinite { path: p, tensors }) => {
+                assert_eq!(p, path);
+                assert_eq!(tensors, [format!("{name} (2 NaN, 1 infinite)")]);
+            }
+            other => panic!("expected a non-finite error, got {other:?}"),
+        }
+        let msg = target.load(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains("diverged.safetensors") && msg.contains(&name),
+            "{msg}"
+        );
+        assert!(values(&target) == before, "nothing was loaded");
+
+        // The same file with finite values loads.
+        crate::save(&tiny(1), &path).unwrap();
+        target.load(&path).unwrap();
+        assert!(values(&target) == values(&tiny(1)));
+    }
 }

@@ -37,6 +37,19 @@ pub enum Error {
         /// Every missing, unexpected or mis-shaped tensor.
         problems: Vec<String>,
     },
+    /// A weights file holds NaN or infinite values: the training that wrote it had diverged.
+    #[error(
+        "{path}: non-finite values in {tensors}; these weights are unusable (were they saved \
+         by a run that diverged?)",
+        tensors = tensors.join(", ")
+    )]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// Every tensor with non-finite values, with their counts, as [`crate::non_finite`]
+        /// describes them.
+        tensors: Vec<String>,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -50,7 +50,7 @@ mod params;
 pub use atomic::write_atomic;
 pub use autoencoder::{AutoEncoder, ModelConfig};
 pub use backbone::Backbone;
-pub use checkpoint::{load_state, save, state, state_mismatches};
+pub use checkpoint::{load_state, non_finite, save, state, state_mismatches};
 pub use decoder::{DECODER_PREFIX, Decoder};
 pub use embedder::{Embedder, EmbedderConfig, HEAD_PREFIX, Merger};
 pub use encoder::{ENCODER_PREFIX, Encoder, EncoderOutput, PoolIndices};
