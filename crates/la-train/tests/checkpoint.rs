@@ -123,6 +123,98 @@ fn crash_mid_write_keeps_the_previous_checkpoint() {
     assert!(!dir.path().join("last.safetensors.tmp").exists());
 }
 
+/// The bytes of `c`'s two files (tensors, sidecar), saved elsewhere.
+fn file_bytes(c: &Checkpoint) -> (Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    c.save(dir.path(), "x").unwrap();
+    let (st, js) = Checkpoint::paths(dir.path(), "x");
+    (std::fs::read(st).unwrap(), std::fs::read(js).unwrap())
+}
+
+/// Writes `files` (name, bytes) into `dir`.
+fn put(dir: &Path, files: &[(&str, &[u8])]) {
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// After the leftovers of a killed save, `expected` loads; the next save of another
+/// checkpoint leaves only its two files.
+fn loads_then_settles(dir: &Path, expected: &Checkpoint) {
+    assert_same(expected, &load(dir).unwrap());
+    let next = full(20);
+    next.save(dir, "last").unwrap();
+    assert_same(&next, &load(dir).unwrap());
+    assert_eq!(listing(dir), ["last.json", "last.safetensors"]);
+}
+
+#[test]
+fn a_save_killed_after_its_commit_loads_from_the_temporary_tensors() {
+    let (old, new) = (full(7), full(8));
+    let (new_st, new_js) = file_bytes(&new);
+    let dir = tempfile::tempdir().unwrap();
+    old.save(dir.path(), "last").unwrap();
+    // The new sidecar renamed into place, the new tensors not yet.
+    put(
+        dir.path(),
+        &[("last.json", &new_js), ("last.safetensors.tmp", &new_st)],
+    );
+    loads_then_settles(dir.path(), &new);
+
+    // The same on the very first save: no tensor file yet.
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        &[("last.json", &new_js), ("last.safetensors.tmp", &new_st)],
+    );
+    loads_then_settles(dir.path(), &new);
+}
+
+#[test]
+fn complete_temporary_files_of_an_uncommitted_save_are_ignored() {
+    let (old, new) = (full(7), full(8));
+    let (new_st, new_js) = file_bytes(&new);
+    // The new tensors written, the new sidecar not; then the reverse; then both.
+    let leftovers: [&[(&str, &[u8])]; 3] = [
+        &[("last.safetensors.tmp", &new_st)],
+        &[("last.json.tmp", &new_js)],
+        &[
+            ("last.safetensors.tmp", &new_st),
+            ("last.json.tmp", &new_js),
+        ],
+    ];
+    for files in leftovers {
+        let dir = tempfile::tempdir().unwrap();
+        old.save(dir.path(), "last").unwrap();
+        put(dir.path(), files);
+        loads_then_settles(dir.path(), &old);
+    }
+}
+
+#[test]
+fn a_save_of_the_earlier_protocol_killed_between_its_renames_loads() {
+    // Tensors were renamed first: the new tensors beside the old sidecar, the new sidecar
+    // complete in its temporary file. Before, resuming refused ("save id ... differs").
+    let (old, new) = (full(7), full(8));
+    let (new_st, new_js) = file_bytes(&new);
+    let dir = tempfile::tempdir().unwrap();
+    old.save(dir.path(), "last").unwrap();
+    put(
+        dir.path(),
+        &[("last.safetensors", &new_st), ("last.json.tmp", &new_js)],
+    );
+    loads_then_settles(dir.path(), &new);
+}
+
 #[test]
 fn files_from_different_saves_are_detected() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,10 @@
 //! Run checkpoints: every tensor of a run in one safetensors file, the rest in a JSON sidecar.
 
+mod commit;
 mod restore;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,14 +46,28 @@ pub struct RunInfo {
 
 /// Everything needed to continue a run exactly: saved as `<name>.safetensors` (tensors
 /// `model.<param>`, `optimizer.<param>`, `objective.<name>`: the objective's state, e.g. a
-/// memory bank) and
-/// `<name>.json` (the [`RunInfo`], the list of tensors, and a save id also stored in the
-/// safetensors metadata).
+/// memory bank) and `<name>.json` (the [`RunInfo`], the list of tensors, and a save id also
+/// stored in the safetensors metadata).
 ///
-/// Each file is written atomically ([`la_segnet::write_atomic`]: temporary file in the same
-/// directory, fsync, rename, fsync of the directory), tensors first: a crash leaves the
-/// previous checkpoint intact, except in the instant between the two renames, after which the
-/// files carry different save ids and loading says so.
+/// # Crash safety
+///
+/// The sidecar's rename is the commit point. A save writes `<name>.safetensors.tmp`, then
+/// `<name>.json.tmp`, each synced to disk; renames the sidecar over `<name>.json` (the commit)
+/// and syncs the directory; then renames the tensors over `<name>.safetensors` and syncs the
+/// directory again. The save id ties the files together, so a crash at any point leaves one
+/// loadable save, the old or the new:
+///
+/// - before the commit, `<name>.json` and `<name>.safetensors` are still the old pair (the
+///   temporary files beside them are ignored);
+/// - after it, `<name>.json` names the new save, whose tensors are in `<name>.safetensors`,
+///   or still in `<name>.safetensors.tmp`: [`load`](Self::load) reads them there.
+///
+/// A save interrupted between its two renames by the earlier protocol (tensors renamed first,
+/// the new sidecar left in `<name>.json.tmp`) loads too. Loading never changes the directory
+/// (a reader may look at a run while it trains); the next [`save`](Self::save) first finishes
+/// a committed save that was cut short (its pending rename) and removes every other
+/// temporary file, and a save that fails removes its temporary files, or finishes itself when
+/// it failed after its commit.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -101,16 +119,21 @@ impl Checkpoint {
     }
 
     /// The two files of checkpoint `name` in `dir`: (`<name>.safetensors`, `<name>.json`).
+    /// `<name>.json` exists once a save of `name` has been committed.
     pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-        (
-            dir.join(format!("{name}.safetensors")),
-            dir.join(format!("{name}.json")),
-        )
+        let files = commit::Files::new(dir, name);
+        (files.tensors, files.sidecar)
     }
 
-    /// Writes the checkpoint as `dir/<name>.safetensors` and `dir/<name>.json`, atomically.
+    /// Writes the checkpoint as `dir/<name>.safetensors` and `dir/<name>.json`, replacing the
+    /// previous save of `name` atomically (see [crash safety](Self#crash-safety)).
     pub fn save(&self, dir: &Path, name: &str) -> Result<()> {
-        let (tensor_path, json_path) = Self::paths(dir, name);
+        self.save_with(dir, name, &mut commit::Disk)
+    }
+
+    /// [`save`](Self::save) through the file operations `ops`.
+    fn save_with(&self, dir: &Path, name: &str, ops: &mut dyn commit::FileOps) -> Result<()> {
+        let files = commit::Files::new(dir, name);
         let tensors = self.named_tensors()?;
         let save_id = save_id(self.run.global_step);
         let sidecar = Sidecar {
@@ -122,18 +145,25 @@ impl Checkpoint {
         };
         let meta = HashMap::from([(SAVE_ID_KEY.to_string(), save_id)]);
         let bytes = safetensors::serialize(tensors, Some(meta))
-            .map_err(|e| Error::checkpoint(&tensor_path, format!("cannot serialise: {e}")))?;
+            .map_err(|e| Error::checkpoint(&files.tensors, format!("cannot serialise: {e}")))?;
         let json = serde_json::to_vec_pretty(&sidecar)
-            .map_err(|e| Error::checkpoint(&json_path, format!("cannot serialise: {e}")))?;
-        la_segnet::write_atomic(&tensor_path, &bytes)?;
-        Ok(la_segnet::write_atomic(&json_path, &json)?)
+            .map_err(|e| Error::checkpoint(&files.sidecar, format!("cannot serialise: {e}")))?;
+        commit::replace(&files, &bytes, &json, ops)
     }
 
-    /// Reads checkpoint `name` from `dir`, tensors onto `device`, checking that both files
-    /// exist and parse, that they come from the same save, and that every tensor the sidecar
-    /// lists is present (and no other).
+    /// Reads checkpoint `name` from `dir`, tensors onto `device`, from the committed pair of
+    /// files (see [crash safety](Self#crash-safety)), checking that both exist and parse, that
+    /// they come from the same save, and that every tensor the sidecar lists is present (and
+    /// no other).
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self> {
-        let (tensor_path, json_path) = Self::paths(dir, name);
+        let files = commit::Files::new(dir, name);
+        let (json_path, tensor_path) = match commit::committed(&files) {
+            commit::Committed::TensorsPending => (files.sidecar, files.tensors_tmp),
+            commit::Committed::SidecarPending => (files.sidecar_tmp, files.tensors),
+            commit::Committed::Complete | commit::Committed::Unknown => {
+                (files.sidecar, files.tensors)
+            }
+        };
         let sidecar = read_sidecar(&json_path)?;
         let bytes = std::fs::read(&tensor_path).map_err(Error::io(&tensor_path))?;
         let bad = |e: &dyn std::fmt::Display| {
@@ -149,7 +179,8 @@ impl Checkpoint {
                 &tensor_path,
                 format!(
                     "save id {file_id:?} differs from {:?} in {} (the two files come from \
-                     different saves, e.g. a save interrupted between its two renames)",
+                     different saves, and no complete temporary file beside them belongs to \
+                     either)",
                     sidecar.save_id,
                     json_path.display()
                 ),
