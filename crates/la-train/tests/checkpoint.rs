@@ -216,6 +216,42 @@ fn a_save_of_the_earlier_protocol_killed_between_its_renames_loads() {
 }
 
 #[test]
+fn non_finite_values_refuse_to_load_naming_file_and_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = full(4);
+    c.model.insert(
+        "encoder.features.0.weight".into(),
+        Tensor::new(
+            &[[1f32, f32::NAN, 2.], [f32::INFINITY, 0., f32::NAN]],
+            &Device::Cpu,
+        )
+        .unwrap(),
+    );
+    c.objective.insert(
+        "memory_bank".into(),
+        Tensor::new(
+            &[[0.6f32, f32::NEG_INFINITY], [1., 0.], [0., 1.]],
+            &Device::Cpu,
+        )
+        .unwrap(),
+    );
+    c.save(dir.path(), "last").unwrap();
+    match load(dir.path()) {
+        Err(Error::Checkpoint { path, problem }) => {
+            assert!(path.ends_with("last.safetensors"), "{}", path.display());
+            assert!(
+                problem.contains(
+                    "model.encoder.features.0.weight (2 NaN, 1 infinite), \
+                     objective.memory_bank (0 NaN, 1 infinite)"
+                ),
+                "{problem}"
+            );
+        }
+        other => panic!("expected a checkpoint error, got {other:?}"),
+    }
+}
+
+#[test]
 fn files_from_different_saves_are_detected() {
     let dir = tempfile::tempdir().unwrap();
     full(7).save(dir.path(), "a").unwrap();

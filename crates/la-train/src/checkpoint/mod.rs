@@ -67,7 +67,7 @@ pub struct RunInfo {
 /// (a reader may look at a run while it trains); the next [`save`](Self::save) first finishes
 /// a committed save that was cut short (its pending rename) and removes every other
 /// temporary file, and a save that fails removes its temporary files, or finishes itself when
-/// it failed after its commit.
+/// it failed after its commit. Non-finite values are refused on loading, naming the tensor.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -153,8 +153,8 @@ impl Checkpoint {
 
     /// Reads checkpoint `name` from `dir`, tensors onto `device`, from the committed pair of
     /// files (see [crash safety](Self#crash-safety)), checking that both exist and parse, that
-    /// they come from the same save, and that every tensor the sidecar lists is present (and
-    /// no other).
+    /// they come from the same save, that every tensor the sidecar lists is present (and no
+    /// other), and that every value is finite.
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self> {
         let files = commit::Files::new(dir, name);
         let (json_path, tensor_path) = match commit::committed(&files) {
@@ -189,6 +189,7 @@ impl Checkpoint {
         let mut tensors =
             candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| bad(&e))?;
         restore::check_listed(&tensor_path, &sidecar.tensors, &tensors)?;
+        restore::check_finite(&tensor_path, &tensors)?;
         restore::split(&tensor_path, &mut tensors, sidecar.run)
     }
 

@@ -36,6 +36,22 @@ pub(super) fn check_listed(
     }
 }
 
+/// Fails if a tensor of the file holds NaN or infinite values, naming them.
+pub(super) fn check_finite(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let bad = la_segnet::non_finite(tensors)?;
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::checkpoint(
+            path,
+            format!(
+                "non-finite values in {} (the run had diverged when this was saved)",
+                bad.join(", ")
+            ),
+        ))
+    }
+}
+
 /// Sorts the file's tensors into a [`Checkpoint`].
 pub(super) fn split(
     path: &Path,
