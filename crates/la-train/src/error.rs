@@ -62,6 +62,35 @@ pub enum Error {
         /// What is wrong, naming the field or tensor.
         problem: String,
     },
+    /// Training diverged: the loss, or a value to be saved in a checkpoint, is NaN or
+    /// infinite. The run ended without saving anything after it, so the stage's checkpoint,
+    /// if it has one, is its last good state. Epoch and step count from 0 (as in
+    /// [`Position`](crate::Position)); the message counts them from 1, as progress bars do.
+    #[error(
+        "the {stage} stage diverged at epoch {}, step {} (loss {loss}, learning rate {lr:e}): \
+         {what}; nothing was saved after it, so the stage's last checkpoint (if any) is its \
+         last good state; lower the learning rate",
+        epoch + 1,
+        step + 1,
+        stage = match stage {
+            crate::Stage::AutoEncoder => "auto-encoder",
+            crate::Stage::Embedding => "embedding",
+        }
+    )]
+    Diverged {
+        /// The stage that diverged.
+        stage: crate::Stage,
+        /// The epoch of the last step taken, from 0.
+        epoch: usize,
+        /// The last step taken within that epoch, from 0.
+        step: usize,
+        /// That step's loss.
+        loss: f64,
+        /// That step's learning rate.
+        lr: f64,
+        /// What is no longer finite: the loss, or the tensors named.
+        what: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -85,6 +85,20 @@ pub(super) fn split(
 }
 
 impl Checkpoint {
+    /// The tensors holding NaN or infinite values, under their file names (`model.<param>`
+    /// ...), as [`la_segnet::non_finite`] describes them; empty when every value is finite.
+    pub(crate) fn non_finite(&self) -> Result<Vec<String>> {
+        let mut all = HashMap::new();
+        for (prefix, map) in [
+            (MODEL, &self.model),
+            (OPTIMIZER, &self.optimizer),
+            (OBJECTIVE, &self.objective),
+        ] {
+            all.extend(map.iter().map(|(k, t)| (format!("{prefix}{k}"), t.clone())));
+        }
+        Ok(la_segnet::non_finite(&all)?)
+    }
+
     /// Sets the variables `params` (all of a model's, e.g. `HasParams::variables()`) from
     /// [`model`](Self::model): every variable must be present with its shape and no other
     /// tensor may be there; all problems are reported together and nothing is set unless all
