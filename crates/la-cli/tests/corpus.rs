@@ -617,6 +617,37 @@ fn cases() -> Vec<Case> {
             },
             expect: Error(&["tpu"]),
         },
+        Case {
+            name: "a learning rate that diverges",
+            make: |d| {
+                let data = photos(d);
+                train(d, &data, &["--lr", "1e30", "--epochs", "2"])
+            },
+            expect: Error(&["diverged", "lower the learning rate"]),
+        },
+        Case {
+            name: "weights with NaN given to la cluster",
+            make: |d| {
+                let model = finished_run(d, false);
+                let file = model.join("embedder.safetensors");
+                let mut bytes = std::fs::read(&file).unwrap();
+                // The last 4 bytes are the last value of the last tensor: a NaN.
+                let n = bytes.len();
+                bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+                write(&file, &bytes);
+                let out = p(&d.join("run"));
+                s(&[
+                    "cluster",
+                    "--model",
+                    &p(&model),
+                    "--data",
+                    &p(&d.join("photos")),
+                    "--out",
+                    &out,
+                ])
+            },
+            expect: Error(&["embedder.safetensors", "NaN"]),
+        },
         // Runs resumed after their data changed.
         Case {
             name: "--resume after an image was deleted",
