@@ -90,11 +90,24 @@ pub struct SkipRow {
 
 impl From<&la_data::Skipped> for SkipRow {
     fn from(s: &la_data::Skipped) -> Self {
+        let path = s.path.display().to_string();
+        // The path and row have their own columns: the reason says only what is wrong.
+        let mut reason = s.reason.as_str();
+        if let Some(at) = s.row.and_then(|row| {
+            let tag = format!("row {row}: ");
+            reason.find(&tag).map(|i| i + tag.len())
+        }) {
+            reason = &reason[at..];
+        }
+        let reason = reason
+            .strip_prefix(path.as_str())
+            .map_or(reason, |r| r.trim_start_matches([':', ' ']))
+            .replace(&format!("the image {path} "), "");
         SkipRow {
-            path: s.path.display().to_string(),
+            path,
             row: s.row,
             // One line per file: decoders' messages may span several.
-            reason: s.reason.split_whitespace().collect::<Vec<_>>().join(" "),
+            reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
         }
     }
 }
@@ -192,4 +205,26 @@ fn enlarge(image: RgbImage) -> RgbImage {
     }
     let (w, h) = (image.width() * factor, image.height() * factor);
     la_data::image::imageops::resize(&image, w, h, la_data::image::imageops::FilterType::Nearest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skip_row_says_the_path_and_row_once() {
+        let skipped = la_data::Skipped {
+            path: "/p/gone.png".into(),
+            row: Some(22),
+            reason: "/p/list.csv, row 22: the image /p/gone.png does not exist".into(),
+        };
+        let row = SkipRow::from(&skipped);
+        assert_eq!(row.reason, "does not exist");
+        let decode = la_data::Skipped {
+            path: "/p/a.png".into(),
+            row: None,
+            reason: "/p/a.png: cannot decode:\n  truncated".into(),
+        };
+        assert_eq!(SkipRow::from(&decode).reason, "cannot decode: truncated");
+    }
 }
