@@ -11,11 +11,9 @@ use la_segnet::Embedder;
 use crate::config::{ClusterCount, ClusterMethod, RunConfig};
 use crate::data::RunData;
 use crate::embed::{Embedded, embed_all};
-use crate::evaluate::{Scores, Space, cluster, knn_accuracy};
+use crate::evaluate::{KChoice, Scores, Space, cluster, knn_accuracy};
 use crate::monitor::{Event, Monitor, Phase};
-use crate::report::{
-    DuplicateRow, EvalReport, KChoice, SkipRow, cluster_rows, write_contact_sheets,
-};
+use crate::report::{DuplicateRow, EvalReport, SkipRow, cluster_rows, write_contact_sheets};
 use crate::run_dir::RunDir;
 use crate::{Result, RngStream, derive_seed};
 

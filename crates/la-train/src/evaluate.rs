@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::config::ClusterMethod;
 use crate::embed::Embedded;
-use crate::report::KChoice;
 
 /// Agreement of a clustering with the known labels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -56,6 +55,17 @@ pub struct FinalClustering {
     pub method: ClusterMethod,
     /// Sum of squared distances.
     pub inertia: f64,
+}
+
+/// How `--clusters auto` chose K: the criterion's value at every candidate K.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KChoice {
+    /// The criterion, in words (e.g. `silhouette (cosine) on 2,000 items`).
+    pub criterion: String,
+    /// (K, value) for every K tried, in increasing K.
+    pub curve: Vec<(usize, f64)>,
+    /// The K chosen.
+    pub chosen: usize,
 }
 
 /// Clusters the rows of `embedded` into `k` groups by `method`, its k-means with k-means++

@@ -74,7 +74,7 @@ pub use config::{
 pub use data::RunData;
 pub use embed::{Embedded, embed_all};
 pub use error::{Error, Result};
-pub use evaluate::{FinalClustering, Scores, cluster, knn_accuracy};
+pub use evaluate::{FinalClustering, KChoice, Scores, cluster, knn_accuracy};
 pub use fingerprint::DataFingerprint;
 pub use inspect::{ModelSummary, WeightsSummary};
 pub use la_data::{RngStream, derive_seed};
@@ -85,7 +85,7 @@ pub use monitor::{Event, MetricsLog, Monitor, Phase, Stage};
 pub use objective::{Contrastive, LocalAggregation, Objective};
 pub use optim::{Optimizer, Sgd, SgdConfig};
 pub use report::{
-    ClusterRow, DuplicateRow, EvalReport, KChoice, SkipRow, cluster_rows, write_contact_sheets,
+    ClusterRow, DuplicateRow, EvalReport, SkipRow, cluster_rows, write_contact_sheets,
 };
 pub use run::{RunSummary, build_embedder, model_config, pretrained_weights, run};
 pub use run_dir::{Created, RunDir};

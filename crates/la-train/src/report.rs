@@ -8,7 +8,7 @@ use la_data::{Dataset, ImageGrid, Pipeline};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::config::ClusterMethod;
-use crate::evaluate::{FinalClustering, Scores};
+use crate::evaluate::{FinalClustering, KChoice, Scores};
 use crate::{Error, Result};
 
 /// What `eval.json` holds.
@@ -48,17 +48,6 @@ pub struct EvalReport {
     /// left out), one sentence each.
     #[serde(default)]
     pub notes: Vec<String>,
-}
-
-/// How `--clusters auto` chose K: the criterion's value at every candidate K.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KChoice {
-    /// The criterion, in words (e.g. `silhouette (cosine) on 2,000 items`).
-    pub criterion: String,
-    /// (K, value) for every K tried, in increasing K.
-    pub curve: Vec<(usize, f64)>,
-    /// The K chosen.
-    pub chosen: usize,
 }
 
 /// One row of `duplicates.csv`: two items whose embeddings are nearly the same.
