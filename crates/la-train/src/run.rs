@@ -13,7 +13,7 @@ use crate::config::{MergerSpec, RunConfig, Weights};
 use crate::data::RunData;
 use crate::fingerprint::DataFingerprint;
 use crate::monitor::{Event, Monitor};
-use crate::report::EvalReport;
+use crate::report::{EvalReport, SkipRow};
 use crate::run_dir::RunDir;
 use crate::stage_ae::{AE_CHECKPOINT, train_autoencoder};
 use crate::stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
@@ -104,13 +104,16 @@ pub fn run(
 fn open_data(config: &RunConfig, device: &Device, monitor: &mut dyn Monitor) -> Result<RunData> {
     let data = RunData::open(&config.data, device)?;
     let skipped = data.dataset().skipped();
-    if !skipped.is_empty() {
+    if let Some(first) = skipped.first() {
+        let first = SkipRow::from(first);
+        let row = first.row.map(|r| format!(" (CSV row {r})")).unwrap_or_default();
         monitor.event(&Event::Note {
             message: format!(
                 "{} unreadable files left out while listing the data (more may follow when \
-                 decoding; the run lists them all in skipped.csv); the first: {}",
+                 decoding; the run lists them all in skipped.csv); the first: {}{row}: {}",
                 skipped.len(),
-                skipped[0].to_string().trim_start_matches("skipped ")
+                first.path,
+                first.reason
             ),
         });
     }
