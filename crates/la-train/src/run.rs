@@ -106,7 +106,10 @@ fn open_data(config: &RunConfig, device: &Device, monitor: &mut dyn Monitor) -> 
     let skipped = data.dataset().skipped();
     if let Some(first) = skipped.first() {
         let first = SkipRow::from(first);
-        let row = first.row.map(|r| format!(" (CSV row {r})")).unwrap_or_default();
+        let row = first
+            .row
+            .map(|r| format!(" (CSV row {r})"))
+            .unwrap_or_default();
         monitor.event(&Event::Note {
             message: format!(
                 "{} unreadable files left out while listing the data (more may follow when \
