@@ -160,6 +160,7 @@ pub fn cluster_and_report(
         notes,
     };
     dir.write_report(&report)?;
+    crate::html_report::write_run_report(dir, data)?;
     monitor.event(&Event::PhaseEnd {
         phase: Phase::Evaluation,
         seconds: clock.elapsed().as_secs_f64(),

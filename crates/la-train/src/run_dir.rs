@@ -89,6 +89,11 @@ impl RunDir {
         self.0.join("report")
     }
 
+    /// The HTML report's overview page, `report/index.html`.
+    pub fn report_index(&self) -> PathBuf {
+        self.report_dir().join("index.html")
+    }
+
     /// What the run was trained on ([`DataFingerprint`]), checked on resume.
     pub fn data_json(&self) -> PathBuf {
         self.0.join("data.json")

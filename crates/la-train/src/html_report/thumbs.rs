@@ -1,0 +1,112 @@
+//! The report's thumbnails: every item decoded once, shrunk to fit a square of
+//! [`THUMB_SIDE`] pixels (never enlarged) and saved as a small JPEG in `thumbs/`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use la_data::image::codecs::jpeg::JpegEncoder;
+use la_data::image::{RgbImage, imageops};
+use rayon::prelude::*;
+
+use crate::{Error, Result};
+
+/// The largest side of a thumbnail, in pixels.
+pub const THUMB_SIDE: u32 = 128;
+
+/// JPEG quality of the thumbnails.
+const QUALITY: u8 = 88;
+
+/// The path of item `item`'s thumbnail, relative to the report's folder.
+pub fn file_name(item: usize) -> String {
+    format!("thumbs/{item}.jpg")
+}
+
+/// What [`write_thumbs`] made.
+#[derive(Debug, Default)]
+pub struct Thumbs {
+    /// Width and height of each item's thumbnail.
+    pub sizes: HashMap<usize, (u32, u32)>,
+    /// The items whose image could not be read, and why.
+    pub failed: Vec<(usize, String)>,
+    /// The thumbnails of the items asked to be kept.
+    pub kept: HashMap<usize, RgbImage>,
+}
+
+/// Writes the thumbnail of every item of `items` into `report/thumbs/`, in parallel, taking
+/// each image from `images` once. An image that cannot be read is listed in
+/// [`Thumbs::failed`]; a thumbnail that cannot be written is an error.
+pub fn write_thumbs<F>(
+    report: &Path,
+    items: &[usize],
+    images: &F,
+    keep: &HashSet<usize>,
+) -> Result<Thumbs>
+where
+    F: Fn(usize) -> Result<RgbImage> + Sync,
+{
+    let folder = report.join("thumbs");
+    std::fs::create_dir_all(&folder).map_err(Error::io(&folder))?;
+    let made: Vec<(usize, std::result::Result<RgbImage, String>)> = items
+        .par_iter()
+        .map(|&item| {
+            let thumb = images(item).map(|i| shrink(&i)).map_err(|e| e.to_string());
+            if let Ok(t) = &thumb {
+                let path = report.join(file_name(item));
+                std::fs::write(&path, jpeg(t, &path)?).map_err(Error::io(&path))?;
+            }
+            Ok((item, thumb))
+        })
+        .collect::<Result<_>>()?;
+    let mut out = Thumbs::default();
+    for (item, thumb) in made {
+        match thumb {
+            Ok(t) => {
+                out.sizes.insert(item, t.dimensions());
+                if keep.contains(&item) {
+                    out.kept.insert(item, t);
+                }
+            }
+            Err(reason) => out.failed.push((item, reason)),
+        }
+    }
+    Ok(out)
+}
+
+/// `image` fitted into a square of [`THUMB_SIDE`], its proportions kept; smaller images are
+/// kept as they are (the pages scale them up).
+pub fn shrink(image: &RgbImage) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let longest = w.max(h);
+    if longest <= THUMB_SIDE {
+        return image.clone();
+    }
+    let scale = |v: u32| ((v as u64 * THUMB_SIDE as u64) / longest as u64).max(1) as u32;
+    imageops::thumbnail(image, scale(w), scale(h))
+}
+
+/// `image` as JPEG bytes; `path` names the file in an error.
+fn jpeg(image: &RgbImage, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, QUALITY)
+        .encode_image(image)
+        .map_err(|source| la_data::Error::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_fits_the_longest_side_and_never_enlarges() {
+        let wide = RgbImage::new(640, 480);
+        assert_eq!(shrink(&wide).dimensions(), (128, 96));
+        let tall = RgbImage::new(100, 1000);
+        assert_eq!(shrink(&tall).dimensions(), (12, 128));
+        let small = RgbImage::new(32, 28);
+        assert_eq!(shrink(&small).dimensions(), (32, 28));
+    }
+}
