@@ -48,6 +48,10 @@ pub enum Command {
     Reconstruct(ReconstructArgs),
     /// Describe a run directory, a weights file, or the default model.
     Info(InfoArgs),
+    /// Make the HTML report of a run (or cluster) directory again, RUN/report/index.html.
+    Report(ReportArgs),
+    /// Copy or link the original photos into one folder per cluster.
+    Export(ExportArgs),
 }
 
 /// Where the images come from.
@@ -296,4 +300,33 @@ pub struct ReconstructArgs {
 pub struct InfoArgs {
     /// A run directory or a safetensors file; without it, the default model.
     pub path: Option<PathBuf>,
+}
+
+/// `la report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A finished run (or cluster) directory; its data are read again from where its
+    /// config.toml says.
+    pub dir: PathBuf,
+}
+
+/// `la export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A finished run (or cluster) directory.
+    pub dir: PathBuf,
+    /// The folder to fill, new or empty: DIR/cluster_NNN/ for each cluster.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Symbolic links to the original photos (the default; copies where the system has no
+    /// links).
+    #[arg(long, conflicts_with = "copy")]
+    pub link: bool,
+    /// Copies of the original photos instead of links.
+    #[arg(long)]
+    pub copy: bool,
+    /// Also DIR/outliers/: the items farthest from their cluster's centre (the report's
+    /// outliers page), most unusual first.
+    #[arg(long)]
+    pub outliers: bool,
 }

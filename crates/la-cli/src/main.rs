@@ -5,9 +5,11 @@
 mod args;
 mod cluster;
 mod eval;
+mod export;
 mod info;
 mod progress;
 mod reconstruct;
+mod report;
 mod settings;
 mod train;
 
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a, mode),
         Command::Reconstruct(a) => reconstruct::run(a),
         Command::Info(a) => info::run(a),
+        Command::Report(a) => report::run(a, mode),
+        Command::Export(a) => export::run(a, mode),
     };
     result.unwrap_or_else(|e| {
         report_error(&e, cli.verbose);

@@ -145,6 +145,7 @@ pub fn print_report(report: &EvalReport, dir: &Path, mode: OutputMode) {
             d.duplicates_csv().display()
         );
     }
+    println!("report:         {}", d.report_index().display());
 }
 
 /// The leave-one-out weighted kNN accuracy of the embedding, beside the raw pixels' if known.

@@ -32,7 +32,7 @@ table{border-collapse:collapse;margin:.4em 0}
 td,th{padding:.2em .7em;text-align:right;border-bottom:1px solid #e4e4e4}
 th:first-child,td:first-child{text-align:left}
 .cards{display:flex;flex-wrap:wrap;gap:1em}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em;width:31em}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em;width:36em}
 .card h2{margin:0 0 .3em}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:-1px;margin-right:.3em}
 .strip{display:flex;gap:3px;margin:.4em 0;overflow:hidden}
@@ -41,7 +41,7 @@ th:first-child,td:first-child{text-align:left}
 figure{margin:0;width:132px;background:#fff;border:1px solid #ddd;border-radius:4px;padding:4px}
 figure img,figure .noimg{width:128px;height:128px}
 img{object-fit:contain;image-rendering:pixelated;background:#eee;display:block}
-figcaption{font-size:11px;overflow-wrap:anywhere;max-height:4.2em;overflow:hidden}
+figcaption{font-size:11px;overflow-wrap:anywhere;line-height:1.3}
 figure.low{border:2px solid #c01c28}
 .flag{color:#c01c28;font-weight:600}
 .noimg{background:#eee;color:#777;font-size:11px;display:flex;align-items:center;justify-content:center}

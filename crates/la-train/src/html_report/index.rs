@@ -19,6 +19,9 @@ use crate::evaluate::Scores;
 /// Images in each cluster's strip on the overview.
 const STRIP: usize = 8;
 
+/// The first colour of the labels (those before are the clusters').
+const LABEL_COLOURS: u32 = 20;
+
 /// What the map shows, for its caption and its links.
 pub struct MapInfo {
     /// The share of the variance along each axis.
@@ -86,12 +89,10 @@ pub fn label_mix(run: &Run, members: &[usize]) -> Option<String> {
     }
     let mut by_count: Vec<(&str, usize)> = counts.into_iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    // Colours after the clusters' twenty, so that a label is never taken for a cluster.
     let class_colour = |l: &str| {
-        colour(
-            run.classes
-                .binary_search_by(|c| c.as_str().cmp(l))
-                .unwrap_or(0) as u32,
-        )
+        let class = run.classes.binary_search_by(|c| c.as_str().cmp(l));
+        colour(LABEL_COLOURS + class.unwrap_or(0) as u32)
     };
     let mut s = String::from("<div class=\"bar\">");
     for &(l, n) in &by_count {

@@ -156,11 +156,11 @@ impl<'a> Pages<'a> {
         let label = row
             .label
             .as_ref()
-            .map(|l| format!(" · {}", escape(l)))
+            .map(|l| format!("<br>{}", escape(l)))
             .unwrap_or_default();
         format!(
-            "<figure{class} data-item=\"{}\">{}<figcaption title=\"{}\">{}<br>\
-             confidence {:.2}{label}{flags}{extra}</figcaption></figure>\n",
+            "<figure{class} data-item=\"{}\">{}<figcaption title=\"{}\">{}{label}<br>\
+             confidence {:.2}{flags}{extra}</figcaption></figure>\n",
             row.item,
             self.thumb_of(r),
             escape(&row.path),
