@@ -53,6 +53,7 @@ fn describe_run(dir: &Path) -> anyhow::Result<()> {
         ("clusters", run.clusters_csv(), true),
         ("scores", run.eval_json(), true),
         ("skipped", run.skipped_csv(), true),
+        ("report", run.report_index(), true),
     ] {
         let state = match (path.is_file(), enabled) {
             (true, _) => path.display().to_string(),

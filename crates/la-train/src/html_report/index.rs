@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use candle_core::{DType, Device, Tensor};
+use la_cluster::Umap;
 use la_data::image::RgbImage;
 
 use super::html::{cluster_page, escape, hex, page_end, page_start, swatch};
@@ -22,17 +24,53 @@ const STRIP: usize = 8;
 /// The first colour of the labels (those before are the clusters').
 const LABEL_COLOURS: u32 = 20;
 
+/// How the map places the items.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Layout {
+    /// A 2-D UMAP layout of the embeddings ([`MAP_NEIGHBOURS`] neighbours, cosine).
+    Umap,
+    /// The projection on the two principal axes, with the share of the variance of each.
+    Pca([f64; 2]),
+}
+
+/// Neighbours of the map's UMAP layout (umap-learn's default); with no more items the map
+/// is the PCA projection.
+pub const MAP_NEIGHBOURS: usize = 15;
+
 /// What the map shows, for its caption and its links.
 pub struct MapInfo {
-    /// The share of the variance along each axis.
-    pub explained: [f64; 2],
+    /// How the items were placed.
+    pub layout: Layout,
     /// Where each cluster's thumbnail is.
     pub stamps: Vec<Stamp>,
     /// Dimensions of the embedding.
     pub dim: usize,
 }
 
-/// Projects the embeddings on their principal axes and draws `map.png` into `dir`.
+/// The 2-D position of every embedding: its UMAP layout (min_dist 0.1, umap-learn's default
+/// for pictures, seed 0), or its PCA projection when there are no more items than
+/// [`MAP_NEIGHBOURS`].
+pub fn layout(e: &Embeddings) -> Result<(Vec<[f64; 2]>, Layout)> {
+    let n = e.rows.len();
+    if n <= MAP_NEIGHBOURS {
+        let p = pca_2d(&e.vectors, e.dim);
+        return Ok((p.points, Layout::Pca(p.explained)));
+    }
+    let x = Tensor::from_slice(&e.vectors, (n, e.dim), &Device::Cpu)?;
+    let placed: Vec<Vec<f32>> = Umap::params(2)
+        .neighbours(MAP_NEIGHBOURS)
+        .seed(0)
+        .fit(&x)?
+        .to_dtype(DType::F32)?
+        .to_vec2()?;
+    let points = placed
+        .iter()
+        .map(|p| [f64::from(p[0]), f64::from(p[1])])
+        .collect();
+    Ok((points, Layout::Umap))
+}
+
+/// Lays out the embeddings ([`layout`]) and draws `map.png` into `dir`.
 pub fn draw(
     run: &Run,
     e: &Embeddings,
@@ -40,7 +78,7 @@ pub fn draw(
     thumbs: &Thumbs,
     dir: &Path,
 ) -> Result<MapInfo> {
-    let projection = pca_2d(&e.vectors, e.dim);
+    let (points, layout) = layout(e)?;
     let clusters: Vec<u32> = e.rows.iter().map(|&r| run.rows[r].cluster).collect();
     let stamps: Vec<(u32, &RgbImage)> = members
         .iter()
@@ -50,15 +88,9 @@ pub fn draw(
             Some((c as u32, thumbs.kept.get(&run.rows[r].item)?))
         })
         .collect();
-    let stamps = draw_map(
-        &projection.points,
-        &clusters,
-        &colour,
-        &stamps,
-        &dir.join("map.png"),
-    )?;
+    let stamps = draw_map(&points, &clusters, &colour, &stamps, &dir.join("map.png"))?;
     Ok(MapInfo {
-        explained: projection.explained,
+        layout,
         stamps,
         dim: e.dim,
     })
@@ -271,17 +303,26 @@ impl Pages<'_> {
                 cluster_page(*c)
             );
         }
+        let placed = match map.layout {
+            Layout::Umap => format!(
+                "placed by UMAP (2-D, {MAP_NEIGHBOURS} neighbours, cosine) from its {}-D \
+                 embedding: similar items lie close together, but the distances between \
+                 groups and the sizes of groups mean little",
+                map.dim
+            ),
+            Layout::Pca([x, y]) => format!(
+                "placed by principal component analysis (PCA) of its {}-D embedding: the \
+                 horizontal axis holds {:.0} % of the variance, the vertical {:.0} %",
+                map.dim,
+                100.0 * x,
+                100.0 * y
+            ),
+        };
         let _ = writeln!(
             s,
-            "</map>\n<p class=\"muted\">Each dot is an item, placed by principal component \
-             analysis (PCA) of its {}-D embedding: the horizontal axis holds {:.0} % of the \
-             variance, the vertical {:.0} %. The colour is the cluster; the picture on each \
-             cluster is its most central item (it opens the cluster). The clusters were found \
-             by {method}, not on this projection: clusters that overlap here can be apart in \
-             the embedding.</p>",
-            map.dim,
-            100.0 * map.explained[0],
-            100.0 * map.explained[1],
+            "</map>\n<p class=\"muted\">Each dot is an item, {placed}. The colour is the \
+             cluster; the picture on each cluster is its most central item (it opens the \
+             cluster). The clusters were found by {method}, not on this map.</p>"
         );
     }
 

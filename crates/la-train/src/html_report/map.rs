@@ -1,6 +1,6 @@
-//! The 2-D map of the embedding: its principal-component projection ([`pca_2d`](super::pca::pca_2d)) drawn as
-//! a PNG with one colour per cluster and, at the middle of each cluster, the thumbnail of its
-//! most central item.
+//! The 2-D map of the embedding: its layout (UMAP, or the principal-component projection)
+//! drawn as a PNG with one colour per cluster and, at the middle of each cluster, the
+//! thumbnail of its most central item.
 
 use std::path::Path;
 

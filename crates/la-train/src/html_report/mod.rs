@@ -7,7 +7,8 @@
 //! - `cluster_NNN.html`: every member of a cluster, most confident first;
 //! - `outliers.html`: the items farthest from their cluster's centre;
 //! - `duplicates.html`: the near-duplicate pairs, when there are any;
-//! - `map.png`: the embedding projected on its two principal axes, one colour per cluster;
+//! - `map.png`: a 2-D UMAP layout of the embeddings (their PCA projection when there are
+//!   few), one colour per cluster;
 //! - `thumbs/ITEM.jpg`: a small JPEG per item.
 //!
 //! The pages need no network, no script and no other file than these.

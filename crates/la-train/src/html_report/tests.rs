@@ -207,6 +207,7 @@ fn every_link_and_image_resolves_and_every_name_is_escaped() {
     assert!(index.contains("a &lt;note&gt; &amp; more"));
     assert!(index.contains("silhouette &lt;cosine&gt;") && index.contains("<svg"));
     assert!(index.contains("map.png") && report.join("map.png").is_file());
+    assert!(index.contains("placed by UMAP (2-D, 15 neighbours, cosine) from its 4-D"));
     assert!(index.contains("ACC") && index.contains("k-means on the raw pixels"));
     // The unreadable item is a grey box wherever it is shown, and counted.
     assert!(!report.join("thumbs/111.jpg").exists());
@@ -276,4 +277,20 @@ fn a_run_without_results_is_named_unfinished() {
         err.contains("clusters.csv") && err.contains("is the run finished?"),
         "{err}"
     );
+}
+
+#[test]
+fn the_map_is_a_umap_layout_or_with_few_items_the_pca_projection() {
+    let embeddings = |n: usize| super::Embeddings {
+        rows: (0..n).collect(),
+        vectors: (0..n * 3).map(|v| ((v * 7919) % 101) as f32).collect(),
+        dim: 3,
+    };
+    let (points, layout) = super::index::layout(&embeddings(10)).unwrap();
+    assert!(matches!(layout, super::index::Layout::Pca(_)));
+    assert_eq!(points.len(), 10);
+    let (points, layout) = super::index::layout(&embeddings(40)).unwrap();
+    assert_eq!(layout, super::index::Layout::Umap);
+    assert_eq!(points.len(), 40);
+    assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
 }
