@@ -113,6 +113,18 @@ pub enum Error {
         /// What is wrong, naming the row or field.
         problem: String,
     },
+    /// The HTML report of a finished run or clustering could not be written; its other files
+    /// (clusters.csv, eval.json, ...) are.
+    #[error(
+        "{dir}: the results are written but not the HTML report ({source}); `la report {dir}` \
+         tries again"
+    )]
+    Report {
+        /// The run directory.
+        dir: PathBuf,
+        /// Why.
+        source: Box<Error>,
+    },
     /// The run would need more memory than the machine has available.
     #[error(
         "this run needs about {:.1} GiB of memory and {:.1} GiB are available; lower \

@@ -97,9 +97,14 @@ where
 
 /// Writes the report of a run or clustering whose data are `data` (as
 /// [`cluster_and_report`](crate::cluster_and_report) does at the end of each).
+///
+/// An error is [`Error::Report`]: the run's results are written already.
 pub fn write_run_report(dir: &RunDir, data: &RunData) -> Result<ReportSummary> {
     let items = RunItems::of(data)?;
-    write_html_report(dir, |item| items.image(item))
+    write_html_report(dir, |item| items.image(item)).map_err(|e| Error::Report {
+        dir: dir.path().to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// Makes the report of the finished run in `dir` again: its data are reopened from its

@@ -294,3 +294,88 @@ fn the_map_is_a_umap_layout_or_with_few_items_the_pca_projection() {
     assert_eq!(points.len(), 40);
     assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
 }
+
+/// A finished run in `dir/run` of the three photos a.png, b.png, c.png of `dir/photos`.
+fn photo_run(dir: &Path) -> RunDir {
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for (i, name) in ["a.png", "b.png", "c.png"].iter().enumerate() {
+        RgbImage::from_pixel(48, 32, Rgb([60 * i as u8, 90, 120]))
+            .save(photos.join(name))
+            .unwrap();
+    }
+    let run = RunDir::new(dir.join("run"));
+    run.create().unwrap();
+    let mut config = crate::RunConfig::default();
+    config.data.source = crate::DataSource::Folder {
+        path: photos,
+        labels: false,
+    };
+    run.write_config(&config).unwrap();
+    let rows: Vec<ClusterRow> = ["a.png", "b.png", "c.png"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ClusterRow {
+            item: i,
+            path: name.to_string(),
+            cluster: i as u32 % 2,
+            distance: 0.5,
+            confidence: 0.5,
+            label: None,
+        })
+        .collect();
+    run.write_clusters(&rows).unwrap();
+    run.write_report(&EvalReport {
+        items: 3,
+        clusters: 2,
+        inertia: 0.0,
+        cluster_sizes: vec![2, 1],
+        scores: None,
+        knn_accuracy: None,
+        method: ClusterMethod::KMeans,
+        pixel_baseline: None,
+        pixel_method_baseline: None,
+        pixel_knn_accuracy: None,
+        skipped: 0,
+        k_choice: None,
+        duplicates: 0,
+        notes: Vec::new(),
+    })
+    .unwrap();
+    run
+}
+
+#[test]
+fn a_remade_report_reads_the_photos_again_and_refuses_changed_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = photo_run(dir.path());
+    let summary = super::remake_report(&run).unwrap();
+    assert_eq!(
+        (summary.thumbnails, summary.pages, summary.map),
+        (3, 4, false)
+    );
+    let thumb = la_data::image::open(run.report_dir().join("thumbs/2.jpg")).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (48, 32));
+    std::fs::rename(
+        dir.path().join("photos/c.png"),
+        dir.path().join("photos/d.png"),
+    )
+    .unwrap();
+    let err = super::remake_report(&run).unwrap_err().to_string();
+    assert!(
+        err.contains("row 4: item 2 was `c.png`") && err.contains("`d.png`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_report_that_cannot_be_written_says_the_results_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = photo_run(dir.path());
+    // A file where the report is being made.
+    std::fs::write(run.report_dir().with_extension("partial"), b"x").unwrap();
+    let data = crate::RunData::open(&run.config().unwrap().data, &Device::Cpu).unwrap();
+    let err = super::write_run_report(&run, &data).unwrap_err();
+    assert!(matches!(err, Error::Report { .. }), "{err}");
+    assert!(err.to_string().contains("`la report"), "{err}");
+}
