@@ -86,7 +86,7 @@ pub use normalize::Normalize;
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use random_crop::RandomResizedCrop;
 pub use report::{Skipped, Strictness, Verify};
-pub use resize::resize_centre_square;
+pub use resize::{resize_centre_square, resize_to_fit};
 pub use rotation::RandomRotation;
 pub use sample::{DATA_DIR_ENV, FASHION_MNIST_CLASSES, SAMPLE_LEN, data_dir, fashion_mnist_sample};
 pub use seed::{RngStream, derive_seed};

@@ -117,9 +117,50 @@ pub fn resize_centre_square(src: &RgbImage, side: u32) -> Result<RgbImage> {
     resize_region(src, region, side, side)
 }
 
+/// Fits the whole of `src` into a `max_side` x `max_side` square, its proportions kept (each
+/// side rounded down, at least 1 pixel) and never enlarged, with the same bilinear
+/// antialiased filter: for thumbnails.
+///
+/// ```
+/// let photo = image::RgbImage::from_pixel(640, 480, image::Rgb([10, 20, 30]));
+/// let thumb = la_data::resize_to_fit(&photo, 128)?;
+/// assert_eq!(thumb.dimensions(), (128, 96));
+/// assert_eq!(thumb.get_pixel(60, 40), &image::Rgb([10, 20, 30]));
+/// assert_eq!(la_data::resize_to_fit(&thumb, 200)?.dimensions(), (128, 96));
+/// # Ok::<(), la_data::Error>(())
+/// ```
+pub fn resize_to_fit(src: &RgbImage, max_side: u32) -> Result<RgbImage> {
+    let (w, h) = src.dimensions();
+    if max_side == 0 || w == 0 || h == 0 {
+        return Err(Error::ImageSize {
+            what: format!("fit into {max_side}x{max_side}"),
+            width: w,
+            height: h,
+            expected: "a non-empty image and a side of at least 1".into(),
+        });
+    }
+    let longest = w.max(h);
+    if longest <= max_side {
+        return Ok(src.clone());
+    }
+    let scale = |v: u32| ((u64::from(v) * u64::from(max_side)) / u64::from(longest)).max(1) as u32;
+    resize_region(src, Region::full(w, h), scale(w), scale(h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resize_to_fit_keeps_proportions_and_never_enlarges() {
+        let tall = RgbImage::new(100, 1000);
+        assert_eq!(resize_to_fit(&tall, 128).unwrap().dimensions(), (12, 128));
+        let thin = RgbImage::new(1, 5000);
+        assert_eq!(resize_to_fit(&thin, 64).unwrap().dimensions(), (1, 64));
+        let small = RgbImage::from_pixel(32, 28, image::Rgb([1, 2, 3]));
+        assert_eq!(resize_to_fit(&small, 128).unwrap(), small);
+        assert!(resize_to_fit(&small, 0).is_err());
+    }
 
     /// Naive bilinear (triangle filter with antialiasing) resize of one row, the way Pillow
     /// computes its convolution coefficients (ImagingResample, `support = 1 * scale`).

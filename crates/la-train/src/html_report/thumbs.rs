@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use la_data::image::RgbImage;
 use la_data::image::codecs::jpeg::JpegEncoder;
-use la_data::image::{RgbImage, imageops};
 use rayon::prelude::*;
 
 use crate::{Error, Result};
@@ -46,23 +46,30 @@ where
 {
     let folder = report.join("thumbs");
     std::fs::create_dir_all(&folder).map_err(Error::io(&folder))?;
-    let made: Vec<(usize, std::result::Result<RgbImage, String>)> = items
+    // Only the kept thumbnails stay in memory: a collection's would not fit.
+    type Made = (
+        usize,
+        std::result::Result<((u32, u32), Option<RgbImage>), String>,
+    );
+    let made: Vec<Made> = items
         .par_iter()
         .map(|&item| {
-            let thumb = images(item).map(|i| shrink(&i)).map_err(|e| e.to_string());
-            if let Ok(t) = &thumb {
-                let path = report.join(file_name(item));
-                std::fs::write(&path, jpeg(t, &path)?).map_err(Error::io(&path))?;
-            }
-            Ok((item, thumb))
+            let thumb = match images(item).and_then(|image| shrink(&image)) {
+                Ok(thumb) => thumb,
+                Err(e) => return Ok((item, Err(e.to_string()))),
+            };
+            let path = report.join(file_name(item));
+            std::fs::write(&path, jpeg(&thumb, &path)?).map_err(Error::io(&path))?;
+            let size = thumb.dimensions();
+            Ok((item, Ok((size, keep.contains(&item).then_some(thumb)))))
         })
         .collect::<Result<_>>()?;
     let mut out = Thumbs::default();
     for (item, thumb) in made {
         match thumb {
-            Ok(t) => {
-                out.sizes.insert(item, t.dimensions());
-                if keep.contains(&item) {
+            Ok((size, kept)) => {
+                out.sizes.insert(item, size);
+                if let Some(t) = kept {
                     out.kept.insert(item, t);
                 }
             }
@@ -74,14 +81,8 @@ where
 
 /// `image` fitted into a square of [`THUMB_SIDE`], its proportions kept; smaller images are
 /// kept as they are (the pages scale them up).
-pub fn shrink(image: &RgbImage) -> RgbImage {
-    let (w, h) = image.dimensions();
-    let longest = w.max(h);
-    if longest <= THUMB_SIDE {
-        return image.clone();
-    }
-    let scale = |v: u32| ((v as u64 * THUMB_SIDE as u64) / longest as u64).max(1) as u32;
-    imageops::thumbnail(image, scale(w), scale(h))
+pub fn shrink(image: &RgbImage) -> Result<RgbImage> {
+    Ok(la_data::resize_to_fit(image, THUMB_SIDE)?)
 }
 
 /// `image` as JPEG bytes; `path` names the file in an error.
@@ -103,10 +104,10 @@ mod tests {
     #[test]
     fn shrink_fits_the_longest_side_and_never_enlarges() {
         let wide = RgbImage::new(640, 480);
-        assert_eq!(shrink(&wide).dimensions(), (128, 96));
+        assert_eq!(shrink(&wide).unwrap().dimensions(), (128, 96));
         let tall = RgbImage::new(100, 1000);
-        assert_eq!(shrink(&tall).dimensions(), (12, 128));
+        assert_eq!(shrink(&tall).unwrap().dimensions(), (12, 128));
         let small = RgbImage::new(32, 28);
-        assert_eq!(shrink(&small).dimensions(), (32, 28));
+        assert_eq!(shrink(&small).unwrap().dimensions(), (32, 28));
     }
 }
