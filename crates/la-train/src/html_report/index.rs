@@ -37,6 +37,10 @@ pub enum Layout {
 /// is the PCA projection.
 pub const MAP_NEIGHBOURS: usize = 15;
 
+/// Passes of the map's UMAP optimisation: umap-learn's for large data sets, enough for a
+/// picture (the clustering's own layout takes 500 up to 10,000 items).
+const MAP_EPOCHS: usize = 200;
+
 /// What the map shows, for its caption and its links.
 pub struct MapInfo {
     /// How the items were placed.
@@ -48,7 +52,7 @@ pub struct MapInfo {
 }
 
 /// The 2-D position of every embedding: its UMAP layout (min_dist 0.1, umap-learn's default
-/// for pictures, seed 0), or its PCA projection when there are no more items than
+/// for pictures, [`MAP_EPOCHS`] passes, seed 0), or its PCA projection when there are no more items than
 /// [`MAP_NEIGHBOURS`].
 pub fn layout(e: &Embeddings) -> Result<(Vec<[f64; 2]>, Layout)> {
     let n = e.rows.len();
@@ -59,6 +63,7 @@ pub fn layout(e: &Embeddings) -> Result<(Vec<[f64; 2]>, Layout)> {
     let x = Tensor::from_slice(&e.vectors, (n, e.dim), &Device::Cpu)?;
     let placed: Vec<Vec<f32>> = Umap::params(2)
         .neighbours(MAP_NEIGHBOURS)
+        .epochs(MAP_EPOCHS)
         .seed(0)
         .fit(&x)?
         .to_dtype(DType::F32)?
@@ -142,21 +147,32 @@ pub fn label_mix(run: &Run, members: &[usize]) -> Option<String> {
         .take(3)
         .map(|&(l, n)| {
             format!(
-                "{}{} {:.0} %",
+                "{}{} {}",
                 swatch(class_colour(l)),
                 escape(l),
-                100.0 * n as f64 / labelled as f64
+                percent(n, labelled)
             )
         })
         .collect();
     let _ = write!(
         s,
-        "<div>{}{}; purity {:.0} %</div>",
+        "<div>{}{}; purity {}</div>",
         top.join(", "),
         if by_count.len() > 3 { ", …" } else { "" },
-        100.0 * by_count[0].1 as f64 / labelled as f64
+        percent(by_count[0].1, labelled)
     );
     Some(s)
+}
+
+/// `n` of `of` as a whole percentage; a share that would round to 0 or 100 without being
+/// none or all is `<1 %` or `>99 %`.
+fn percent(n: usize, of: usize) -> String {
+    let p = 100.0 * n as f64 / of as f64;
+    match p {
+        p if p > 0.0 && p < 0.5 => "<1 %".into(),
+        p if (99.5..100.0).contains(&p) => ">99 %".into(),
+        p => format!("{p:.0} %"),
+    }
 }
 
 fn score_row(name: &str, s: &Scores) -> String {
@@ -352,5 +368,19 @@ impl Pages<'_> {
             s.push_str(&mix);
         }
         s.push_str("</div>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_round_to_whole_percentages_but_never_to_none_or_all() {
+        assert_eq!(percent(1, 500), "<1 %");
+        assert_eq!(percent(0, 500), "0 %");
+        assert_eq!(percent(499, 500), ">99 %");
+        assert_eq!(percent(500, 500), "100 %");
+        assert_eq!(percent(1, 3), "33 %");
     }
 }
