@@ -1,6 +1,5 @@
 //! The overview page, `index.html`, and the map it shows.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -8,8 +7,9 @@ use candle_core::{DType, Device, Tensor};
 use la_cluster::Umap;
 use la_data::image::RgbImage;
 
-use super::html::{cluster_page, escape, hex, page_end, page_start, swatch};
-use super::map::{MAP_SIZE, Stamp, colour, draw_map};
+use super::html::{cluster_page, escape, page_end, page_start, swatch};
+use super::labels::label_mix;
+use super::map::{Layout, MAP_SIZE, MapInfo, colour, draw_map};
 use super::pages::{Pages, most_central};
 use super::pca::pca_2d;
 use super::thumbs::Thumbs;
@@ -21,18 +21,6 @@ use crate::evaluate::Scores;
 /// Images in each cluster's strip on the overview.
 const STRIP: usize = 8;
 
-/// The first colour of the labels (those before are the clusters').
-const LABEL_COLOURS: u32 = 20;
-
-/// How the map places the items.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Layout {
-    /// A 2-D UMAP layout of the embeddings ([`MAP_NEIGHBOURS`] neighbours, cosine).
-    Umap,
-    /// The projection on the two principal axes, with the share of the variance of each.
-    Pca([f64; 2]),
-}
-
 /// Neighbours of the map's UMAP layout (umap-learn's default); with no more items the map
 /// is the PCA projection.
 pub const MAP_NEIGHBOURS: usize = 15;
@@ -40,16 +28,6 @@ pub const MAP_NEIGHBOURS: usize = 15;
 /// Passes of the map's UMAP optimisation: umap-learn's for large data sets, enough for a
 /// picture (the clustering's own layout takes 500 up to 10,000 items).
 const MAP_EPOCHS: usize = 200;
-
-/// What the map shows, for its caption and its links.
-pub struct MapInfo {
-    /// How the items were placed.
-    pub layout: Layout,
-    /// Where each cluster's thumbnail is.
-    pub stamps: Vec<Stamp>,
-    /// Dimensions of the embedding.
-    pub dim: usize,
-}
 
 /// The 2-D position of every embedding: its UMAP layout (min_dist 0.1, umap-learn's default
 /// for pictures, [`MAP_EPOCHS`] passes, seed 0), or its PCA projection when there are no more items than
@@ -108,70 +86,6 @@ fn method_name(method: &ClusterMethod) -> String {
         ClusterMethod::Umap { dim, neighbours } => {
             format!("k-means on a {dim}-D UMAP layout of the embeddings ({neighbours} neighbours)")
         }
-    }
-}
-
-/// The labels of `members` as a bar of colours and the three commonest with their shares,
-/// and the cluster's purity; `None` when none has a label.
-pub fn label_mix(run: &Run, members: &[usize]) -> Option<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for &r in members {
-        if let Some(l) = &run.rows[r].label {
-            *counts.entry(l).or_default() += 1;
-        }
-    }
-    let labelled: usize = counts.values().sum();
-    if labelled == 0 {
-        return None;
-    }
-    let mut by_count: Vec<(&str, usize)> = counts.into_iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    // Colours after the clusters' twenty, so that a label is never taken for a cluster.
-    let class_colour = |l: &str| {
-        let class = run.classes.binary_search_by(|c| c.as_str().cmp(l));
-        colour(LABEL_COLOURS + class.unwrap_or(0) as u32)
-    };
-    let mut s = String::from("<div class=\"bar\">");
-    for &(l, n) in &by_count {
-        let _ = write!(
-            s,
-            "<span style=\"width:{:.2}%;background:{}\" title=\"{}: {n}\"></span>",
-            100.0 * n as f64 / labelled as f64,
-            hex(class_colour(l)),
-            escape(l)
-        );
-    }
-    s.push_str("</div>");
-    let top: Vec<String> = by_count
-        .iter()
-        .take(3)
-        .map(|&(l, n)| {
-            format!(
-                "{}{} {}",
-                swatch(class_colour(l)),
-                escape(l),
-                percent(n, labelled)
-            )
-        })
-        .collect();
-    let _ = write!(
-        s,
-        "<div>{}{}; purity {}</div>",
-        top.join(", "),
-        if by_count.len() > 3 { ", …" } else { "" },
-        percent(by_count[0].1, labelled)
-    );
-    Some(s)
-}
-
-/// `n` of `of` as a whole percentage; a share that would round to 0 or 100 without being
-/// none or all is `<1 %` or `>99 %`.
-fn percent(n: usize, of: usize) -> String {
-    let p = 100.0 * n as f64 / of as f64;
-    match p {
-        p if p > 0.0 && p < 0.5 => "<1 %".into(),
-        p if (99.5..100.0).contains(&p) => ">99 %".into(),
-        p => format!("{p:.0} %"),
     }
 }
 
@@ -368,19 +282,5 @@ impl Pages<'_> {
             s.push_str(&mix);
         }
         s.push_str("</div>\n");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_round_to_whole_percentages_but_never_to_none_or_all() {
-        assert_eq!(percent(1, 500), "<1 %");
-        assert_eq!(percent(0, 500), "0 %");
-        assert_eq!(percent(499, 500), ">99 %");
-        assert_eq!(percent(500, 500), "100 %");
-        assert_eq!(percent(1, 3), "33 %");
     }
 }

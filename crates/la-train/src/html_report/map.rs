@@ -197,3 +197,22 @@ mod tests {
         assert!(placed[0].1[0] < placed[1].1[0]);
     }
 }
+
+/// How the map places the items.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Layout {
+    /// A 2-D UMAP layout of the embeddings (`MAP_NEIGHBOURS` neighbours, cosine).
+    Umap,
+    /// The projection on the two principal axes, with the share of the variance of each.
+    Pca([f64; 2]),
+}
+
+/// What the map shows, for its caption and its links.
+pub struct MapInfo {
+    /// How the items were placed.
+    pub layout: Layout,
+    /// Where each cluster's thumbnail is.
+    pub stamps: Vec<Stamp>,
+    /// Dimensions of the embedding.
+    pub dim: usize,
+}

@@ -16,6 +16,7 @@
 mod curve;
 mod html;
 mod index;
+mod labels;
 mod map;
 mod pages;
 mod pca;

@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use super::Run;
 use super::html::{Nav, cluster_page, escape, page_end, page_start, thumb};
-use super::index::MapInfo;
+use super::labels::label_mix;
+use super::map::MapInfo;
 use super::thumbs::Thumbs;
 use crate::report::ClusterRow;
 
@@ -179,7 +180,7 @@ impl<'a> Pages<'a> {
                 self.run.rows[r].confidence < LOW_CONFIDENCE || self.is_outlier.contains_key(&r)
             })
             .count();
-        if let Some(mix) = super::index::label_mix(self.run, m) {
+        if let Some(mix) = label_mix(self.run, m) {
             s.push_str(&mix);
         }
         let _ = writeln!(

@@ -287,10 +287,10 @@ fn the_map_is_a_umap_layout_or_with_few_items_the_pca_projection() {
         dim: 3,
     };
     let (points, layout) = super::index::layout(&embeddings(10)).unwrap();
-    assert!(matches!(layout, super::index::Layout::Pca(_)));
+    assert!(matches!(layout, super::map::Layout::Pca(_)));
     assert_eq!(points.len(), 10);
     let (points, layout) = super::index::layout(&embeddings(40)).unwrap();
-    assert_eq!(layout, super::index::Layout::Umap);
+    assert_eq!(layout, super::map::Layout::Umap);
     assert_eq!(points.len(), 40);
     assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
 }
