@@ -11,22 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{la_in, pattern, text, write_images};
-
-/// Settings that make a training run take a second or two.
-const FAST: &[&str] = &[
-    "--image-size",
-    "32",
-    "--width-divisor",
-    "16",
-    "--projection",
-    "8",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "-q",
-];
+use common::{FAST, la_in, pattern, text, write_images};
 
 /// What a case must end with.
 #[derive(Debug, Clone, Copy)]

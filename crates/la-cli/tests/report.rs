@@ -8,24 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{la, text, write_images};
-
-/// Settings that make a training run take a few seconds.
-const FAST: &[&str] = &[
-    "--image-size",
-    "32",
-    "--width-divisor",
-    "16",
-    "--projection",
-    "8",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--clusters",
-    "2",
-    "-q",
-];
+use common::{FAST, la, text, write_images};
 
 /// Trains on `data` into `dir/run` and returns the run directory.
 fn train(dir: &Path, data: &Path) -> PathBuf {
@@ -38,6 +21,7 @@ fn train(dir: &Path, data: &Path) -> PathBuf {
         run.to_str().unwrap(),
     ];
     args.extend_from_slice(FAST);
+    args.extend(["--clusters", "2"]);
     let out = la(&args);
     assert!(out.status.success(), "train failed: {}", text(&out.stderr));
     assert!(
@@ -294,6 +278,7 @@ fn items_without_files_of_their_own_are_exported_as_png() {
         run.to_str().unwrap(),
     ];
     args.extend_from_slice(FAST);
+    args.extend(["--clusters", "2"]);
     let out = la(&args);
     assert!(out.status.success(), "train failed: {}", text(&out.stderr));
     assert_eq!(listing(&run.join("report/thumbs")).len(), 24);

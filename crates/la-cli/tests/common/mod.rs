@@ -7,6 +7,22 @@ use std::process::{Command, Output};
 
 use la_data::image::{Rgb, RgbImage};
 
+/// Settings that make a training run take a second or two: small images, 1/16 width, one
+/// epoch.
+pub const FAST: &[&str] = &[
+    "--image-size",
+    "32",
+    "--width-divisor",
+    "16",
+    "--projection",
+    "8",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "-q",
+];
+
 /// Runs `la ARGS` in `cwd`.
 pub fn la_in(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_la"))
