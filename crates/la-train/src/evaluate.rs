@@ -135,7 +135,7 @@ impl Space {
     /// 3 restarts, for every K from 2 to min(30, N / 10): the best separated clustering.
     pub fn choose_k(&self, seed: u64) -> Result<KChoice> {
         let n = self.items.len();
-        let max_k = (n / 10).clamp(2, 30).min(n.max(2));
+        let max_k = (n / 10).clamp(2, 30).min(n);
         let m = n.min(2000);
         let rows: Vec<usize> = (0..m).map(|i| i * n / m).collect();
         let index = Tensor::from_vec(
@@ -166,7 +166,8 @@ impl Space {
                 Some((_, b)) if b >= s => best,
                 _ => Some((k, s)),
             })
-            .map_or(2, |(k, _)| k);
+            // No K to compare (a single item): one cluster.
+            .map_or(max_k.max(1), |(k, _)| k);
         Ok(KChoice {
             criterion: format!(
                 "mean silhouette (Euclidean, in the clustering's space) on {m} items"
@@ -280,5 +281,15 @@ mod tests {
         assert!((0..15).all(|i| (c.clusters[i] == c.clusters[0]) == (i % 2 == 0)));
         let larger = cluster(&embedded(16), 2, ClusterMethod::UMAP, 2, 0).unwrap();
         assert_eq!(larger.method, ClusterMethod::UMAP);
+    }
+
+    #[test]
+    fn choosing_k_for_one_item_gives_one_cluster() {
+        let one = embedded(1);
+        let space = Space::of(&one, ClusterMethod::KMeans, 0).unwrap();
+        let choice = space.choose_k(0).unwrap();
+        assert_eq!((choice.chosen, choice.curve.len()), (1, 0));
+        let two_groups = Space::of(&embedded(40), ClusterMethod::KMeans, 0).unwrap();
+        assert_eq!(two_groups.choose_k(0).unwrap().chosen, 2);
     }
 }
