@@ -1,5 +1,9 @@
 //! Times la-ops against stock candle on the VGG16-bn shapes; prints one JSON object per line:
-//! `{"op": .., "shape": .., "impl": "la-ops" | "candle", "ms": median}`.
+//! `{"op": .., "shape": .., "impl": "la-ops" | "candle", "ms": median, "gflop": work}` (`gflop`
+//! for the convolutions and matrix products). First it measures the machine's fp32 FMA peak
+//! (`"op": "fma_peak"`, a register-only loop on 1 and 2 threads), then the matrix products of
+//! the VGG convolutions and of Local Aggregation (`"op": "gemm"`, candle's matmul, which
+//! la-train's products and la-ops' convolutions call).
 //!
 //! `cargo run --release -p la-ops --example bench_ops [-- --reps N]`; `cargo xtask bench ops`
 //! runs it beside `scripts/bench_ops.py` (PyTorch) and writes the table into
@@ -26,6 +30,18 @@ const CONVS: &[(usize, usize, usize)] = &[
     (64, 3, 64),
 ];
 
+/// (m, k, n) of the timed matrix products: per-task GEMMs of the convolutions above (output
+/// channels x taps x positions), then Local Aggregation's similarities of a batch of 128 with
+/// a 14,400 x 512 bank and the gradient into the embeddings.
+const GEMMS: &[(usize, usize, usize)] = &[
+    (64, 576, 1792),
+    (128, 1152, 1024),
+    (256, 2304, 256),
+    (512, 4608, 256),
+    (128, 512, 14400),
+    (128, 14400, 512),
+];
+
 fn main() -> Result<()> {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { la_ops::tune_cpu_runtime() };
@@ -34,6 +50,16 @@ fn main() -> Result<()> {
         .nth(1)
         .and_then(|r| r.parse().ok())
         .unwrap_or(7);
+    fma_peak::report();
+    for &(m, k, n) in GEMMS {
+        let a = randn(&[m, k])?;
+        let b = randn(&[k, n])?;
+        let ms = time(reps, || a.matmul(&b))?;
+        let gflop = 2.0 * (m * k * n) as f64 / 1e9;
+        println!(
+            r#"{{"op": "gemm", "shape": "{m}x{k}x{n}", "impl": "la-ops", "ms": {ms:.3}, "gflop": {gflop:.4}}}"#
+        );
+    }
     for &(ci, co, side) in CONVS {
         let shape = format!("{ci}->{co}@{side}");
         let x = randn(&[BATCH, ci, side, side])?;
@@ -70,8 +96,9 @@ fn main() -> Result<()> {
                 })?,
             ),
         ];
+        let gflop = 2.0 * (BATCH * ci * co * 9 * side * side) as f64 / 1e9;
         for (op, la, candle) in timed {
-            report(op, &shape, la, candle);
+            report(op, &shape, la, candle, Some(gflop));
         }
         if ci == co {
             norm_and_pool(reps, &x)?;
@@ -113,13 +140,13 @@ fn norm_and_pool(reps: usize, x: &Tensor) -> Result<()> {
             .relu()?
             .backward()
     })?;
-    report("bn_relu_train_fwd_bwd", &shape, la_bn, candle_bn);
+    report("bn_relu_train_fwd_bwd", &shape, la_bn, candle_bn, None);
 
     let la_pool = time(reps, || {
         max_pool2d_with_indices(xv.as_tensor(), 2, 2)?.0.backward()
     })?;
     let candle_pool = time(reps, || xv.as_tensor().max_pool2d(2)?.backward())?;
-    report("pool_fwd_bwd", &shape, la_pool, candle_pool);
+    report("pool_fwd_bwd", &shape, la_pool, candle_pool, None);
 
     let (pooled, indices) = max_pool2d_with_indices(x, 2, 2)?;
     let pv = Var::from_tensor(&pooled)?;
@@ -133,7 +160,7 @@ fn norm_and_pool(reps: usize, x: &Tensor) -> Result<()> {
     let candle_unpool = time(reps, || {
         (pv.as_tensor().upsample_nearest2d(h, w)? * &mask)?.backward()
     })?;
-    report("unpool_fwd_bwd", &shape, la_unpool, candle_unpool);
+    report("unpool_fwd_bwd", &shape, la_unpool, candle_unpool, None);
     Ok(())
 }
 
@@ -162,8 +189,126 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
     Ok(ms[ms.len() / 2])
 }
 
-fn report(op: &str, shape: &str, la: f64, candle: f64) {
+fn report(op: &str, shape: &str, la: f64, candle: f64, gflop: Option<f64>) {
+    let work = gflop.map_or(String::new(), |g| format!(r#", "gflop": {g:.4}"#));
     for (imp, ms) in [("la-ops", la), ("candle", candle)] {
-        println!(r#"{{"op": "{op}", "shape": "{shape}", "impl": "{imp}", "ms": {ms:.3}}}"#);
+        println!(r#"{{"op": "{op}", "shape": "{shape}", "impl": "{imp}", "ms": {ms:.3}{work}}}"#);
+    }
+}
+
+/// The fp32 FMA peak: independent chains of fused multiply-adds on registers only, as wide as
+/// the CPU runs them (AVX-512, else AVX2 + FMA), on 1 thread and on 2 at once.
+mod fma_peak {
+    /// Independent accumulator chains: enough to cover the FMA latency on two pipes.
+    const CHAINS: usize = 12;
+    /// Iterations of all chains per thread.
+    const ITERS: u64 = 100_000_000;
+
+    /// f32 lanes per FMA, and the loop running `n` iterations.
+    type Kernel = (usize, fn(u64) -> f32);
+
+    /// Prints one `fma_peak` record per thread count (nothing where no SIMD FMA is known).
+    pub fn report() {
+        let Some((lanes, run)) = kernel() else {
+            return;
+        };
+        for threads in [1, 2] {
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| std::hint::black_box(run(ITERS)));
+                    }
+                });
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            let gflop = (threads as u64 * ITERS * (CHAINS * lanes * 2) as u64) as f64 / 1e9;
+            let shape = if threads == 1 {
+                "1 thread"
+            } else {
+                "2 threads"
+            };
+            println!(
+                r#"{{"op": "fma_peak", "shape": "{shape}", "impl": "machine", "ms": {best:.3}, "gflop": {gflop:.4}}}"#
+            );
+        }
+    }
+
+    /// f32 lanes per FMA and the loop, for this CPU.
+    #[cfg(target_arch = "x86_64")]
+    fn kernel() -> Option<Kernel> {
+        use std::arch::x86_64::*;
+
+        #[target_feature(enable = "avx512f")]
+        fn avx512(iters: u64) -> f32 {
+            let (b, c) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+            let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = _mm512_fmadd_ps(*a, b, c);
+                }
+            }
+            _mm512_reduce_add_ps(
+                acc.into_iter()
+                    .fold(_mm512_setzero_ps(), |s, a| _mm512_add_ps(s, a)),
+            )
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(iters: u64) -> f32 {
+            let (b, c) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+            let mut acc = [_mm256_set1_ps(1.0); CHAINS];
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = _mm256_fmadd_ps(*a, b, c);
+                }
+            }
+            let mut out = [0f32; 8];
+            let sum = acc
+                .into_iter()
+                .fold(_mm256_setzero_ps(), |s, a| _mm256_add_ps(s, a));
+            // SAFETY: `out` holds 8 values.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+            out.iter().sum()
+        }
+
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return Some((16, |n| unsafe { avx512(n) }));
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return Some((8, |n| unsafe { avx2(n) }));
+        }
+        None
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn kernel() -> Option<Kernel> {
+        use std::arch::aarch64::*;
+
+        fn neon(iters: u64) -> f32 {
+            // SAFETY: NEON is part of every aarch64 CPU.
+            unsafe {
+                let (b, c) = (vdupq_n_f32(0.999_999), vdupq_n_f32(1e-7));
+                let mut acc = [vdupq_n_f32(1.0); CHAINS];
+                for _ in 0..iters {
+                    for a in acc.iter_mut() {
+                        *a = vfmaq_f32(c, *a, b);
+                    }
+                }
+                vaddvq_f32(
+                    acc.into_iter()
+                        .fold(vdupq_n_f32(0.0), |s, a| vaddq_f32(s, a)),
+                )
+            }
+        }
+        Some((4, neon))
+    }
+
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    fn kernel() -> Option<Kernel> {
+        None
     }
 }

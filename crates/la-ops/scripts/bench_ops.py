@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 BATCH = 16
 CONVS = [(64, 64, 64), (128, 128, 32), (256, 256, 16), (512, 512, 8), (3, 64, 64), (64, 3, 64)]
+GEMMS = [(64, 576, 1792), (128, 1152, 1024), (256, 2304, 256), (512, 4608, 256),
+         (128, 512, 14400), (128, 14400, 512)]
 
 
 MIN_TOTAL_MS = 200.0  # sub-millisecond ops get enough runs for a steady median (as in Rust)
@@ -30,8 +32,11 @@ def timed(reps, f):
     return sorted(ms)[len(ms) // 2]
 
 
-def report(op, shape, ms):
-    print(json.dumps({"op": op, "shape": shape, "impl": "pytorch", "ms": round(ms, 3)}), flush=True)
+def report(op, shape, ms, gflop=None):
+    record = {"op": op, "shape": shape, "impl": "pytorch", "ms": round(ms, 3)}
+    if gflop is not None:
+        record["gflop"] = round(gflop, 4)
+    print(json.dumps(record), flush=True)
 
 
 def conv_backward(g, x, w, mask):
@@ -46,15 +51,21 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     r = a.reps
+    for m, k, n in GEMMS:
+        lhs, rhs = torch.randn(m, k), torch.randn(k, n)
+        report("gemm", f"{m}x{k}x{n}", timed(r, lambda: torch.mm(lhs, rhs)), 2 * m * k * n / 1e9)
     for ci, co, side in CONVS:
         shape = f"{ci}->{co}@{side}"
+        gflop = 2 * BATCH * ci * co * 9 * side * side / 1e9
         x = torch.randn(BATCH, ci, side, side)
         w, wt, b = torch.randn(co, ci, 3, 3), torch.randn(ci, co, 3, 3), torch.randn(co)
         g = torch.randn(BATCH, co, side, side)
-        report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)))
-        report("conv_input_grad", shape, timed(r, lambda: conv_backward(g, x, w, [True, False, False])))
-        report("conv_weight_grad", shape, timed(r, lambda: conv_backward(g, x, w, [False, True, False])))
-        report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)))
+        report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)), gflop)
+        report("conv_input_grad", shape,
+               timed(r, lambda: conv_backward(g, x, w, [True, False, False])), gflop)
+        report("conv_weight_grad", shape,
+               timed(r, lambda: conv_backward(g, x, w, [False, True, False])), gflop)
+        report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
         if ci == co:
             norm_and_pool(r, x)
 

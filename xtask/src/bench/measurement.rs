@@ -30,6 +30,19 @@ pub struct OpTiming {
     pub imp: String,
     /// The median time.
     pub ms: Option<f64>,
+    /// The arithmetic of one run in GFLOP (convolutions, matrix products, the FMA peak loop).
+    #[serde(default)]
+    pub gflop: Option<f64>,
+}
+
+impl OpTiming {
+    /// GFLOP/s, where the work is known.
+    pub fn rate(&self) -> Option<f64> {
+        match (self.gflop, self.ms) {
+            (Some(g), Some(ms)) if ms > 0.0 => Some(g / ms * 1e3),
+            _ => None,
+        }
+    }
 }
 
 impl Measurement for OpTiming {

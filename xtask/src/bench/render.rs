@@ -74,24 +74,59 @@ struct Comparison<'a> {
     targets: &'a Targets,
 }
 
+/// The GFLOP/s that percentages of the peak refer to: the FMA loop on 2 threads (every
+/// benchmark runs on 2), if it was measured.
+fn peak(records: &[OpTiming]) -> Option<f64> {
+    find(records, |r| r.op == FMA_PEAK && r.shape == "2 threads").and_then(OpTiming::rate)
+}
+
+/// The op name of the FMA peak records.
+const FMA_PEAK: &str = "fma_peak";
+/// The op name of the matrix product records.
+const GEMM: &str = "gemm";
+/// Issue 15's target for matrix products, as a fraction of the FMA peak.
+const GEMM_TARGET: f64 = 0.85;
+
+/// "78%" of `peak`, or "—".
+fn percent(rate: Option<f64>, peak: Option<f64>) -> String {
+    match (rate, peak) {
+        (Some(r), Some(p)) if p > 0.0 => format!("{:.0}%", 100.0 * r / p),
+        _ => "—".into(),
+    }
+}
+
 fn compare(results: &Results<OpTiming>, spec: &Comparison) -> String {
     let pytorch = results.absent("pytorch");
     let ours = spec.columns[0];
+    let records: Vec<&OpTiming> = results
+        .records
+        .iter()
+        .filter(|r| r.op != FMA_PEAK && r.op != GEMM)
+        .collect();
+    let peak = peak(&results.records);
+    let with_peak = peak.is_some() && records.iter().any(|r| r.gflop.is_some());
     let mut header = vec!["op", "shape"];
     header.extend(spec.columns.iter().map(|c| c.1));
-    header.extend(["PyTorch ms", "ratio to PyTorch", "target"]);
+    header.extend(["PyTorch ms", "ratio to PyTorch"]);
+    if with_peak {
+        header.extend(["ours, % of FMA peak", "PyTorch, % of FMA peak"]);
+    }
+    header.push("target");
     let mut table = Table::new(&header);
     let (mut checked, mut passed) = (0, 0);
-    let records = &results.records;
-    for (op, shape) in distinct(records, |r| (r.op.as_str(), r.shape.as_str())) {
-        let ms = |imp: &str| {
-            find(records, |r| r.op == op && r.shape == shape && r.imp == imp).and_then(|r| r.ms)
-        };
+    for (op, shape) in distinct(&records, |r| (r.op.as_str(), r.shape.as_str())) {
+        let record = |imp: &str| find(&records, |r| r.op == op && r.shape == shape && r.imp == imp);
+        let ms = |imp: &str| record(imp).and_then(|r| r.ms);
         let mut row = vec![op.to_string(), shape.to_string()];
         row.extend(spec.columns.iter().map(|c| cell(ms(c.0), "—")));
         let (a, b) = (ms(ours.0), ms("pytorch"));
         row.push(cell(b, &pytorch));
         row.push(ratio(a, b));
+        if with_peak {
+            for imp in [ours.0, "pytorch"] {
+                row.push(percent(record(imp).and_then(|r| r.rate()), peak));
+            }
+        }
         let limit = spec.targets.of(op);
         row.push(match (a, b) {
             (Some(a), Some(b)) => {
@@ -109,7 +144,75 @@ fn compare(results: &Results<OpTiming>, spec: &Comparison) -> String {
     } else {
         format!("Targets ({words}): met by {passed} of {checked} rows.")
     };
-    format!("{}\n{summary}\n", table.render())
+    format!(
+        "{}{}\n{summary}\n{}",
+        peak_line(&results.records),
+        table.render(),
+        gemm_table(results, peak)
+    )
+}
+
+/// "fp32 FMA peak ...: X GFLOP/s on 1 thread, Y on 2." with a blank line, or nothing.
+fn peak_line(records: &[OpTiming]) -> String {
+    let rate = |shape: &str| {
+        find(records, |r| r.op == FMA_PEAK && r.shape == shape).and_then(OpTiming::rate)
+    };
+    match (rate("1 thread"), rate("2 threads")) {
+        (Some(one), Some(two)) => format!(
+            "fp32 FMA peak (register-only FMA loop, same run): {} GFLOP/s on 1 thread, {} on 2; \
+             the percentages below are of the 2-thread figure.\n\n",
+            num(one),
+            num(two)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// The matrix products: GFLOP/s and fraction of the FMA peak, ours and PyTorch's, against
+/// the target; nothing when none was timed.
+fn gemm_table(results: &Results<OpTiming>, peak: Option<f64>) -> String {
+    let records: Vec<&OpTiming> = results.records.iter().filter(|r| r.op == GEMM).collect();
+    if records.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(&[
+        "GEMM m x k x n",
+        "la ms",
+        "la GFLOP/s",
+        "la, % of FMA peak",
+        "PyTorch ms",
+        "PyTorch, % of FMA peak",
+        "target >= 85% of peak",
+    ]);
+    let (mut checked, mut passed) = (0, 0);
+    for shape in distinct(&records, |r| r.shape.as_str()) {
+        let record = |imp: &str| find(&records, |r| r.shape == shape && r.imp == imp);
+        let (ours, torch) = (record("la-ops"), record("pytorch"));
+        let rate = ours.and_then(|r| r.rate());
+        let verdict = match (rate, peak) {
+            (Some(r), Some(p)) => {
+                checked += 1;
+                passed += usize::from(r >= GEMM_TARGET * p);
+                met(r >= GEMM_TARGET * p).to_string()
+            }
+            _ => "—".into(),
+        };
+        table.rows.push(vec![
+            shape.to_string(),
+            cell(ours.and_then(|r| r.ms), "—"),
+            cell(rate, "—"),
+            percent(rate, peak),
+            cell(torch.and_then(|r| r.ms), &results.absent("pytorch")),
+            percent(torch.and_then(|r| r.rate()), peak),
+            verdict,
+        ]);
+    }
+    format!(
+        "\nMatrix products (candle's matmul on the `gemm` crate, which la-train's products and \
+         la-ops' im2col convolutions call; PyTorch's `torch.mm`):\n\n{}\nTarget (>= 85% of the \
+         FMA peak): met by {passed} of {checked} rows.\n",
+        table.render()
+    )
 }
 
 /// la-ops against stock candle and PyTorch; targets of issue 2.
@@ -279,6 +382,36 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("met by 1 of 2 rows"), "{md}");
+    }
+
+    #[test]
+    fn rates_are_shown_as_fractions_of_the_two_thread_fma_peak() {
+        let r = results(
+            r#"{"op": "fma_peak", "shape": "1 thread", "impl": "machine", "ms": 100, "gflop": 10}
+               {"op": "fma_peak", "shape": "2 threads", "impl": "machine", "ms": 100, "gflop": 20}
+               {"op": "gemm", "shape": "2x3x4", "impl": "la-ops", "ms": 10, "gflop": 1.8}
+               {"op": "gemm", "shape": "2x3x4", "impl": "pytorch", "ms": 10, "gflop": 1.6}
+               {"op": "conv_fwd", "shape": "64->64@64", "impl": "la-ops", "ms": 30, "gflop": 3}
+               {"op": "conv_fwd", "shape": "64->64@64", "impl": "candle", "ms": 100, "gflop": 3}
+               {"op": "conv_fwd", "shape": "64->64@64", "impl": "pytorch", "ms": 20, "gflop": 3}"#,
+            &[],
+        );
+        let md = ops(&r);
+        // Peak 200 GFLOP/s on 2 threads: the conv at 100 GFLOP/s is 50%, PyTorch's 75%.
+        assert!(md.contains("100 GFLOP/s on 1 thread, 200 on 2"), "{md}");
+        assert!(
+            md.contains(
+                "| conv_fwd | 64->64@64 | 30.0 | 100 | 20.0 | 1.50x | 50% | 75% | <= 2.0x: met |"
+            ),
+            "{md}"
+        );
+        // 180 GFLOP/s is 90% (met), PyTorch's 160 is 80%.
+        assert!(
+            md.contains("| 2x3x4 | 10.0 | 180 | 90% | 10.0 | 80% | met |"),
+            "{md}"
+        );
+        assert!(md.contains("met by 1 of 1 rows"), "{md}");
+        assert!(!md.contains("| fma_peak"), "{md}");
     }
 
     #[test]

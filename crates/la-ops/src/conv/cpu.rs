@@ -117,6 +117,9 @@ pub(crate) fn forward<T: Float>(
 ) -> Vec<T> {
     let out_plane = g.out_h * g.out_w;
     let mut out = vec![T::zero(); n * g.c_out * out_plane];
+    if super::direct::forward(x, n, g, weight, bias, &mut out) {
+        return out;
+    }
     let tasks = tasks(g, n, size_of::<T>());
     let parallel = gemm_parallel(tasks.len());
     let dst = Shared(out.as_mut_ptr());
@@ -210,6 +213,9 @@ const DIRECT_MAX_C_OUT: usize = 4;
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
     if g.c_out <= DIRECT_MAX_C_OUT {
         return filter_grad_direct(x, grad, n, g);
+    }
+    if let Some(dw) = super::direct::filter_grad(x, grad, n, g) {
+        return dw;
     }
     let tasks = tasks(g, n, size_of::<T>());
     let threads = rayon::current_num_threads().min(tasks.len()).max(1);

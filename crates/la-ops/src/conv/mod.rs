@@ -9,6 +9,7 @@
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+mod direct;
 mod gemm;
 pub(crate) mod generic;
 mod grad_ops;

@@ -1,0 +1,98 @@
+//! The direct convolution's micro-kernel for AVX-512: MR channels x 2 vectors of 16 output
+//! positions in 2 * MR registers.
+
+use std::arch::x86_64::*;
+
+use super::LANES;
+use super::filter_grad::{FR, NR, Span};
+use super::forward::{MR, Tile};
+
+/// Sums `kc` taps of one channel panel over one tile into `c` (MR rows of two vectors), or
+/// adds them to it when `accumulate`: `a` holds `kc` groups of MR weights (packed); tap p's
+/// input for the tile's first vector starts at `b + offsets[p]`, for its second
+/// `tile.second_in` later (only the tile's columns are read).
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` must hold `kc * MR` values and `offsets` `kc` entries;
+/// every input read must lie inside `b`'s allocation.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn kernel(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    offsets: &[usize],
+    tile: &Tile,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let lanes = |n: usize| if n >= 16 { 0xffff } else { (1u16 << n) - 1 };
+    let masks = tile.cols.map(lanes);
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    assert!(offsets.len() >= kc && c.len() >= MR * 2 * LANES);
+    // SAFETY: the caller guarantees the panel and the input reads; `c` is checked above.
+    unsafe {
+        for (p, &off) in offsets[..kc].iter().enumerate() {
+            let bp = b.add(off);
+            let b0 = _mm512_maskz_loadu_ps(masks[0], bp);
+            let b1 = _mm512_maskz_loadu_ps(masks[1], bp.wrapping_add(tile.second_in));
+            let ap = a.add(p * MR);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+            }
+        }
+        for (row, dst) in acc.iter().zip(c.chunks_exact_mut(2 * LANES)) {
+            for (h, &v) in row.iter().enumerate() {
+                let d = dst.as_mut_ptr().add(h * LANES);
+                let v = if accumulate {
+                    _mm512_add_ps(v, _mm512_loadu_ps(d))
+                } else {
+                    v
+                };
+                _mm512_storeu_ps(d, v);
+            }
+        }
+    }
+}
+
+/// Sums, over every position of `span`, tap i's input value times the gradient vectors of
+/// NR channels into row i of `tile` (FR taps x NR channels): for output row r, column x, tap
+/// i's input is `rows[taps[i] + span.bases[r] + x]`, the gradient `dyt[p * span.ld..][..NR]`
+/// with p = r * span.width + x.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn filter_kernel(
+    taps: &[usize; FR],
+    rows: &[f32],
+    dyt: &[f32],
+    span: Span,
+    tile: &mut [f32; FR * NR],
+) {
+    let last = span.bases.iter().max().map_or(0, |b| b + span.width - 1);
+    assert!(span.width > 0 && taps.iter().all(|&t| t + last < rows.len()));
+    let positions = span.bases.len() * span.width;
+    assert!(span.ld >= NR && (positions == 0 || (positions - 1) * span.ld + NR <= dyt.len()));
+    let mut acc = [[_mm512_setzero_ps(); 2]; FR];
+    let src: [*const f32; FR] = taps.map(|t| rows[t..].as_ptr());
+    // SAFETY: the asserts above bound every read.
+    unsafe {
+        for (r, &base) in span.bases.iter().enumerate() {
+            for x in 0..span.width {
+                let b = dyt.as_ptr().add((r * span.width + x) * span.ld);
+                let (b0, b1) = (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(LANES)));
+                for (row, &s) in acc.iter_mut().zip(&src) {
+                    let a = _mm512_set1_ps(*s.add(base + x));
+                    row[0] = _mm512_fmadd_ps(a, b0, row[0]);
+                    row[1] = _mm512_fmadd_ps(a, b1, row[1]);
+                }
+            }
+        }
+        for (row, dst) in acc.iter().zip(tile.chunks_exact_mut(NR)) {
+            _mm512_storeu_ps(dst.as_mut_ptr(), row[0]);
+            _mm512_storeu_ps(dst.as_mut_ptr().add(LANES), row[1]);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The filter gradient without im2col: dW^T (K x c_out) = X (K x P) @ dY^T (P x c_out), where
+//! row k of X is tap k's shifted view of the zero-padded input rows. A tile is FR taps x 32
+//! output channels held in registers over all positions of a task: the taps are broadcast
+//! straight from the padded rows, the gradient is read from a transposed copy
+//! (positions x channels, made once per task).
+
+use rayon::prelude::*;
+
+use super::{LANES, MIN_FILL, MIN_TAPS, Task, fill, has_kernel, pad_rows, tap_offsets};
+use crate::conv::Geometry;
+
+/// Taps per tile.
+pub(super) const FR: usize = 12;
+/// Output channels per tile: two vectors.
+pub(super) const NR: usize = 2 * LANES;
+/// Positions per task: a tile's slice of the transposed gradient (positions x 128 bytes)
+/// stays in L2 while every tap block sweeps it.
+const TASK_POSITIONS: usize = 1024;
+
+/// Whether the direct kernel serves this filter gradient: the CPU has it and the tiles are
+/// mostly full (at least 24 output channels, taps in near-whole groups of FR), with taps
+/// enough to outweigh writing dW.
+pub(super) fn serves(g: &Geometry) -> bool {
+    has_kernel()
+        && g.out_w > 0
+        && g.k() >= MIN_TAPS
+        && fill(g.c_out, NR) * fill(g.k(), FR) >= MIN_FILL
+}
+
+/// dW (c_out, K) summed over the `n` images of `x` and `grad`, each thread summing its share
+/// of the tasks into its own dW; None when there are too few tasks to share (large filters
+/// over few positions), where im2col + GEMM was as fast (measured, 2-core Zen 4).
+pub(super) fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry) -> Option<Vec<f32>> {
+    let tasks = Task::split(g, n, (TASK_POSITIONS / g.out_w).max(1));
+    let threads = rayon::current_num_threads().max(1);
+    if tasks.len() < 4 * threads {
+        return None;
+    }
+    let partials: Vec<Vec<f32>> = tasks
+        .par_chunks(tasks.len().div_ceil(threads))
+        .map(|chunk| {
+            let mut dw = vec![0.0; g.c_out * g.k()];
+            let (mut rows, mut offsets, mut dyt) = (Vec::new(), Vec::new(), Vec::new());
+            for &t in chunk {
+                let rows_in = pad_rows(x, g, t, &mut rows);
+                tap_offsets(g, rows_in, &mut offsets);
+                transpose_grad(grad, g, t, &mut dyt);
+                task(g, t, (&rows, &offsets, &dyt), &mut dw);
+            }
+            dw
+        })
+        .collect();
+    partials.into_iter().reduce(|mut a, b| {
+        a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        a
+    })
+}
+
+/// The gradient of task `t`'s output rows as (positions, c_out rounded up to NR), images one
+/// after another, channels past c_out zero.
+fn transpose_grad(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<f32>) {
+    let (plane, ld) = (g.out_h * g.out_w, g.c_out.next_multiple_of(NR));
+    let positions = (t.r1 - t.r0) * g.out_w;
+    dyt.clear();
+    dyt.resize(t.count * positions * ld, 0.0);
+    for j in 0..t.count {
+        let dst = &mut dyt[j * positions * ld..][..positions * ld];
+        // NR channels at a time, so that each position's writes fill whole cache lines.
+        for co0 in (0..g.c_out).step_by(NR) {
+            let channels = NR.min(g.c_out - co0);
+            let first = ((t.img + j) * g.c_out + co0) * plane + t.r0 * g.out_w;
+            for (p, row) in dst.chunks_exact_mut(ld).enumerate() {
+                for (c, d) in row[co0..][..channels].iter_mut().enumerate() {
+                    *d = grad[first + c * plane + p];
+                }
+            }
+        }
+    }
+}
+
+/// Adds task `t`'s terms to `dw`: every tile of FR taps x NR channels over all its positions.
+/// `data` holds the task's padded rows, tap offsets and transposed gradient.
+fn task(g: &Geometry, t: Task, data: (&[f32], &[usize], &[f32]), dw: &mut [f32]) {
+    let (rows, offsets, dyt) = data;
+    let (k, ld) = (g.k(), g.c_out.next_multiple_of(NR));
+    let wp = g.w + 2 * g.pad.1;
+    let image = g.c_in * (t.r1 - t.r0 + g.kh - 1) * wp;
+    let bases: Vec<usize> = (0..t.count)
+        .flat_map(|j| (0..t.r1 - t.r0).map(move |r| j * image + r * wp))
+        .collect();
+    let span = Span {
+        bases: &bases,
+        width: g.out_w,
+        ld,
+    };
+    let mut tile = [0f32; FR * NR];
+    for co0 in (0..g.c_out).step_by(NR) {
+        for k0 in (0..k).step_by(FR) {
+            // Taps past K repeat the first one; their sums are dropped.
+            let taps: [usize; FR] =
+                std::array::from_fn(|i| offsets[if k0 + i < k { k0 + i } else { k0 }]);
+            // SAFETY: `serves` checked the CPU.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                super::avx512::filter_kernel(&taps, rows, &dyt[co0..], span, &mut tile)
+            };
+            for (i, sums) in tile.chunks_exact(NR).take(k - k0).enumerate() {
+                for (j, &s) in sums.iter().take(g.c_out - co0).enumerate() {
+                    dw[(co0 + j) * k + k0 + i] += s;
+                }
+            }
+        }
+    }
+}
+
+/// The positions of a task as the filter kernel walks them: output rows of `width`, row r's
+/// input at `bases[r]` (plus the tap's offset) in the padded rows, its gradient at positions
+/// `r * width..`, each position's channels `ld` apart.
+#[derive(Clone, Copy)]
+pub(super) struct Span<'a> {
+    pub bases: &'a [usize],
+    pub width: usize,
+    pub ld: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dW by naive loops in f64.
+    fn naive(x: &[f32], dy: &[f32], n: usize, g: &Geometry) -> Vec<f64> {
+        let mut dw = vec![0.0; g.c_out * g.k()];
+        for img in 0..n {
+            for co in 0..g.c_out {
+                for (k, d) in dw[co * g.k()..][..g.k()].iter_mut().enumerate() {
+                    let (ci, ky, kx) = (k / (g.kh * g.kw), k / g.kw % g.kh, k % g.kw);
+                    for oy in 0..g.out_h {
+                        for ox in 0..g.out_w {
+                            let (y, xx) = (
+                                (oy + ky).wrapping_sub(g.pad.0),
+                                (ox + kx).wrapping_sub(g.pad.1),
+                            );
+                            if y < g.h && xx < g.w {
+                                let xv = x[((img * g.c_in + ci) * g.h + y) * g.w + xx] as f64;
+                                *d += xv
+                                    * dy[((img * g.c_out + co) * g.out_h + oy) * g.out_w + ox]
+                                        as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dw
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as f32
+                    / u32::MAX as f32
+                    - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn few_positions_are_left_to_im2col() {
+        let g = Geometry::new([2, 8, 16, 16], [32, 8, 3, 3], (1, 1));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(
+            pool.install(|| run(&[0.0; 4096], &[0.0; 16384], 2, &g))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn direct_filter_gradient_matches_naive_loops() {
+        if !has_kernel() {
+            return;
+        }
+        // (n, c_in, h, w, c_out, k, pad), each with at least 8 tasks: images grouped into
+        // tasks, channels past a tile, tasks cut inside an image (wide rows), 1x1 taps, 5x5
+        // taps past a whole tile.
+        let cases = [
+            (40, 8, 16, 16, 32, 3, 1),
+            (1, 8, 24, 300, 56, 3, 1),
+            (120, 72, 8, 8, 32, 1, 0),
+            (32, 3, 16, 16, 32, 5, 2),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
+            let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
+            assert!(serves(&g), "case {i} must take the direct path");
+            let x = values(n * c_in * h * w, 1 + i as u32);
+            let dy = values(n * c_out * g.out_h * g.out_w, 5 + i as u32);
+            let got = pool.install(|| run(&x, &dy, n, &g)).expect("enough tasks");
+            for (j, (&got, want)) in got.iter().zip(naive(&x, &dy, n, &g)).enumerate() {
+                assert!(
+                    (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "case {i} element {j}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}

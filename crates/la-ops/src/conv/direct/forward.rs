@@ -1,0 +1,314 @@
+//! The direct forward convolution.
+//!
+//! An output tile is MR channels x two 16-position vectors: both along one output row, or on
+//! two successive rows where rows are at most 16 wide. A task covers some output rows of one
+//! image and pads only the input rows they need.
+
+use rayon::prelude::*;
+
+use super::{LANES, MIN_FILL, MIN_TAPS, Shared, Task, fill, has_kernel, pad_rows, tap_offsets};
+use crate::conv::Geometry;
+
+/// Output channels per micro-kernel tile.
+pub(super) const MR: usize = 8;
+/// Taps per block: a tile's input vectors for one block (KC x 128 bytes) stay in L1.
+const KC: usize = 256;
+/// Most bytes of packed weights per block (c_out x KC), to stay in L2 beside the scratch:
+/// with more output channels (512), im2col + GEMM was faster (measured, 2-core Zen 4).
+const BLOCK_BYTES: usize = 256 << 10;
+/// Bytes of padded input rows per task.
+const TASK_BYTES: usize = 512 << 10;
+/// Bytes of a task's output tiles, accumulated in a contiguous scratch buffer: a tile's
+/// channels lie a plane apart in the output, often a power of two, so accumulating there
+/// block after block thrashed one L1 set.
+const SCRATCH_BYTES: usize = 256 << 10;
+/// Whether the CPU has the kernel and the output fills its tiles well enough.
+pub(super) fn serves(g: &Geometry) -> bool {
+    // Rows up to a vector wide fill a vector each; wider rows are cut into two-vector tiles.
+    let row_tile = if g.out_w <= LANES { LANES } else { 2 * LANES };
+    has_kernel()
+        && g.out_w > 0
+        && g.k() >= MIN_TAPS
+        && g.c_out.div_ceil(MR) * MR * KC * size_of::<f32>() <= BLOCK_BYTES
+        && fill(g.c_out, MR) * fill(g.out_w, row_tile) >= MIN_FILL
+}
+
+/// The positions of one tile: two vectors, the first `cols[0]` positions from output row `oy`,
+/// column `ox0`, the second `cols[1]` positions `second` after them in the output, its input
+/// `second_in` after the first's in the padded rows.
+#[derive(Clone, Copy)]
+pub(super) struct Tile {
+    pub oy: usize,
+    pub ox0: usize,
+    pub cols: [usize; 2],
+    pub second: usize,
+    pub second_in: usize,
+}
+
+pub(super) fn run(
+    x: &[f32],
+    n: usize,
+    g: &Geometry,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let packed = pack_weights(weight, g);
+    let dst = Shared(out.as_mut_ptr());
+    tasks(g, n).par_iter().for_each_init(
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(rows, offsets, scratch), &t| {
+            let rows_in = pad_rows(x, g, t, rows);
+            tap_offsets(g, rows_in, offsets);
+            let tiles = tiles(g, t);
+            accumulate(g, &tiles, &packed, rows, offsets, t.r0, scratch);
+            // SAFETY: this task alone writes rows r0..r1 of image img, in every channel.
+            unsafe { write_out(g, &tiles, scratch, bias, t.img, dst) };
+        },
+    );
+}
+
+/// Tasks of a few output rows each: padded input rows of about TASK_BYTES, output tiles of
+/// about SCRATCH_BYTES, and at least four tasks per thread when the batch allows.
+fn tasks(g: &Geometry, n: usize) -> Vec<Task> {
+    let wp = g.w + 2 * g.pad.1;
+    let per_row = g.c_in * wp * size_of::<f32>();
+    let tiles_per_row = if g.out_w <= LANES {
+        0.5
+    } else {
+        g.out_w.div_ceil(2 * LANES) as f64
+    };
+    let scratch_per_row = tiles_per_row * (g.c_out.div_ceil(MR) * MR * 2 * LANES * 4) as f64;
+    let by_scratch = ((SCRATCH_BYTES as f64 / scratch_per_row) as usize).max(2);
+    let mut rows = (TASK_BYTES / per_row.max(1))
+        .min(by_scratch)
+        .clamp(1, g.out_h.max(1));
+    let wanted = 4 * rayon::current_num_threads();
+    while rows > 1 && n * g.out_h.div_ceil(rows) < wanted {
+        rows = rows.div_ceil(2);
+    }
+    Task::split(g, n, rows)
+}
+
+/// The weight (c_out, K) as the kernel reads it: for each block of KC taps, panels of MR
+/// channels, each `kc` groups of MR values (channels past c_out zero).
+fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
+    let (k, m) = (g.k(), g.c_out.div_ceil(MR) * MR);
+    let mut packed = vec![0.0; m * k];
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let block = &mut packed[k0 * m..][..kc * m];
+        for (ip, panel) in block.chunks_exact_mut(kc * MR).enumerate() {
+            for i in 0..MR.min(g.c_out - ip * MR) {
+                for (p, &v) in w[(ip * MR + i) * k + k0..][..kc].iter().enumerate() {
+                    panel[p * MR + i] = v;
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// Sums every tap block of every tile and channel panel into `scratch`: per (tile, panel),
+/// MR rows of two vectors, contiguous. `rows` are the padded input rows from output row `r0`.
+fn accumulate(
+    g: &Geometry,
+    tiles: &[Tile],
+    packed: &[f32],
+    rows: &[f32],
+    offsets: &[usize],
+    r0: usize,
+    scratch: &mut Vec<f32>,
+) {
+    let (k, wp) = (g.k(), g.w + 2 * g.pad.1);
+    let m = g.c_out.div_ceil(MR) * MR;
+    scratch.resize(tiles.len() * m * 2 * LANES, 0.0);
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let block = &packed[k0 * m..][..kc * m];
+        for (tile, acc) in tiles.iter().zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
+            let b = &rows[(tile.oy - r0) * wp + tile.ox0..];
+            for (a, c) in block
+                .chunks_exact(kc * MR)
+                .zip(acc.chunks_exact_mut(MR * 2 * LANES))
+            {
+                // SAFETY: `serves` checked the CPU; the panel holds kc * MR weights; every tap
+                // offset plus the tile's columns stays inside the padded rows; `c` holds
+                // MR x 2 vectors.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    super::avx512::kernel(
+                        kc,
+                        a.as_ptr(),
+                        b.as_ptr(),
+                        &offsets[k0..][..kc],
+                        tile,
+                        c,
+                        k0 > 0,
+                    )
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (a, b, c);
+            }
+        }
+    }
+}
+
+/// Copies the task's tiles from `scratch` into the output of image `img`, adding the bias.
+///
+/// # Safety
+/// `dst` is the output of all images; no other thread writes these tiles' positions.
+unsafe fn write_out(
+    g: &Geometry,
+    tiles: &[Tile],
+    scratch: &[f32],
+    bias: Option<&[f32]>,
+    img: usize,
+    dst: Shared,
+) {
+    let plane = g.out_h * g.out_w;
+    let m = g.c_out.div_ceil(MR) * MR;
+    for (tile, acc) in tiles.iter().zip(scratch.chunks_exact(m * 2 * LANES)) {
+        for (co, sums) in acc.chunks_exact(2 * LANES).take(g.c_out).enumerate() {
+            let b = bias.map_or(0.0, |b| b[co]);
+            let first = (img * g.c_out + co) * plane + tile.oy * g.out_w + tile.ox0;
+            for (h, vector) in sums.chunks_exact(LANES).enumerate() {
+                let cols = tile.cols[h];
+                // SAFETY: the vector's positions lie inside this task's output rows.
+                let d = unsafe {
+                    std::slice::from_raw_parts_mut(dst.ptr().add(first + h * tile.second), cols)
+                };
+                d.iter_mut().zip(vector).for_each(|(d, &s)| *d = s + b);
+            }
+        }
+    }
+}
+
+/// The tiles of task `t`. Rows wider than a vector are cut into segments of two vectors;
+/// narrower ones are paired.
+fn tiles(g: &Geometry, t: Task) -> Vec<Tile> {
+    let wp = g.w + 2 * g.pad.1;
+    if g.out_w <= LANES {
+        return (t.r0..t.r1)
+            .step_by(2)
+            .map(|oy| Tile {
+                oy,
+                ox0: 0,
+                cols: [g.out_w, if oy + 1 < t.r1 { g.out_w } else { 0 }],
+                second: g.out_w,
+                second_in: wp,
+            })
+            .collect();
+    }
+    (t.r0..t.r1)
+        .flat_map(|oy| {
+            (0..g.out_w).step_by(2 * LANES).map(move |ox0| {
+                let cols = g.out_w - ox0;
+                Tile {
+                    oy,
+                    ox0,
+                    cols: [cols.min(LANES), cols.saturating_sub(LANES).min(LANES)],
+                    second: LANES,
+                    second_in: LANES,
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::direct::forward;
+
+    /// Naive loops in f64: out[img][co][oy][ox].
+    fn naive(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> Vec<f64> {
+        let mut out = Vec::new();
+        for img in 0..n {
+            for (co, &b) in bias.iter().enumerate() {
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let mut s = b as f64;
+                        for ci in 0..g.c_in {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let (y, xx) = (
+                                        (oy + ky).wrapping_sub(g.pad.0),
+                                        (ox + kx).wrapping_sub(g.pad.1),
+                                    );
+                                    if y < g.h && xx < g.w {
+                                        let wi = ((co * g.c_in + ci) * g.kh + ky) * g.kw + kx;
+                                        s += w[wi] as f64
+                                            * x[((img * g.c_in + ci) * g.h + y) * g.w + xx] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                ((i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(40_503))
+                    >> 8) as f32
+                    / (1 << 23) as f32
+                    - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn direct_convolution_matches_naive_loops() {
+        if !has_kernel() {
+            return;
+        }
+        // (n, c_in, h, w, c_out, k, pad): wide rows with and without a partial tile, paired
+        // narrow rows with an odd last row, channels past a panel, 1x1 and 5x5 taps, taps across
+        // blocks.
+        let cases = [
+            (2, 8, 5, 56, 8, 3, 1),
+            (1, 8, 7, 64, 20, 3, 1),
+            (3, 8, 9, 16, 8, 3, 1),
+            (2, 8, 7, 14, 16, 3, 1),
+            (1, 64, 4, 30, 8, 1, 0),
+            (1, 3, 6, 28, 8, 5, 2),
+            (1, 40, 3, 32, 16, 3, 1),
+        ];
+        for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
+            let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
+            assert!(serves(&g), "case {i} must take the direct path");
+            let x = values(n * c_in * h * w, 1 + i as u32);
+            let wt = values(c_out * g.k(), 7 + i as u32);
+            let bias = values(c_out, 3);
+            let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
+            assert!(forward(&x, n, &g, &wt, Some(&bias), &mut out));
+            let want = naive(&x, n, &g, &wt, &bias);
+            for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "case {i} element {j}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_outputs_and_f64_are_left_to_im2col() {
+        let g = Geometry::new([1, 4, 8, 8], [8, 4, 3, 3], (1, 1));
+        assert!(!serves(&g));
+        let mut out = vec![0f64; 8 * 64];
+        assert!(!forward(&[0f64; 256], 1, &g, &[0f64; 288], None, &mut out));
+        let few_channels = Geometry::new([1, 16, 8, 64], [3, 16, 3, 3], (1, 1));
+        assert!(!serves(&few_channels));
+        let few_taps = Geometry::new([1, 3, 8, 64], [64, 3, 3, 3], (1, 1));
+        assert!(!serves(&few_taps));
+    }
+}
