@@ -63,11 +63,24 @@ pub fn embed_all<E: Into<crate::Error>>(
         phase: Phase::Embedding,
         total: Some(data.len() as u64),
     });
-    let (mut items, mut parts) = (Vec::with_capacity(data.len()), Vec::new());
+    let mut items = Vec::with_capacity(data.len());
+    // Every batch is written in place into one tensor of a row per item: collecting the
+    // batches and concatenating them held the vectors twice (2.4 GB for 2,000 raw 224-pixel
+    // images).
+    let mut all: Option<Tensor> = None;
     let loader = data.eval_loader(batch_size)?;
     for batch in loader.epoch(0) {
         let batch = batch?;
-        parts.push(f(&batch.images).map_err(Into::into)?.detach());
+        let part = f(&batch.images).map_err(Into::into)?.detach();
+        let all = match &mut all {
+            Some(all) => all,
+            None => {
+                let row = part.dims().get(1..).unwrap_or_default().to_vec();
+                let shape: Vec<usize> = std::iter::once(data.len()).chain(row).collect();
+                all.insert(Tensor::zeros(shape, part.dtype(), part.device())?)
+            }
+        };
+        all.slice_set(&part, 0, items.len())?;
         items.extend_from_slice(&batch.indices);
         monitor.event(&Event::PhaseProgress {
             phase: Phase::Embedding,
@@ -78,16 +91,16 @@ pub fn embed_all<E: Into<crate::Error>>(
         phase: Phase::Embedding,
         seconds: clock.elapsed().as_secs_f64(),
     });
-    if parts.is_empty() {
+    let Some(all) = all.filter(|_| !items.is_empty()) else {
         return Err(crate::Error::config(
             "data",
             "no readable item",
             "at least one image",
         ));
-    }
+    };
     Ok(Embedded {
+        vectors: all.narrow(0, 0, items.len())?,
         items,
-        vectors: Tensor::cat(&parts, 0)?,
         n_items: data.len(),
         skipped: loader.skipped(),
     })

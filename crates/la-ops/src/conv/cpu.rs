@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::Geometry;
 use super::gemm::{Mat, matmul};
 use super::im2col::im2col;
-use crate::cpu::Float;
+use crate::cpu::{Float, LANES, lane_dot};
 
 /// Bytes of column matrix per task: big enough for an efficient GEMM, small enough to stay
 /// in the outer caches.
@@ -247,9 +247,6 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
     sum_buffers(partials)
 }
 
-/// SIMD lanes of the direct kernel's accumulators (16 f32 fill one AVX-512 register).
-const LANES: usize = 16;
-
 /// The filter gradient straight from the planes, one task per input channel: each image's
 /// plane is padded once, then every (output channel, kernel position) accumulates the dot
 /// products of gradient rows with shifted input rows in lane-wise partial sums.
@@ -303,22 +300,6 @@ fn pad_plane<T: Float>(plane: &[T], g: &Geometry, buf: &mut Vec<T>) -> usize {
         buf[(y + ph) * width + pw..][..g.w].copy_from_slice(src);
     }
     width
-}
-
-/// lanes[i % LANES] += a[i] * b[i] for i < a.len(): independent lanes, so the loop
-/// vectorises without reordering a floating-point sum.
-fn lane_dot<T: Float>(lanes: &mut [T; LANES], a: &[T], b: &[T]) {
-    let b = &b[..a.len()];
-    let mut chunks = a.chunks_exact(LANES).zip(b.chunks_exact(LANES));
-    for (ca, cb) in &mut chunks {
-        for l in 0..LANES {
-            lanes[l] += ca[l] * cb[l];
-        }
-    }
-    let tail = a.len() / LANES * LANES;
-    for (l, (&va, &vb)) in a[tail..].iter().zip(&b[tail..]).enumerate() {
-        lanes[l] += va * vb;
-    }
 }
 
 fn sum_buffers<T: Float>(mut partials: Vec<Vec<T>>) -> Vec<T> {

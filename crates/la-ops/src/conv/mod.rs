@@ -1,7 +1,8 @@
-//! Stride-1 `conv2d` and `conv_transpose2d` whose forward and backward passes are all
-//! im2col + GEMM.
+//! Stride-1 `conv2d` and `conv_transpose2d`, forward and backward.
 //!
-//! Only two kernels exist: the forward convolution and its filter gradient. The input gradient
+//! Only two kernels exist: the forward convolution and its filter gradient, each by implicit
+//! GEMM straight from the padded input (`direct`, f32 on CPUs with AVX-512, where its tiles
+//! fill) or by im2col + GEMM (everything else). The input gradient
 //! of a convolution is the forward convolution of the output gradient with the 180-degree
 //! rotated, transposed weight; a transposed convolution is the forward convolution with that
 //! same rotated weight, so its backward passes come out of autograd for free.

@@ -3,7 +3,7 @@
 use candle_core::{CpuStorage, Layout, Result};
 use rayon::prelude::*;
 
-use crate::cpu::{Float, slice};
+use crate::cpu::{Float, dot, slice};
 
 /// Rows are handed to threads in groups of about this many elements.
 const GRAIN: usize = 1 << 14;
@@ -72,7 +72,7 @@ fn row_backward<T: Float>(dx: &mut [T], x: &[T], g: &[T], eps: T) {
         return;
     }
     let inv = n.recip();
-    let xg = x.iter().zip(g).fold(T::zero(), |acc, (&x, &g)| acc + x * g);
+    let xg = dot(x, g);
     let along = xg * inv * inv * inv;
     for (dx, (&x, &g)) in dx.iter_mut().zip(x.iter().zip(g)) {
         *dx = g * inv - x * along;
@@ -80,5 +80,5 @@ fn row_backward<T: Float>(dx: &mut [T], x: &[T], g: &[T], eps: T) {
 }
 
 fn norm<T: Float>(x: &[T]) -> T {
-    x.iter().fold(T::zero(), |acc, &v| acc + v * v).sqrt()
+    dot(x, x).sqrt()
 }

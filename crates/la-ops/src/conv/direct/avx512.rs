@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::LANES;
-use super::filter_grad::{FR, NR, Span};
+use super::filter_grad::Span;
 use super::forward::{MR, Tile};
 
 /// Sums `kc` taps of one channel panel over one tile into `c` (MR rows of two vectors), or
@@ -57,42 +57,46 @@ pub(super) unsafe fn kernel(
 }
 
 /// Sums, over every position of `span`, tap i's input value times the gradient vectors of
-/// NR channels into row i of `tile` (FR taps x NR channels): for output row r, column x, tap
-/// i's input is `rows[taps[i] + span.bases[r] + x]`, the gradient `dyt[p * span.ld..][..NR]`
-/// with p = r * span.width + x.
+/// NV * 16 channels into row i of `tile` (FR taps x NV * 16 channels): for output row r,
+/// column x, tap i's input is `rows[taps[i] + span.bases[r] + x]`, the gradient
+/// `dyt[p * span.ld..][..NV * 16]` with p = r * span.width + x.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn filter_kernel(
+pub(super) unsafe fn filter_kernel<const FR: usize, const NV: usize>(
     taps: &[usize; FR],
     rows: &[f32],
     dyt: &[f32],
     span: Span,
-    tile: &mut [f32; FR * NR],
+    tile: &mut [f32],
 ) {
+    let nr = NV * LANES;
     let last = span.bases.iter().max().map_or(0, |b| b + span.width - 1);
     assert!(span.width > 0 && taps.iter().all(|&t| t + last < rows.len()));
     let positions = span.bases.len() * span.width;
-    assert!(span.ld >= NR && (positions == 0 || (positions - 1) * span.ld + NR <= dyt.len()));
-    let mut acc = [[_mm512_setzero_ps(); 2]; FR];
+    assert!(span.ld >= nr && (positions == 0 || (positions - 1) * span.ld + nr <= dyt.len()));
+    assert!(tile.len() >= FR * nr);
+    let mut acc = [[_mm512_setzero_ps(); NV]; FR];
     let src: [*const f32; FR] = taps.map(|t| rows[t..].as_ptr());
-    // SAFETY: the asserts above bound every read.
+    // SAFETY: the asserts above bound every read and write.
     unsafe {
         for (r, &base) in span.bases.iter().enumerate() {
             for x in 0..span.width {
                 let b = dyt.as_ptr().add((r * span.width + x) * span.ld);
-                let (b0, b1) = (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(LANES)));
+                let bv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(v * LANES)));
                 for (row, &s) in acc.iter_mut().zip(&src) {
                     let a = _mm512_set1_ps(*s.add(base + x));
-                    row[0] = _mm512_fmadd_ps(a, b0, row[0]);
-                    row[1] = _mm512_fmadd_ps(a, b1, row[1]);
+                    for (r, &b) in row.iter_mut().zip(&bv) {
+                        *r = _mm512_fmadd_ps(a, b, *r);
+                    }
                 }
             }
         }
-        for (row, dst) in acc.iter().zip(tile.chunks_exact_mut(NR)) {
-            _mm512_storeu_ps(dst.as_mut_ptr(), row[0]);
-            _mm512_storeu_ps(dst.as_mut_ptr().add(LANES), row[1]);
+        for (row, dst) in acc.iter().zip(tile.chunks_exact_mut(nr)) {
+            for (v, &r) in row.iter().enumerate() {
+                _mm512_storeu_ps(dst.as_mut_ptr().add(v * LANES), r);
+            }
         }
     }
 }

@@ -1,31 +1,45 @@
 //! The filter gradient without im2col: dW^T (K x c_out) = X (K x P) @ dY^T (P x c_out), where
-//! row k of X is tap k's shifted view of the zero-padded input rows. A tile is FR taps x 32
-//! output channels held in registers over all positions of a task: the taps are broadcast
+//! row k of X is tap k's shifted view of the zero-padded input rows. A tile is 12 taps x 32
+//! output channels (24 taps x 16 for at most 16 channels) held in registers over all
+//! positions of a task: the taps are broadcast
 //! straight from the padded rows, the gradient is read from a transposed copy
 //! (positions x channels, made once per task).
 
 use rayon::prelude::*;
 
-use super::{LANES, MIN_FILL, MIN_TAPS, Task, fill, has_kernel, pad_rows, tap_offsets};
+use super::{LANES, MIN_TAPS, Task, fill, has_kernel, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 
-/// Taps per tile.
-pub(super) const FR: usize = 12;
-/// Output channels per tile: two vectors.
-pub(super) const NR: usize = 2 * LANES;
+/// Accumulator registers of a tile: taps x vectors of channels.
+const ACCUMULATORS: usize = 24;
+
+/// Vectors of 16 output channels per tile: one for at most 16 channels, else two.
+fn vectors(g: &Geometry) -> usize {
+    if g.c_out <= LANES { 1 } else { 2 }
+}
+
+/// Output channels per tile.
+fn channels(g: &Geometry) -> usize {
+    vectors(g) * LANES
+}
+
 /// Positions per task: a tile's slice of the transposed gradient (positions x 128 bytes)
 /// stays in L2 while every tap block sweeps it.
 const TASK_POSITIONS: usize = 1024;
 
-/// Whether the direct kernel serves this filter gradient: the CPU has it and the tiles are
-/// mostly full (at least 24 output channels, taps in near-whole groups of FR), with taps
-/// enough to outweigh writing dW.
+/// Whether the direct kernel serves this filter gradient: the CPU has it, with taps enough to
+/// outweigh writing dW, and the tiles are at least half full: im2col + GEMM with as few as
+/// 8 or 16 output channels ran at 5 GFLOP/s (a GEMM 8 or 16 rows high; measured on 224-pixel
+/// layers, 2-core Zen 4), so even a half-empty vector of channels is far ahead.
 pub(super) fn serves(g: &Geometry) -> bool {
     has_kernel()
         && g.out_w > 0
         && g.k() >= MIN_TAPS
-        && fill(g.c_out, NR) * fill(g.k(), FR) >= MIN_FILL
+        && fill(g.c_out, channels(g)) * fill(g.k(), ACCUMULATORS / vectors(g)) >= MIN_FILTER_FILL
 }
+
+/// Fewest useful fraction of the filter kernel's tile lanes; see [`serves`].
+const MIN_FILTER_FILL: f64 = 0.5;
 
 /// dW (c_out, K) summed over the `n` images of `x` and `grad`, each thread summing its share
 /// of the tasks into its own dW; None when there are too few tasks to share (large filters
@@ -56,18 +70,19 @@ pub(super) fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry) -> Option<Vec
     })
 }
 
-/// The gradient of task `t`'s output rows as (positions, c_out rounded up to NR), images one
-/// after another, channels past c_out zero.
+/// The gradient of task `t`'s output rows as (positions, c_out rounded up to a tile's
+/// channels), images one after another, channels past c_out zero.
 fn transpose_grad(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<f32>) {
-    let (plane, ld) = (g.out_h * g.out_w, g.c_out.next_multiple_of(NR));
+    let nr = channels(g);
+    let (plane, ld) = (g.out_h * g.out_w, g.c_out.next_multiple_of(nr));
     let positions = (t.r1 - t.r0) * g.out_w;
     dyt.clear();
     dyt.resize(t.count * positions * ld, 0.0);
     for j in 0..t.count {
         let dst = &mut dyt[j * positions * ld..][..positions * ld];
-        // NR channels at a time, so that each position's writes fill whole cache lines.
-        for co0 in (0..g.c_out).step_by(NR) {
-            let channels = NR.min(g.c_out - co0);
+        // A tile's channels at a time, so that each position's writes fill whole cache lines.
+        for co0 in (0..g.c_out).step_by(nr) {
+            let channels = nr.min(g.c_out - co0);
             let first = ((t.img + j) * g.c_out + co0) * plane + t.r0 * g.out_w;
             for (p, row) in dst.chunks_exact_mut(ld).enumerate() {
                 for (c, d) in row[co0..][..channels].iter_mut().enumerate() {
@@ -78,11 +93,9 @@ fn transpose_grad(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<f32>) {
     }
 }
 
-/// Adds task `t`'s terms to `dw`: every tile of FR taps x NR channels over all its positions.
-/// `data` holds the task's padded rows, tap offsets and transposed gradient.
+/// Adds task `t`'s terms to `dw`: every tile over all its positions. `data` holds the task's
+/// padded rows, tap offsets and transposed gradient.
 fn task(g: &Geometry, t: Task, data: (&[f32], &[usize], &[f32]), dw: &mut [f32]) {
-    let (rows, offsets, dyt) = data;
-    let (k, ld) = (g.k(), g.c_out.next_multiple_of(NR));
     let wp = g.w + 2 * g.pad.1;
     let image = g.c_in * (t.r1 - t.r0 + g.kh - 1) * wp;
     let bases: Vec<usize> = (0..t.count)
@@ -91,10 +104,24 @@ fn task(g: &Geometry, t: Task, data: (&[f32], &[usize], &[f32]), dw: &mut [f32])
     let span = Span {
         bases: &bases,
         width: g.out_w,
-        ld,
+        ld: g.c_out.next_multiple_of(channels(g)),
     };
-    let mut tile = [0f32; FR * NR];
-    for co0 in (0..g.c_out).step_by(NR) {
+    match vectors(g) {
+        1 => tiles::<{ ACCUMULATORS }, 1>(g, data, span, dw),
+        _ => tiles::<{ ACCUMULATORS / 2 }, 2>(g, data, span, dw),
+    }
+}
+
+/// Runs the kernel on every tile of FR taps x NV vectors of channels.
+fn tiles<const FR: usize, const NV: usize>(
+    g: &Geometry,
+    (rows, offsets, dyt): (&[f32], &[usize], &[f32]),
+    span: Span,
+    dw: &mut [f32],
+) {
+    let (k, nr) = (g.k(), NV * LANES);
+    let mut tile = vec![0f32; FR * nr];
+    for co0 in (0..g.c_out).step_by(nr) {
         for k0 in (0..k).step_by(FR) {
             // Taps past K repeat the first one; their sums are dropped.
             let taps: [usize; FR] =
@@ -102,9 +129,9 @@ fn task(g: &Geometry, t: Task, data: (&[f32], &[usize], &[f32]), dw: &mut [f32])
             // SAFETY: `serves` checked the CPU.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                super::avx512::filter_kernel(&taps, rows, &dyt[co0..], span, &mut tile)
+                super::avx512::filter_kernel::<FR, NV>(&taps, rows, &dyt[co0..], span, &mut tile)
             };
-            for (i, sums) in tile.chunks_exact(NR).take(k - k0).enumerate() {
+            for (i, sums) in tile.chunks_exact(nr).take(k - k0).enumerate() {
                 for (j, &s) in sums.iter().take(g.c_out - co0).enumerate() {
                     dw[(co0 + j) * k + k0 + i] += s;
                 }
@@ -184,12 +211,14 @@ mod tests {
         }
         // (n, c_in, h, w, c_out, k, pad), each with at least 8 tasks: images grouped into
         // tasks, channels past a tile, tasks cut inside an image (wide rows), 1x1 taps, 5x5
-        // taps past a whole tile.
+        // taps past a whole tile, 8 and 16 output channels (one vector).
         let cases = [
             (40, 8, 16, 16, 32, 3, 1),
             (1, 8, 24, 300, 56, 3, 1),
             (120, 72, 8, 8, 32, 1, 0),
             (32, 3, 16, 16, 32, 5, 2),
+            (24, 8, 12, 30, 8, 3, 1),
+            (16, 8, 16, 40, 16, 3, 1),
         ];
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
