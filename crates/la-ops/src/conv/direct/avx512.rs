@@ -4,8 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::LANES;
-use super::filter_grad::Span;
-use super::forward::{MR, Tile};
+use super::tile::{MR, Span, Tile};
 
 /// Sums `kc` taps of one channel panel over one tile into `c` (MR rows of two vectors), or
 /// adds them to it when `accumulate`: `a` holds `kc` groups of MR weights (packed); tap p's

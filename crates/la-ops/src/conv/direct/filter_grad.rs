@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::tile::Span;
 use super::{LANES, MIN_TAPS, Task, fill, has_kernel, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 
@@ -138,16 +139,6 @@ fn tiles<const FR: usize, const NV: usize>(
             }
         }
     }
-}
-
-/// The positions of a task as the filter kernel walks them: output rows of `width`, row r's
-/// input at `bases[r]` (plus the tap's offset) in the padded rows, its gradient at positions
-/// `r * width..`, each position's channels `ld` apart.
-#[derive(Clone, Copy)]
-pub(super) struct Span<'a> {
-    pub bases: &'a [usize],
-    pub width: usize,
-    pub ld: usize,
 }
 
 #[cfg(test)]

@@ -6,11 +6,10 @@
 
 use rayon::prelude::*;
 
+use super::tile::{MR, Tile};
 use super::{LANES, MIN_FILL, MIN_TAPS, Shared, Task, fill, has_kernel, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 
-/// Output channels per micro-kernel tile.
-pub(super) const MR: usize = 8;
 /// Taps per block: a tile's input vectors for one block (KC x 128 bytes) stay in L1.
 const KC: usize = 256;
 /// Most bytes of packed weights per block (c_out x KC), to stay in L2 beside the scratch:
@@ -31,18 +30,6 @@ pub(super) fn serves(g: &Geometry) -> bool {
         && g.k() >= MIN_TAPS
         && g.c_out.div_ceil(MR) * MR * KC * size_of::<f32>() <= BLOCK_BYTES
         && fill(g.c_out, MR) * fill(g.out_w, row_tile) >= MIN_FILL
-}
-
-/// The positions of one tile: two vectors, the first `cols[0]` positions from output row `oy`,
-/// column `ox0`, the second `cols[1]` positions `second` after them in the output, its input
-/// `second_in` after the first's in the padded rows.
-#[derive(Clone, Copy)]
-pub(super) struct Tile {
-    pub oy: usize,
-    pub ox0: usize,
-    pub cols: [usize; 2],
-    pub second: usize,
-    pub second_in: usize,
 }
 
 pub(super) fn run(

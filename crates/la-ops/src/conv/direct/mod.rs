@@ -9,6 +9,7 @@
 mod avx512;
 mod filter_grad;
 mod forward;
+mod tile;
 
 use super::Geometry;
 use crate::cpu::Float;
