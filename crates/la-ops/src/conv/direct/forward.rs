@@ -21,6 +21,7 @@ const TASK_BYTES: usize = 512 << 10;
 /// channels lie a plane apart in the output, often a power of two, so accumulating there
 /// block after block thrashed one L1 set.
 const SCRATCH_BYTES: usize = 256 << 10;
+
 /// Whether the CPU has the kernel and the output fills its tiles well enough.
 pub(super) fn serves(g: &Geometry) -> bool {
     // Rows up to a vector wide fill a vector each; wider rows are cut into two-vector tiles.
@@ -32,6 +33,7 @@ pub(super) fn serves(g: &Geometry) -> bool {
         && fill(g.c_out, MR) * fill(g.out_w, row_tile) >= MIN_FILL
 }
 
+/// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every task in parallel.
 pub(super) fn run(
     x: &[f32],
     n: usize,

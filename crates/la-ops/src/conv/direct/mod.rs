@@ -33,14 +33,12 @@ pub(crate) fn forward<T: Float>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> bool {
-    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() || !forward::serves(g) {
+    if !is_f32::<T>() || !forward::serves(g) {
         return false;
     }
-    // SAFETY: T is f32 (checked above), so the slices are f32 slices of the same length.
-    let f = |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) };
-    // SAFETY: as above.
+    // SAFETY: T is f32 (checked above), so the slice is an f32 slice of the same length.
     let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
-    forward::run(f(x), n, g, f(weight), bias.map(f), out);
+    forward::run(as_f32(x), n, g, as_f32(weight), bias.map(as_f32), out);
     true
 }
 
@@ -48,13 +46,23 @@ pub(crate) fn forward<T: Float>(
 /// serves this convolution (f32, AVX-512, tiles mostly full, positions enough for every
 /// thread); None otherwise.
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Option<Vec<T>> {
-    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() || !filter_grad::serves(g) {
+    if !is_f32::<T>() || !filter_grad::serves(g) {
         return None;
     }
-    // SAFETY: T is f32 (checked above).
-    let f = |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) };
-    let dw = filter_grad::run(f(x), f(grad), n, g)?;
+    let dw = filter_grad::run(as_f32(x), as_f32(grad), n, g)?;
     Some(dw.into_iter().map(|v| T::of(v as f64)).collect())
+}
+
+/// Whether the kernels' element type is f32, the only one the direct kernels are written for.
+fn is_f32<T: Float>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `s` as f32 values; panics unless T is f32 (the callers check [`is_f32`] first).
+fn as_f32<T: Float>(s: &[T]) -> &[f32] {
+    assert!(is_f32::<T>(), "direct convolution kernels are f32 only");
+    // SAFETY: T is f32 (asserted), so this is the same slice.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
 }
 
 /// The fraction of `n` items' tiles of `tile` that holds items.
@@ -62,11 +70,13 @@ pub(super) fn fill(n: usize, tile: usize) -> f64 {
     n as f64 / (n.div_ceil(tile) * tile).max(1) as f64
 }
 
+/// Whether this CPU runs the kernels (AVX-512F).
 #[cfg(target_arch = "x86_64")]
 pub(super) fn has_kernel() -> bool {
     is_x86_feature_detected!("avx512f")
 }
 
+/// Whether this CPU runs the kernels: not on other architectures.
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) fn has_kernel() -> bool {
     false
