@@ -205,14 +205,16 @@ fn grad_block<'a, T: Float>(
     (buf, Mat::dense(g.c_out, cols))
 }
 
-/// Largest number of output channels whose filter gradient is computed directly: below it
-/// the im2col copy (K x P) costs far more memory traffic than the arithmetic.
-const DIRECT_MAX_C_OUT: usize = 4;
+/// Largest number of output channels whose filter gradient is summed as dot products of whole
+/// planes: below it the im2col copy (K x P) costs far more memory traffic than the arithmetic.
+const PLANE_DOTS_MAX_C_OUT: usize = 4;
 
-/// dW = sum over images of grad (c_out x P) @ patches(x)^T (P x K), as (c_out, K).
+/// dW = sum over images of grad (c_out x P) @ patches(x)^T (P x K), as (c_out, K): as plane
+/// dot products for a few output channels, by the direct kernels where they serve, else by
+/// im2col + GEMM.
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
-    if g.c_out <= DIRECT_MAX_C_OUT {
-        return filter_grad_direct(x, grad, n, g);
+    if g.c_out <= PLANE_DOTS_MAX_C_OUT {
+        return filter_grad_plane_dots(x, grad, n, g);
     }
     if let Some(dw) = super::direct::filter_grad(x, grad, n, g) {
         return dw;
@@ -250,7 +252,7 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
 /// The filter gradient straight from the planes, one task per input channel: each image's
 /// plane is padded once, then every (output channel, kernel position) accumulates the dot
 /// products of gradient rows with shifted input rows in lane-wise partial sums.
-fn filter_grad_direct<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
+fn filter_grad_plane_dots<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
     let taps = g.kh * g.kw;
     let per_channel: Vec<Vec<T>> = (0..g.c_in)
         .into_par_iter()
