@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::Geometry;
 use super::gemm::{Mat, matmul};
 use super::im2col::im2col;
+use super::task::{Shared, Task};
 use crate::cpu::{Float, LANES, lane_dot};
 
 /// Bytes of column matrix per task: big enough for an efficient GEMM, small enough to stay
@@ -19,67 +20,15 @@ const TILE_BYTES: usize = 4 << 20;
 /// grouped.
 const MIN_COLUMNS: usize = 256;
 
-/// A raw pointer the tasks of one kernel share; each task writes a disjoint region.
-#[derive(Clone, Copy)]
-struct Shared<T>(*mut T);
-unsafe impl<T> Send for Shared<T> {}
-unsafe impl<T> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    /// The pointer; a method, so that closures capture the whole `Send` wrapper.
-    fn ptr(&self) -> *mut T {
-        self.0
-    }
-}
-
-/// One unit of work: output rows `r0..r1` of images `img..img + count` (several images only
-/// with all their rows).
-#[derive(Debug, Clone, Copy)]
-struct Task {
-    img: usize,
-    count: usize,
-    r0: usize,
-    r1: usize,
-}
-
-impl Task {
-    /// GEMM columns: output positions covered.
-    fn columns(&self, g: &Geometry) -> usize {
-        self.count * (self.r1 - self.r0) * g.out_w
-    }
-
-    /// Columns of one of its images.
-    fn columns_per_image(&self, g: &Geometry) -> usize {
-        (self.r1 - self.r0) * g.out_w
-    }
-}
-
-/// The tasks of a convolution over `n` images.
+/// The tasks of a convolution over `n` images: groups of whole images when planes are small,
+/// else tiles of output rows whose column matrix is about TILE_BYTES.
 fn tasks(g: &Geometry, n: usize, elem: usize) -> Vec<Task> {
     let plane = g.out_h * g.out_w;
     if plane > 0 && plane < MIN_COLUMNS && n > 1 {
-        let count = MIN_COLUMNS.div_ceil(plane).min(n);
-        return (0..n)
-            .step_by(count)
-            .map(|img| Task {
-                img,
-                count: count.min(n - img),
-                r0: 0,
-                r1: g.out_h,
-            })
-            .collect();
+        return Task::split(g, n, MIN_COLUMNS.div_ceil(plane) * g.out_h);
     }
-    let rows = (TILE_BYTES / (g.k() * g.out_w * elem).max(1)).clamp(1, g.out_h.max(1));
-    (0..n)
-        .flat_map(|img| {
-            (0..g.out_h).step_by(rows).map(move |r0| Task {
-                img,
-                count: 1,
-                r0,
-                r1: (r0 + rows).min(g.out_h),
-            })
-        })
-        .collect()
+    let rows = TILE_BYTES / (g.k() * g.out_w * elem).max(1);
+    Task::split(g, n, rows.min(g.out_h))
 }
 
 /// The input patches of a task as a K x columns matrix: the input itself for one image of a

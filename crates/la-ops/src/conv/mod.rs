@@ -15,6 +15,7 @@ mod gemm;
 pub(crate) mod generic;
 mod grad_ops;
 mod im2col;
+mod task;
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;

@@ -8,8 +8,9 @@
 use rayon::prelude::*;
 
 use super::tile::Span;
-use super::{LANES, MIN_TAPS, Task, fill, has_kernel, pad_rows, tap_offsets};
+use super::{LANES, MIN_TAPS, fill, has_kernel, pad_rows, tap_offsets};
 use crate::conv::Geometry;
+use crate::conv::task::Task;
 
 /// Accumulator registers of a tile: taps x vectors of channels.
 const ACCUMULATORS: usize = 24;
@@ -144,6 +145,7 @@ fn tiles<const FR: usize, const NV: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv::direct::test_values as values;
 
     /// dW by naive loops in f64.
     fn naive(x: &[f32], dy: &[f32], n: usize, g: &Geometry) -> Vec<f64> {
@@ -170,16 +172,6 @@ mod tests {
             }
         }
         dw
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as f32
-                    / u32::MAX as f32
-                    - 0.5
-            })
-            .collect()
     }
 
     #[test]
@@ -218,8 +210,10 @@ mod tests {
         for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
             let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
             assert!(serves(&g), "case {i} must take the direct path");
-            let x = values(n * c_in * h * w, 1 + i as u32);
-            let dy = values(n * c_out * g.out_h * g.out_w, 5 + i as u32);
+            // Halved to [-0.5, 0.5): sums of thousands of products stay within the tolerance.
+            let half = |v: Vec<f32>| v.into_iter().map(|v| v * 0.5).collect::<Vec<_>>();
+            let x = half(values(n * c_in * h * w, 1 + i as u32));
+            let dy = half(values(n * c_out * g.out_h * g.out_w, 5 + i as u32));
             let got = pool.install(|| run(&x, &dy, n, &g)).expect("enough tasks");
             for (j, (&got, want)) in got.iter().zip(naive(&x, &dy, n, &g)).enumerate() {
                 assert!(

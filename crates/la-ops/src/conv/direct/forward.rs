@@ -7,8 +7,9 @@
 use rayon::prelude::*;
 
 use super::tile::{MR, Tile};
-use super::{LANES, MIN_FILL, MIN_TAPS, Shared, Task, fill, has_kernel, pad_rows, tap_offsets};
+use super::{LANES, MIN_FILL, MIN_TAPS, fill, has_kernel, pad_rows, tap_offsets};
 use crate::conv::Geometry;
+use crate::conv::task::{Shared, Task};
 
 /// Taps per block: a tile's input vectors for one block (KC x 128 bytes) stay in L1.
 const KC: usize = 256;
@@ -153,7 +154,7 @@ unsafe fn write_out(
     scratch: &[f32],
     bias: Option<&[f32]>,
     img: usize,
-    dst: Shared,
+    dst: Shared<f32>,
 ) {
     let plane = g.out_h * g.out_w;
     let m = g.c_out.div_ceil(MR) * MR;
@@ -208,7 +209,7 @@ fn tiles(g: &Geometry, t: Task) -> Vec<Tile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::forward;
+    use crate::conv::direct::{forward, test_values as values};
 
     /// Naive loops in f64: out[img][co][oy][ox].
     fn naive(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> Vec<f64> {
@@ -239,19 +240,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                ((i as u32)
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(seed.wrapping_mul(40_503))
-                    >> 8) as f32
-                    / (1 << 23) as f32
-                    - 1.0
-            })
-            .collect()
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod forward;
 mod tile;
 
 use super::Geometry;
+use super::task::Task;
 use crate::cpu::Float;
 
 /// Output positions per AVX-512 vector; a tile holds two.
@@ -82,58 +83,6 @@ pub(super) fn has_kernel() -> bool {
     false
 }
 
-/// A raw pointer the tasks share; each task writes a disjoint region.
-#[derive(Clone, Copy)]
-pub(super) struct Shared(*mut f32);
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    pub fn ptr(&self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// Output rows `r0..r1` of images `img..img + count` (several images only with all rows).
-#[derive(Clone, Copy)]
-pub(super) struct Task {
-    pub img: usize,
-    pub count: usize,
-    pub r0: usize,
-    pub r1: usize,
-}
-
-impl Task {
-    /// Tasks over `n` images of about `rows` output rows each: row ranges of one image, or
-    /// whole images grouped when `rows` spans several.
-    pub fn split(g: &Geometry, n: usize, rows: usize) -> Vec<Task> {
-        let h = g.out_h.max(1);
-        if rows >= 2 * h {
-            let count = rows / h;
-            return (0..n)
-                .step_by(count)
-                .map(|img| Task {
-                    img,
-                    count: count.min(n - img),
-                    r0: 0,
-                    r1: g.out_h,
-                })
-                .collect();
-        }
-        let rows = rows.clamp(1, h);
-        (0..n)
-            .flat_map(|img| {
-                (0..g.out_h).step_by(rows).map(move |r0| Task {
-                    img,
-                    count: 1,
-                    r0,
-                    r1: (r0 + rows).min(g.out_h),
-                })
-            })
-            .collect()
-    }
-}
-
 /// Copies the input rows task `t` reads, zero-padded, into `buf` as (image, c_in, rows_in,
 /// wp); returns rows_in.
 pub(super) fn pad_rows(x: &[f32], g: &Geometry, t: Task, buf: &mut Vec<f32>) -> usize {
@@ -164,4 +113,15 @@ pub(super) fn tap_offsets(g: &Geometry, rows_in: usize, offsets: &mut Vec<usize>
             offsets.extend((0..g.kw).map(|kx| (ci * rows_in + ky) * wp + kx));
         }
     }
+}
+
+/// Pseudo-random values in [-1, 1) for the kernels' tests, a different sequence per seed.
+#[cfg(test)]
+fn test_values(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let bits = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
+            (bits >> 8) as f32 / (1 << 23) as f32 - 1.0
+        })
+        .collect()
 }
