@@ -81,7 +81,7 @@ pub use folder::FolderSource;
 pub use grid::Grid;
 pub use idx_source::IdxSource;
 pub use image_grid::{ImageGrid, save_png};
-pub use loader::{Batch, Epoch, Loader, LoaderBuilder};
+pub use loader::{Batch, Epoch, Loader, LoaderBuilder, PREFETCH_BYTES};
 pub use normalize::Normalize;
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use random_crop::RandomResizedCrop;

@@ -1,7 +1,7 @@
 //! Plumbing shared by the CPU kernels: the float types they are generic over and access to
 //! candle's CPU storage.
 
-use candle_core::{CpuStorage, Layout, Result, WithDType};
+use candle_core::{CpuStorage, Layout, Result, Storage, WithDType};
 
 /// The element types of the CPU kernels: f32 for training, f64 for gradient checks.
 pub(crate) trait Float:
@@ -78,3 +78,16 @@ macro_rules! dispatch_float {
     };
 }
 pub(crate) use dispatch_float;
+
+/// The elements of a contiguous tensor's CPU storage (as `Tensor::storage_and_layout` gives
+/// it: the backward passes' view of their saved tensors).
+pub(crate) fn storage_slice<'a, T: WithDType>(
+    op: &'static str,
+    storage: &'a Storage,
+    layout: &Layout,
+) -> Result<&'a [T]> {
+    match storage {
+        Storage::Cpu(s) => slice(op, s, layout),
+        _ => candle_core::bail!("{op}: internal error, expected a CPU tensor"),
+    }
+}

@@ -77,24 +77,52 @@ impl Encoder {
         self.check_input(xs)?;
         let mut x = xs.clone();
         let mut pools = Vec::with_capacity(self.config.pools());
+        // The last block's norm (and pool), not applied yet: the next convolution applies them
+        // in its own op, so that backward keeps only the convolutions' outputs.
+        let mut pending: Option<(&Norm, bool)> = None;
         for stage in &self.stages {
-            x = match stage {
+            match stage {
                 Stage::Block { conv, norm } => {
-                    let y = conv.forward(&x, self.frozen)?;
-                    norm.forward_t(&y, train, self.frozen)?
+                    x = match pending.take() {
+                        Some((prev, pool)) => {
+                            let (_, _, h, w) = x.dims4()?;
+                            let r = conv.forward_after(&x, prev, pool, train, self.frozen)?;
+                            pools.extend(r.pool_indices.map(|indices| PoolIndices {
+                                indices,
+                                input_hw: (h, w),
+                            }));
+                            r.out
+                        }
+                        None => conv.forward(&x, self.frozen)?,
+                    };
+                    pending = Some((norm, false));
                 }
-                Stage::Pool => {
-                    let (_, _, h, w) = x.dims4()?;
-                    let (values, indices) = max_pool2d_with_indices(&x, 2, 2)?;
-                    pools.push(PoolIndices {
-                        indices,
-                        input_hw: (h, w),
-                    });
-                    values
-                }
-            };
+                Stage::Pool => match &mut pending {
+                    Some((_, pool @ false)) => *pool = true,
+                    _ => {
+                        x = self.finish(x, pending.take(), train, &mut pools)?;
+                        x = pool(&x, &mut pools)?;
+                    }
+                },
+            }
         }
-        Ok(EncoderOutput { code: x, pools })
+        let code = self.finish(x, pending, train, &mut pools)?;
+        Ok(EncoderOutput { code, pools })
+    }
+
+    /// Applies a pending norm (and pool) with the separate ops.
+    fn finish(
+        &self,
+        x: Tensor,
+        pending: Option<(&Norm, bool)>,
+        train: bool,
+        pools: &mut Vec<PoolIndices>,
+    ) -> Result<Tensor> {
+        let Some((norm, with_pool)) = pending else {
+            return Ok(x);
+        };
+        let x = norm.forward_t(&x, train, self.frozen)?;
+        if with_pool { pool(&x, pools) } else { Ok(x) }
     }
 
     fn check_input(&self, xs: &Tensor) -> Result<()> {
@@ -162,4 +190,15 @@ impl HasParams for Encoder {
         }
         out
     }
+}
+
+/// A 2x2, stride-2 max-pool whose indices join `pools`.
+fn pool(x: &Tensor, pools: &mut Vec<PoolIndices>) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let (values, indices) = max_pool2d_with_indices(x, 2, 2)?;
+    pools.push(PoolIndices {
+        indices,
+        input_hw: (h, w),
+    });
+    Ok(values)
 }

@@ -2,7 +2,10 @@
 //! its variables under a checkpoint name prefix.
 
 use candle_core::{Tensor, Var};
-use la_ops::{BatchNormConfig, BatchNormMode, batch_norm2d, conv_transpose2d, conv2d};
+use la_ops::{
+    BatchNormConfig, BatchNormMode, NormConvOutput, NormPrologue, batch_norm2d, conv_transpose2d,
+    conv2d, norm_conv2d,
+};
 
 use crate::Result;
 use crate::init::Init;
@@ -49,6 +52,32 @@ impl Conv {
         })
     }
 
+    /// This (plain) convolution of `norm`'s output, pooled first if `pool`, as one op that keeps
+    /// only `xs` (the previous block's convolution output) for backward.
+    pub fn forward_after(
+        &self,
+        xs: &Tensor,
+        norm: &Norm,
+        pool: bool,
+        train: bool,
+        frozen: bool,
+    ) -> Result<NormConvOutput> {
+        debug_assert!(
+            !self.transposed,
+            "a decoder block never takes a norm prologue"
+        );
+        let (w, b) = (value(&self.weight, frozen), value(&self.bias, frozen));
+        let (nw, nb) = (value(&norm.weight, frozen), value(&norm.bias, frozen));
+        let prologue = NormPrologue {
+            weight: &nw,
+            bias: &nb,
+            mode: norm.mode(train),
+            config: norm.config,
+            pool,
+        };
+        Ok(norm_conv2d(xs, prologue, &w, Some(&b), 1)?)
+    }
+
     pub fn variables(&self, group: ParamGroup, out: &mut Vec<Param>) {
         out.push(param(
             &self.name,
@@ -92,7 +121,12 @@ impl Norm {
 
     pub fn forward_t(&self, xs: &Tensor, train: bool, frozen: bool) -> Result<Tensor> {
         let (w, b) = (value(&self.weight, frozen), value(&self.bias, frozen));
-        let mode = if train {
+        Ok(batch_norm2d(xs, &w, &b, self.mode(train), self.config)?)
+    }
+
+    /// Batch statistics (running estimates updated) when training, else the running estimates.
+    fn mode(&self, train: bool) -> BatchNormMode<'_> {
+        if train {
             BatchNormMode::Train {
                 running_mean: &self.running_mean,
                 running_var: &self.running_var,
@@ -102,8 +136,7 @@ impl Norm {
                 running_mean: self.running_mean.as_tensor(),
                 running_var: self.running_var.as_tensor(),
             }
-        };
-        Ok(batch_norm2d(xs, &w, &b, mode, self.config)?)
+        }
     }
 
     pub fn variables(&self, group: ParamGroup, out: &mut Vec<Param>) {

@@ -25,7 +25,7 @@ pub struct Epoch {
 
 impl Epoch {
     pub(crate) fn start(shared: Arc<Shared>, order: Vec<usize>, epoch: u64) -> Self {
-        let (tx, rx) = sync_channel(shared.config.prefetch);
+        let (tx, rx) = sync_channel(shared.config.prefetch.unwrap_or(0));
         let (batch_size, drop_last) = (shared.config.batch_size, shared.config.drop_last);
         let remaining = if drop_last {
             order.len() / batch_size

@@ -22,6 +22,11 @@ use crate::report::{Skipped, Strictness};
 use crate::seed::LoaderStream;
 use worker::Shared;
 
+/// Memory for finished batches waiting ahead of the consumer, by default: loading a batch
+/// takes a fraction of the training step that consumes it, so one batch in the making is
+/// enough when batches are large.
+pub const PREFETCH_BYTES: usize = 64 << 20;
+
 /// Configures a [`Loader`].
 ///
 /// ```
@@ -46,7 +51,7 @@ pub struct LoaderBuilder {
     pub(crate) shuffle: bool,
     pub(crate) seed: u64,
     pub(crate) drop_last: bool,
-    pub(crate) prefetch: usize,
+    pub(crate) prefetch: Option<usize>,
     pub(crate) threads: usize,
     pub(crate) cache: bool,
     pub(crate) strictness: Strictness,
@@ -68,7 +73,7 @@ impl LoaderBuilder {
             shuffle: false,
             seed: 0,
             drop_last: false,
-            prefetch: 2,
+            prefetch: None,
             threads: 0,
             cache: false,
             strictness: Strictness::Lenient,
@@ -109,10 +114,21 @@ impl LoaderBuilder {
         self
     }
 
-    /// How many finished batches may wait ahead of the consumer. By default, 2.
+    /// How many finished batches may wait ahead of the consumer (0: the next batch is still
+    /// made while the consumer works, then waits for it). By default, as many of 2 as fit in
+    /// [`PREFETCH_BYTES`]: 2 for small images, 0 for batches of 224-pixel photos, whose waiting
+    /// batches would otherwise hold hundreds of megabytes.
     pub fn prefetch(&mut self, n: usize) -> &mut Self {
-        self.prefetch = n;
+        self.prefetch = Some(n);
         self
+    }
+
+    /// Finished batches waiting ahead of the consumer for images of `side` pixels: the set
+    /// number, or by default as many of 2 as fit in [`PREFETCH_BYTES`].
+    fn prefetch_batches(&self, side: u32) -> usize {
+        let bytes = self.batch_size * self.views * 3 * (side as usize).pow(2) * size_of::<f32>();
+        self.prefetch
+            .unwrap_or_else(|| (PREFETCH_BYTES / bytes.max(1)).min(2))
     }
 
     /// Decoding threads; 0 means one per CPU. By default, 0.
@@ -159,7 +175,9 @@ impl LoaderBuilder {
                 threads: self.threads,
                 reason: e.to_string(),
             })?;
-        let shared = Shared::new(self.clone(), dataset, pipeline, side, pool);
+        let mut config = self.clone();
+        config.prefetch = Some(self.prefetch_batches(side));
+        let shared = Shared::new(config, dataset, pipeline, side, pool);
         Ok(Loader {
             shared: Arc::new(shared),
         })
@@ -221,5 +239,22 @@ impl Loader {
     /// The images that failed to load so far (lenient mode), each listed once.
     pub fn skipped(&self) -> Vec<Skipped> {
         self.shared.skipped()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_batches_follow_their_size_unless_set() {
+        let mut b = LoaderBuilder::new();
+        b.batch_size(128).views(2);
+        // 128 x 2 x 3 x 224^2 x 4 bytes = 154 MB: none waits; at 32 pixels (3.1 MB), two.
+        assert_eq!(b.prefetch_batches(224), 0);
+        assert_eq!(b.prefetch_batches(32), 2);
+        // 32 x 2 x 3 x 224^2 x 4 = 38.5 MB: one fits in 64 MiB.
+        assert_eq!(b.clone().batch_size(32).prefetch_batches(224), 1);
+        assert_eq!(b.prefetch(3).prefetch_batches(224), 3);
     }
 }

@@ -82,7 +82,7 @@ fn blend<T: Float>(u: &UpdateRunning, running: &mut [T], batch: &[f64]) {
 }
 
 /// The elements of a (small) tensor as f64.
-fn to_f64(t: &Tensor) -> Result<Vec<f64>> {
+pub(crate) fn to_f64(t: &Tensor) -> Result<Vec<f64>> {
     t.to_dtype(DType::F64)?.to_vec1()
 }
 
@@ -91,21 +91,21 @@ const LANES: usize = 16;
 
 /// Per-channel mean, biased variance and 1/sqrt(var + eps) of an (n, c, plane) tensor.
 #[derive(Debug, Clone, PartialEq)]
-struct Stats {
-    mean: Vec<f64>,
-    var: Vec<f64>,
-    invstd: Vec<f64>,
+pub(crate) struct Stats {
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+    pub invstd: Vec<f64>,
 }
 
 impl Stats {
     /// The (3C) f64 tensor of mean, variance and 1/sqrt(var + eps) that the ops pass on.
-    fn to_tensor(&self) -> Result<Tensor> {
+    pub fn to_tensor(&self) -> Result<Tensor> {
         let all = [&self.mean[..], &self.var, &self.invstd].concat();
         Tensor::from_vec(all, 3 * self.mean.len(), &Device::Cpu)
     }
 
     /// The statistics of `c` channels back from [`to_tensor`](Self::to_tensor)'s form.
-    fn from_tensor(t: &Tensor, c: usize) -> Result<Self> {
+    pub fn from_tensor(t: &Tensor, c: usize) -> Result<Self> {
         let all = to_f64(t)?;
         let part = |i: usize| all[i * c..(i + 1) * c].to_vec();
         Ok(Stats {
@@ -116,7 +116,7 @@ impl Stats {
     }
 
     /// Statistics given as running estimates (evaluation mode).
-    fn from_running(mean: Vec<f64>, var: Vec<f64>, eps: f64) -> Self {
+    pub fn from_running(mean: Vec<f64>, var: Vec<f64>, eps: f64) -> Self {
         let invstd = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         Stats { mean, var, invstd }
     }
@@ -161,7 +161,7 @@ fn sum2<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
 
 /// Batch statistics, one pass: moments about the channel's first element stay accurate even
 /// when the mean is large compared to the spread.
-fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
+pub(crate) fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
     let moments: Vec<(f64, f64)> = (0..d.c)
         .into_par_iter()
         .map(|ch| {
@@ -181,7 +181,7 @@ fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
 }
 
 /// y = (x - mean) * invstd * weight + bias, then ReLU if `relu`.
-fn normalize<T: Float>(
+pub(crate) fn normalize<T: Float>(
     xs: &[T],
     d: Dims,
     s: &Stats,
@@ -208,19 +208,19 @@ fn normalize<T: Float>(
 
 /// Gradients of input, weight and bias. `res` is the op's output, used for the ReLU mask;
 /// `train` adds the terms that come from the batch statistics depending on the input.
-struct Backward<'a, T> {
-    xs: &'a [T],
-    res: &'a [T],
-    grad: &'a [T],
-    weight: &'a [f64],
-    dims: Dims,
-    relu: bool,
-    train: bool,
+pub(crate) struct Backward<'a, T> {
+    pub xs: &'a [T],
+    pub res: &'a [T],
+    pub grad: &'a [T],
+    pub weight: &'a [f64],
+    pub dims: Dims,
+    pub relu: bool,
+    pub train: bool,
 }
 
 impl<T: Float> Backward<'_, T> {
     /// (dx, dweight, dbias).
-    fn run(&self, s: &Stats) -> (Vec<T>, Vec<f64>, Vec<f64>) {
+    pub fn run(&self, s: &Stats) -> (Vec<T>, Vec<f64>, Vec<f64>) {
         let d = self.dims;
         let sums: Vec<(f64, f64)> = (0..d.c)
             .into_par_iter()

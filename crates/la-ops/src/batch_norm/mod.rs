@@ -1,7 +1,7 @@
 //! `batch_norm2d`: 2-d batch normalisation in training and evaluation modes, with an optional
 //! fused ReLU, as one op with a hand-written backward pass.
 
-mod cpu;
+pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod generic;
@@ -121,7 +121,12 @@ pub fn batch_norm2d(
 }
 
 /// Checks the input, parameters and running statistics; returns the input's sizes.
-fn validate(xs: &Tensor, weight: &Tensor, bias: &Tensor, mode: BatchNormMode) -> Result<Dims> {
+pub(crate) fn validate(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    mode: BatchNormMode,
+) -> Result<Dims> {
     let [n, c, h, w] = check::dims4(OP, "input", xs)?;
     check::float(OP, "input", xs)?;
     let (running_mean, running_var) = running(mode);
@@ -148,7 +153,7 @@ fn validate(xs: &Tensor, weight: &Tensor, bias: &Tensor, mode: BatchNormMode) ->
 }
 
 /// The running mean and variance of either mode.
-fn running<'a>(mode: BatchNormMode<'a>) -> (&'a Tensor, &'a Tensor) {
+pub(crate) fn running<'a>(mode: BatchNormMode<'a>) -> (&'a Tensor, &'a Tensor) {
     match mode {
         BatchNormMode::Train {
             running_mean,
@@ -163,7 +168,13 @@ fn running<'a>(mode: BatchNormMode<'a>) -> (&'a Tensor, &'a Tensor) {
 
 /// `running = (1 - momentum) * running + momentum * batch`, in place, the variance unbiased,
 /// from the (3C) statistics of the forward pass.
-fn update_running(mean: &Var, var: &Var, stats: &Tensor, d: Dims, momentum: f64) -> Result<()> {
+pub(crate) fn update_running(
+    mean: &Var,
+    var: &Var,
+    stats: &Tensor,
+    d: Dims,
+    momentum: f64,
+) -> Result<()> {
     let update = |part, scale| UpdateRunning {
         c: d.c,
         part,

@@ -88,7 +88,7 @@ fn flip<T: Float>(s: &CpuStorage, l: &Layout, d: [usize; 4]) -> Result<CpuStorag
 }
 
 /// Sums of an (N, C, H, W) tensor over everything but C: the bias gradient.
-pub(super) struct ChannelSum;
+pub(crate) struct ChannelSum;
 
 impl CustomOp1 for ChannelSum {
     fn name(&self) -> &'static str {

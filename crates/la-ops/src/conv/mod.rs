@@ -7,7 +7,7 @@
 //! rotated, transposed weight; a transposed convolution is the forward convolution with that
 //! same rotated weight, so its backward passes come out of autograd for free.
 
-mod cpu;
+pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod direct;
@@ -23,7 +23,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 
 use crate::cpu::{Float, dispatch_float, slice};
 use crate::{OpError, check};
-use grad_ops::{ChannelSum, FilterGrad, FlipTranspose};
+pub(crate) use grad_ops::ChannelSum;
+use grad_ops::{FilterGrad, FlipTranspose};
 
 const CONV: &str = "conv2d";
 const CONV_T: &str = "conv_transpose2d";
@@ -43,7 +44,7 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    fn new(x: [usize; 4], w: [usize; 4], pad: (usize, usize)) -> Self {
+    pub(crate) fn new(x: [usize; 4], w: [usize; 4], pad: (usize, usize)) -> Self {
         let [_, c_in, h, wd] = x;
         let [c_out, _, kh, kw] = w;
         Geometry {
@@ -176,7 +177,7 @@ fn check_weight_grad(
 }
 
 /// Checks the operands of [`conv2d`]: weight (C_out, C_in, kh, kw).
-fn check_conv(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
+pub(crate) fn check_conv(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
     validate(
         CONV,
         xs,
@@ -314,31 +315,48 @@ impl Conv {
         weight: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = &self.0;
-        let dx = if xs.track_op() {
-            let rotated = weight.apply_op1_no_bwd(&FlipTranspose)?;
-            // The adjoint pads by k - 1 - p; a negative padding crops the gradient instead.
-            let (crop_h, crop_w) = (
-                (g.pad.0 + 1).saturating_sub(g.kh),
-                (g.pad.1 + 1).saturating_sub(g.kw),
-            );
-            let grad = grad.narrow(2, crop_h, g.out_h - 2 * crop_h)?.narrow(
-                3,
-                crop_w,
-                g.out_w - 2 * crop_w,
-            )?;
-            let pad = ((g.kh - 1 + crop_h) - g.pad.0, (g.kw - 1 + crop_w) - g.pad.1);
-            Some(conv_padded(CONV, &grad, &rotated, None, pad)?)
-        } else {
-            None
-        };
-        let dw = if weight.track_op() {
-            Some(xs.apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(*g))?)
-        } else {
-            None
-        };
-        Ok((dx, dw))
+        input_and_filter_grads(
+            &self.0,
+            xs,
+            weight,
+            grad,
+            (xs.track_op(), weight.track_op()),
+        )
     }
+}
+
+/// The gradients of a convolution's input and weight from its output gradient `grad`, each
+/// computed only where `wanted` says so; none of them is recorded for autograd.
+pub(crate) fn input_and_filter_grads(
+    g: &Geometry,
+    xs: &Tensor,
+    weight: &Tensor,
+    grad: &Tensor,
+    wanted: (bool, bool),
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let dx = if wanted.0 {
+        let rotated = weight.apply_op1_no_bwd(&FlipTranspose)?;
+        // The adjoint pads by k - 1 - p; a negative padding crops the gradient instead.
+        let (crop_h, crop_w) = (
+            (g.pad.0 + 1).saturating_sub(g.kh),
+            (g.pad.1 + 1).saturating_sub(g.kw),
+        );
+        let grad = grad.narrow(2, crop_h, g.out_h - 2 * crop_h)?.narrow(
+            3,
+            crop_w,
+            g.out_w - 2 * crop_w,
+        )?;
+        let pad = ((g.kh - 1 + crop_h) - g.pad.0, (g.kw - 1 + crop_w) - g.pad.1);
+        Some(conv_padded(CONV, &grad, &rotated, None, pad)?)
+    } else {
+        None
+    };
+    let dw = if wanted.1 {
+        Some(xs.apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(*g))?)
+    } else {
+        None
+    };
+    Ok((dx, dw))
 }
 
 fn conv_fwd<T: Float>(

@@ -25,9 +25,14 @@ pub(crate) fn forward<T: Float>(
     out_shape: Shape,
 ) -> Result<(CpuStorage, Vec<u32>)> {
     let x = slice::<T>("max_pool2d_with_indices", storage, layout)?;
+    let (values, indices) = pool_planes(x, g, out_shape.elem_count());
+    Ok((T::to_cpu_storage_owned(values), indices))
+}
+
+/// The pooled values and argmax positions of the (H, W) planes of `x`, `count` outputs in all.
+pub(crate) fn pool_planes<T: Float>(x: &[T], g: PoolGeometry, count: usize) -> (Vec<T>, Vec<u32>) {
     let (h, w) = g.in_hw;
     let (oh, ow) = g.out_hw;
-    let count = out_shape.elem_count();
     let mut values = vec![T::zero(); count];
     let mut indices = vec![0u32; count];
     if count > 0 {
@@ -37,7 +42,7 @@ pub(crate) fn forward<T: Float>(
             .zip(x.par_chunks(h * w))
             .for_each(|((v, i), plane)| pool_plane(plane, v, i, g));
     }
-    Ok((T::to_cpu_storage_owned(values), indices))
+    (values, indices)
 }
 
 fn pool_plane<T: Float>(plane: &[T], values: &mut [T], indices: &mut [u32], g: PoolGeometry) {

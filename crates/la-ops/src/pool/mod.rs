@@ -1,6 +1,6 @@
 //! `max_pool2d_with_indices`: max-pooling that also returns where each maximum came from.
 
-mod cpu;
+pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod generic;
@@ -54,7 +54,7 @@ pub fn max_pool2d_with_indices(
 }
 
 /// Checks the input and parameters and returns the window geometry.
-fn validate(xs: &Tensor, kernel: usize, stride: usize) -> Result<PoolGeometry> {
+pub(crate) fn validate(xs: &Tensor, kernel: usize, stride: usize) -> Result<PoolGeometry> {
     let [_, _, h, w] = check::dims4(OP, "input", xs)?;
     check::float(OP, "input", xs)?;
     check::positive(OP, "kernel", kernel)?;

@@ -60,7 +60,7 @@ pub(crate) fn scatter_add_planes(
 }
 
 /// Gather from `xs` planes at `indices` (the unpool backward).
-fn gather_planes(xs: &Tensor, indices: &Tensor) -> Result<Tensor> {
+pub(crate) fn gather_planes(xs: &Tensor, indices: &Tensor) -> Result<Tensor> {
     xs.contiguous()?
         .apply_op2(&indices.contiguous()?, GatherPlanes)
 }

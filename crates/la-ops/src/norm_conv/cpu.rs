@@ -1,0 +1,130 @@
+//! CPU passes of [`norm_conv2d`](super::norm_conv2d), assembled from the batch norm, pool and
+//! convolution kernels: the forward pass builds the convolution's input in a scratch buffer;
+//! the backward pass rebuilds it from the saved statistics.
+
+use candle_core::{CpuStorage, Device, Layout, Result, Tensor};
+
+use super::{NormConv, OP};
+use crate::batch_norm::cpu::{Backward, Stats, batch_stats, normalize, to_f64};
+use crate::conv::{ChannelSum, cpu as conv_cpu, input_and_filter_grads};
+use crate::cpu::{Float, slice, storage_slice};
+use crate::pool::cpu::pool_planes;
+use crate::unpool::{gather_planes, scatter_add_planes};
+
+type Input<'a> = (&'a CpuStorage, &'a Layout);
+
+/// The parameters split: batch-norm weight, batch-norm bias, convolution bias.
+fn split<'a, T>(op: &NormConv, params: &'a [T]) -> (&'a [T], &'a [T], Option<&'a [T]>) {
+    let c = op.dims.c;
+    let bias = op.conv_bias.then(|| &params[2 * c..]);
+    (&params[..c], &params[c..2 * c], bias)
+}
+
+/// The convolution of the normalised, rectified and pooled `ys`; keeps the statistics and the
+/// pool's indices in the op.
+pub(super) fn forward<T: Float>(
+    op: &NormConv,
+    ys: Input<'_>,
+    weight: Input<'_>,
+    params: Input<'_>,
+) -> Result<CpuStorage> {
+    let y = slice::<T>(OP, ys.0, ys.1)?;
+    let (nw, nb, bias) = split(op, slice::<T>(OP, params.0, params.1)?);
+    let stats = match &op.running {
+        None => batch_stats(y, op.dims, op.config.eps),
+        Some((m, v)) => Stats::from_running(to_f64(m)?, to_f64(v)?, op.config.eps),
+    };
+    let mut xs = normalize(y, op.dims, &stats, nw, nb, op.config.relu);
+    if let Some(p) = op.pool {
+        let (values, indices) =
+            pool_planes(&xs, p, op.conv.c_in * op.dims.n * p.out_hw.0 * p.out_hw.1);
+        let shape = (op.dims.n, op.dims.c, p.out_hw.0, p.out_hw.1);
+        let _ = op
+            .indices
+            .set(Tensor::from_vec(indices, shape, &Device::Cpu)?);
+        xs = values;
+    }
+    let out = conv_cpu::forward(
+        &xs,
+        op.dims.n,
+        &op.conv,
+        slice::<T>(OP, weight.0, weight.1)?,
+        bias,
+    );
+    let _ = op.stats.set(stats.to_tensor()?);
+    Ok(T::to_cpu_storage_owned(out))
+}
+
+/// Gradients of `ys`, the convolution weight and the concatenated parameters, each only where
+/// autograd needs it.
+pub(super) fn backward<T: Float>(
+    op: &NormConv,
+    ys: &Tensor,
+    weight: &Tensor,
+    params: &Tensor,
+    grad: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let stats = op
+        .stats
+        .get()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: backward before forward")))?;
+    let stats = Stats::from_tensor(stats, op.dims.c)?;
+    let (want_dy, want_params) = (ys.track_op(), params.track_op());
+    let ys = ys.contiguous()?;
+    let pv = params.to_vec1::<T>()?;
+    let (nw, nb, _) = split(op, &pv);
+    let (ys_storage, ys_layout) = ys.storage_and_layout();
+    let y = storage_slice::<T>(OP, &ys_storage, ys_layout)?;
+    // The normalised input, exactly as the forward pass computed it.
+    let normalised = normalize(y, op.dims, &stats, nw, nb, op.config.relu);
+    let normalised = Tensor::from_vec(normalised, ys.shape(), &Device::Cpu)?;
+    let indices = op.indices.get();
+    let xs = match indices {
+        Some(i) => gather_planes(&normalised, i)?,
+        None => normalised.clone(),
+    };
+    let grad = grad.contiguous()?;
+    let norm_grads = want_dy || want_params;
+    let (dxs, dw) = input_and_filter_grads(
+        &op.conv,
+        &xs,
+        weight,
+        &grad,
+        (norm_grads, weight.track_op()),
+    )?;
+    drop(xs);
+    let Some(dxs) = dxs else {
+        return Ok((None, dw, None));
+    };
+    let dn = match (indices, op.pool) {
+        (Some(i), Some(p)) => scatter_add_planes(&dxs, i, p.in_hw)?,
+        _ => dxs,
+    };
+    let (res_storage, res_layout) = normalised.storage_and_layout();
+    let (dn_storage, dn_layout) = dn.storage_and_layout();
+    let (dy, dnw, dnb) = Backward {
+        xs: y,
+        res: storage_slice::<T>(OP, &res_storage, res_layout)?,
+        grad: storage_slice::<T>(OP, &dn_storage, dn_layout)?,
+        weight: &nw.iter().map(|w| w.f64()).collect::<Vec<_>>(),
+        dims: op.dims,
+        relu: op.config.relu,
+        train: op.running.is_none(),
+    }
+    .run(&stats);
+    let dy = Tensor::from_vec(dy, ys.shape(), &Device::Cpu)?;
+    let dparams = if want_params {
+        let c = op.dims.c;
+        let mut parts = vec![
+            Tensor::from_slice(&dnw, c, &Device::Cpu)?.to_dtype(T::DTYPE)?,
+            Tensor::from_slice(&dnb, c, &Device::Cpu)?.to_dtype(T::DTYPE)?,
+        ];
+        if op.conv_bias {
+            parts.push(grad.apply_op1_no_bwd(&ChannelSum)?);
+        }
+        Some(Tensor::cat(&parts, 0)?)
+    } else {
+        None
+    };
+    Ok((want_dy.then_some(dy), dw, dparams))
+}
