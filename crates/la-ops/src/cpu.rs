@@ -1,7 +1,10 @@
 //! Plumbing shared by the CPU kernels: the float types they are generic over and access to
 //! candle's CPU storage.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, Layout, Result, Storage, WithDType};
+use rayon::prelude::*;
 
 /// The element types of the CPU kernels: f32 for training, f64 for gradient checks.
 pub(crate) trait Float:
@@ -45,6 +48,27 @@ pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     let mut lanes = [T::zero(); LANES];
     lane_dot(&mut lanes, a, b);
     lanes.iter().fold(T::zero(), |s, &v| s + v)
+}
+
+/// A vector of `len` elements written in parallel, chunk by chunk (`chunk` elements each, the
+/// last one shorter), by `fill(chunk index, chunk)`, without zeroing the memory first: a
+/// kernel's output that it overwrites entirely.
+///
+/// # Safety
+/// `fill` must write every element of every chunk it is given.
+pub(crate) unsafe fn par_filled<T: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, c)| fill(i, c));
+    // SAFETY: the first `len` elements are initialised: `fill` wrote every chunk.
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// The elements of a contiguous tensor as a slice. The public functions make their inputs

@@ -6,7 +6,9 @@ use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use super::{BatchNorm2d, BatchNorm2dBackward, OP, UpdateRunning};
-use crate::cpu::{Float, slice};
+use std::mem::MaybeUninit;
+
+use crate::cpu::{Float, par_filled, slice};
 
 type Input<'a> = (&'a CpuStorage, &'a Layout);
 
@@ -43,7 +45,7 @@ pub(super) fn backward<T: Float>(
 ) -> Result<CpuStorage> {
     let bw = Backward {
         xs: slice::<T>(OP, xs.0, xs.1)?,
-        res: slice::<T>(OP, res.0, res.1)?,
+        gate: ReluGate::Output(slice::<T>(OP, res.0, res.1)?),
         grad: slice::<T>(OP, grad.0, grad.1)?,
         weight: &to_f64(&op.weight)?,
         dims: op.dims,
@@ -180,6 +182,14 @@ pub(crate) fn batch_stats<T: Float>(xs: &[T], d: Dims, eps: f64) -> Stats {
     Stats::from_running(mean, var, eps)
 }
 
+/// The normalisation of channel `ch` as `x * scale + shift` in `T`: the same numbers in the
+/// forward pass and wherever backward redoes it.
+fn affine<T: Float>(weight: f64, bias: f64, s: &Stats, ch: usize) -> (T, T) {
+    let scale = weight * s.invstd[ch];
+    let shift = bias - s.mean[ch] * scale;
+    (T::of(scale), T::of(shift))
+}
+
 /// y = (x - mean) * invstd * weight + bias, then ReLU if `relu`.
 pub(crate) fn normalize<T: Float>(
     xs: &[T],
@@ -189,28 +199,33 @@ pub(crate) fn normalize<T: Float>(
     bias: &[T],
     relu: bool,
 ) -> Vec<T> {
-    let mut out = vec![T::zero(); xs.len()];
-    out.par_chunks_mut(d.plane)
-        .zip(xs.par_chunks(d.plane))
-        .enumerate()
-        .for_each(|(p, (y, x))| {
+    let floor = if relu { T::zero() } else { T::neg_infinity() };
+    // SAFETY: every chunk is written whole: `x` is as long as `y`.
+    unsafe {
+        par_filled(xs.len(), d.plane, |p, y| {
             let ch = p % d.c;
-            let scale = weight[ch].f64() * s.invstd[ch];
-            let shift = bias[ch].f64() - s.mean[ch] * scale;
-            let (scale, shift) = (T::of(scale), T::of(shift));
-            let floor = if relu { T::zero() } else { T::neg_infinity() };
-            y.iter_mut()
-                .zip(x)
-                .for_each(|(y, &x)| *y = num_traits::Float::max(x * scale + shift, floor));
-        });
-    out
+            let (scale, shift) = affine::<T>(weight[ch].f64(), bias[ch].f64(), s, ch);
+            let x = &xs[p * d.plane..][..y.len()];
+            y.iter_mut().zip(x).for_each(|(y, &x)| {
+                y.write(num_traits::Float::max(x * scale + shift, floor));
+            });
+        })
+    }
 }
 
-/// Gradients of input, weight and bias. `res` is the op's output, used for the ReLU mask;
-/// `train` adds the terms that come from the batch statistics depending on the input.
+/// Where the backward pass reads whether the fused ReLU let a value through.
+pub(crate) enum ReluGate<'a, T> {
+    /// The op's output: through where positive.
+    Output(&'a [T]),
+    /// The normalisation redone from the input with these per-channel biases (f64).
+    Input(&'a [f64]),
+}
+
+/// Gradients of input, weight and bias; `train` adds the terms that come from the batch
+/// statistics depending on the input.
 pub(crate) struct Backward<'a, T> {
     pub xs: &'a [T],
-    pub res: &'a [T],
+    pub gate: ReluGate<'a, T>,
     pub grad: &'a [T],
     pub weight: &'a [f64],
     pub dims: Dims,
@@ -224,7 +239,7 @@ impl<T: Float> Backward<'_, T> {
         let d = self.dims;
         let sums: Vec<(f64, f64)> = (0..d.c)
             .into_par_iter()
-            .map(|ch| self.channel_sums(ch, s.mean[ch]))
+            .map(|ch| self.channel_sums(ch, s))
             .collect();
         // Σ dy and Σ dy·(x - mean); the weight gradient is the latter times invstd.
         let dbias = sums.iter().map(|s| s.0).collect();
@@ -233,32 +248,43 @@ impl<T: Float> Backward<'_, T> {
             .zip(&s.invstd)
             .map(|(sm, is)| sm.1 * is)
             .collect();
-        let mut dx = vec![T::zero(); self.xs.len()];
-        dx.par_chunks_mut(d.plane).enumerate().for_each(|(p, dx)| {
-            let ch = p % d.c;
-            self.input_grad(dx, p, s, ch, sums[ch]);
-        });
+        // SAFETY: `input_grad` writes its whole plane: `dy` and `xs` are plane-long.
+        let dx = unsafe {
+            par_filled(self.xs.len(), d.plane, |p, dx| {
+                self.input_grad(dx, p, s, p % d.c, sums[p % d.c]);
+            })
+        };
         (dx, dweight, dbias)
     }
 
     /// The output gradient of one plane, zero where the fused ReLU was off.
-    fn dy(&self, p: usize) -> impl Iterator<Item = T> + '_ {
+    fn dy(&self, p: usize, s: &Stats) -> impl Iterator<Item = T> + '_ {
         let r = p * self.dims.plane..(p + 1) * self.dims.plane;
+        let ch = p % self.dims.c;
+        let (values, (scale, shift)) = match self.gate {
+            ReluGate::Output(res) => (&res[r.clone()], (T::one(), T::zero())),
+            ReluGate::Input(bias) => (
+                &self.xs[r.clone()],
+                affine(self.weight[ch], bias[ch], s, ch),
+            ),
+        };
         let relu = self.relu;
-        self.grad[r.clone()]
+        // Off where the rectified value is zero: not positive, or NaN (which max drops).
+        let on = move |v: T| v * scale + shift > T::zero();
+        self.grad[r]
             .iter()
-            .zip(&self.res[r])
-            .map(move |(&g, &y)| if relu && y <= T::zero() { T::zero() } else { g })
+            .zip(values)
+            .map(move |(&g, &v)| if relu && !on(v) { T::zero() } else { g })
     }
 
-    fn channel_sums(&self, ch: usize, mean: f64) -> (f64, f64) {
+    fn channel_sums(&self, ch: usize, s: &Stats) -> (f64, f64) {
         let d = self.dims;
-        let mean = T::of(mean);
+        let mean = T::of(s.mean[ch]);
         let (mut sg, mut sgx) = (0.0, 0.0);
         let mut gbuf = vec![T::zero(); d.plane];
         for img in 0..d.n {
             let p = img * d.c + ch;
-            gbuf.iter_mut().zip(self.dy(p)).for_each(|(b, g)| *b = g);
+            gbuf.iter_mut().zip(self.dy(p, s)).for_each(|(b, g)| *b = g);
             let x = &self.xs[p * d.plane..(p + 1) * d.plane];
             sg += sum2(&gbuf, &gbuf, |g, _| g);
             sgx += sum2(&gbuf, x, |g, x| g * (x - mean));
@@ -266,7 +292,14 @@ impl<T: Float> Backward<'_, T> {
         (sg, sgx)
     }
 
-    fn input_grad(&self, dx: &mut [T], p: usize, s: &Stats, ch: usize, sums: (f64, f64)) {
+    fn input_grad(
+        &self,
+        dx: &mut [MaybeUninit<T>],
+        p: usize,
+        s: &Stats,
+        ch: usize,
+        sums: (f64, f64),
+    ) {
         let w = self.weight[ch];
         let (scale, shift, slope) = if self.train {
             // dx = w·invstd·(dy - Σdy/n - xhat·Σ(dy·xhat)/n), as an affine map of dy and x.
@@ -283,7 +316,9 @@ impl<T: Float> Backward<'_, T> {
         let (scale, shift, slope) = (T::of(scale), T::of(shift), T::of(slope));
         let x = &self.xs[p * self.dims.plane..(p + 1) * self.dims.plane];
         dx.iter_mut()
-            .zip(self.dy(p).zip(x))
-            .for_each(|(dx, (g, &x))| *dx = g * scale + x * slope + shift);
+            .zip(self.dy(p, s).zip(x))
+            .for_each(|(dx, (g, &x))| {
+                dx.write(g * scale + x * slope + shift);
+            });
     }
 }

@@ -5,7 +5,7 @@
 use candle_core::{CpuStorage, Device, Layout, Result, Tensor};
 
 use super::{NormConv, OP};
-use crate::batch_norm::cpu::{Backward, Stats, batch_stats, normalize, to_f64};
+use crate::batch_norm::cpu::{Backward, Dims, ReluGate, Stats, batch_stats, normalize, to_f64};
 use crate::conv::{ChannelSum, cpu as conv_cpu, input_and_filter_grads};
 use crate::cpu::{Float, slice, storage_slice};
 use crate::pool::cpu::pool_planes;
@@ -73,16 +73,7 @@ pub(super) fn backward<T: Float>(
     let ys = ys.contiguous()?;
     let pv = params.to_vec1::<T>()?;
     let (nw, nb, _) = split(op, &pv);
-    let (ys_storage, ys_layout) = ys.storage_and_layout();
-    let y = storage_slice::<T>(OP, &ys_storage, ys_layout)?;
-    // The normalised input, exactly as the forward pass computed it.
-    let normalised = normalize(y, op.dims, &stats, nw, nb, op.config.relu);
-    let normalised = Tensor::from_vec(normalised, ys.shape(), &Device::Cpu)?;
-    let indices = op.indices.get();
-    let xs = match indices {
-        Some(i) => gather_planes(&normalised, i)?,
-        None => normalised.clone(),
-    };
+    let xs = conv_input(op, &ys, &stats, nw, nb)?;
     let grad = grad.contiguous()?;
     let norm_grads = want_dy || want_params;
     let (dxs, dw) = input_and_filter_grads(
@@ -96,17 +87,18 @@ pub(super) fn backward<T: Float>(
     let Some(dxs) = dxs else {
         return Ok((None, dw, None));
     };
-    let dn = match (indices, op.pool) {
+    let dn = match (op.indices.get(), op.pool) {
         (Some(i), Some(p)) => scatter_add_planes(&dxs, i, p.in_hw)?,
         _ => dxs,
     };
-    let (res_storage, res_layout) = normalised.storage_and_layout();
+    let (ys_storage, ys_layout) = ys.storage_and_layout();
     let (dn_storage, dn_layout) = dn.storage_and_layout();
+    let f64s = |v: &[T]| v.iter().map(|x| x.f64()).collect::<Vec<_>>();
     let (dy, dnw, dnb) = Backward {
-        xs: y,
-        res: storage_slice::<T>(OP, &res_storage, res_layout)?,
+        xs: storage_slice::<T>(OP, &ys_storage, ys_layout)?,
+        gate: ReluGate::Input(&f64s(nb)),
         grad: storage_slice::<T>(OP, &dn_storage, dn_layout)?,
-        weight: &nw.iter().map(|w| w.f64()).collect::<Vec<_>>(),
+        weight: &f64s(nw),
         dims: op.dims,
         relu: op.config.relu,
         train: op.running.is_none(),
@@ -127,4 +119,26 @@ pub(super) fn backward<T: Float>(
         None
     };
     Ok((want_dy.then_some(dy), dw, dparams))
+}
+
+/// The convolution's input, exactly as the forward pass computed it: picking the pool's
+/// maxima commutes with the normalisation, so only the pooled values are normalised again.
+fn conv_input<T: Float>(
+    op: &NormConv,
+    ys: &Tensor,
+    stats: &Stats,
+    weight: &[T],
+    bias: &[T],
+) -> Result<Tensor> {
+    let (source, dims) = match (op.indices.get(), op.pool) {
+        (Some(indices), Some(p)) => {
+            let plane = p.out_hw.0 * p.out_hw.1;
+            (gather_planes(ys, indices)?, Dims { plane, ..op.dims })
+        }
+        _ => (ys.clone(), op.dims),
+    };
+    let (storage, layout) = source.storage_and_layout();
+    let x = storage_slice::<T>(OP, &storage, layout)?;
+    let xs = normalize(x, dims, stats, weight, bias, op.config.relu);
+    Tensor::from_vec(xs, source.shape(), &Device::Cpu)
 }
