@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// Bytes per activation value in a training step of the encoder: the convolution's output
 /// kept for backward (the batch norm, ReLU and pool are rebuilt from it, `la_ops::norm_conv2d`)
 /// and, at the largest layer, its gradient, the rebuilt input and the gradient's accumulation
-/// (calibrated on the measured peak of a 224-pixel step, docs/benchmarks.md: 3.57 GB at batch
+/// (calibrated on the measured peak of a 224-pixel step, docs/benchmarks.md: 3.6-3.8 GB at batch
 /// 128 x 2 views, image cache included).
 const TRAINING_BYTES_PER_VALUE: u64 = 4 * 3;
 
