@@ -23,7 +23,9 @@ pub unsafe fn tune_cpu_runtime() {
     // SAFETY: mallopt only changes allocator parameters; it is safe to call at any time.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, KEEP_BELOW_BYTES);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+        // -1, not c_int::MAX: glibc reads it as the largest size_t (mallopt(3): trimming off);
+        // at 2 GiB a 224-pixel step's freed top of the heap was handed back and faulted in again.
+        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
     }
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // SAFETY: the caller guarantees that no other thread runs.
