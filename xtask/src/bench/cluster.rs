@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn every_table_from_the_json_lines() {
         let lines = r#"
-{"bench": "fashion_kmeans", "impl": "la", "seed": 0, "s": 1.63, "cpu_s": 1.77, "inertia": 316752.94, "acc": 0.4861, "nmi": 0.516, "ari": 0.351}
+{"bench": "fashion_kmeans", "impl": "la", "seed": 0, "s": 1.63, "cpu_s": 1.77, "iterations": 80, "inertia": 316752.94, "acc": 0.4861, "nmi": 0.516, "ari": 0.351}
 {"bench": "knn_search", "impl": "la", "k": 200, "s": 14.1, "cpu_s": 13.0}
 {"bench": "knn", "impl": "la", "classifier": "weighted kNN, k = 200, tau = 0.07", "accuracy": 0.79141}
 {"bench": "knn", "impl": "la", "classifier": "1-NN", "accuracy": 0.8576}
@@ -225,7 +225,7 @@ mod tests {
 {"bench": "la_clusterings", "impl": "la", "setting": "21 products alone", "s": 3.7, "cpu_s": 1.86}
 {"bench": "topk", "impl": "la-ops", "rows": 1, "cols": 1048576, "k": 10, "ms": 0.36}
 {"bench": "topk", "impl": "torch", "rows": 1, "cols": 1048576, "k": 10, "ms": 8.05}
-{"bench": "fashion_kmeans", "impl": "sklearn", "seed": 0, "s": 12.2, "cpu_s": 14.4, "inertia": 316769.8, "acc": 0.491, "nmi": 0.516, "ari": 0.354}
+{"bench": "fashion_kmeans", "impl": "sklearn", "seed": 0, "s": 12.2, "cpu_s": 14.4, "iterations": 12, "inertia": 316769.8, "acc": 0.491, "nmi": 0.516, "ari": 0.354}
 {"bench": "knn", "impl": "sklearn", "classifier": "weighted kNN, k = 200, tau = 0.07", "accuracy": 0.7914, "s": 32.2, "cpu_s": 40.0}
 {"bench": "la_clusterings", "impl": "sklearn", "setting": "random init, max_iter 20 (faiss/LA)", "s": 8.8, "cpu_s": 4.2, "iterations": [20], "inertia": 14036.12}
 "#;

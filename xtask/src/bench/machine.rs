@@ -2,26 +2,45 @@
 
 use xshell::{Shell, cmd};
 
-/// The CPU model from `/proc/cpuinfo` (with "AVX-512" when its flags say so) and the number of
-/// logical cores; `None` when the text names no processor.
+/// The CPU model from `/proc/cpuinfo`, with what tells machines of one marketing name apart
+/// (the family and model numbers, AMD's core generation, "AVX-512" when the flags say so), and
+/// the number of logical cores; `None` when the text names no processor.
 pub fn cpu(cpuinfo: &str) -> Option<(String, usize)> {
-    let field = |line: &str, name: &str| {
-        let (key, value) = line.split_once(':')?;
-        (key.trim() == name).then(|| value.trim().to_string())
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
     };
     let cores = cpuinfo
         .lines()
-        .filter(|l| field(l, "processor").is_some())
+        .filter(|l| {
+            l.split_once(':')
+                .is_some_and(|(k, _)| k.trim() == "processor")
+        })
         .count();
-    let model = cpuinfo.lines().find_map(|l| field(l, "model name"))?;
-    let avx512 = cpuinfo
-        .lines()
-        .find_map(|l| field(l, "flags"))
-        .is_some_and(|f| f.split_whitespace().any(|x| x == "avx512f"));
-    let model = if avx512 {
-        format!("{model} (AVX-512)")
-    } else {
+    let model = field("model name")?;
+    let avx512 = field("flags").is_some_and(|f| f.split_whitespace().any(|x| x == "avx512f"));
+    let number = |name: &str| field(name).and_then(|v| v.parse::<u32>().ok());
+    let mut notes = Vec::new();
+    if let (Some(family), Some(m)) = (number("cpu family"), number("model")) {
+        let amd = field("vendor_id").is_some_and(|v| v == "AuthenticAMD");
+        // Zen 3 and Zen 4 share family 25; of the two only Zen 4 has AVX-512.
+        match (amd, family, avx512) {
+            (true, 25, false) => notes.push("Zen 3".to_string()),
+            (true, 25, true) => notes.push("Zen 4".to_string()),
+            (true, 26, _) => notes.push("Zen 5".to_string()),
+            _ => {}
+        }
+        notes.push(format!("family {family} model {m}"));
+    }
+    if avx512 {
+        notes.push("AVX-512".to_string());
+    }
+    let model = if notes.is_empty() {
         model
+    } else {
+        format!("{model} ({})", notes.join(", "))
     };
     Some((model, cores.max(1)))
 }
@@ -46,7 +65,7 @@ pub fn load_now() -> String {
         .map_or_else(|| "unknown".into(), |l| format!("{l:.1}"))
 }
 
-/// One line naming the machine: "AMD EPYC (AVX-512), 2 cores, 23.5 GiB".
+/// One line naming the machine: "AMD EPYC (Zen 5, family 26 model 2, AVX-512), 2 cores, 23.5 GiB".
 pub fn describe() -> String {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let (model, cores) = cpu(&read("/proc/cpuinfo")).unwrap_or_else(|| {
@@ -90,6 +109,26 @@ mod tests {
         assert_eq!(
             cpu(CPUINFO),
             Some(("AMD EPYC 9R14 (AVX-512)".to_string(), 2))
+        );
+        let zen5 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n\
+            model name\t: AMD EPYC\nflags\t\t: avx512f\n";
+        assert_eq!(
+            cpu(zen5),
+            Some((
+                "AMD EPYC (Zen 5, family 26 model 2, AVX-512)".to_string(),
+                1
+            ))
+        );
+        let zen4 = zen5.replace(": 26", ": 25").replace(": 2\n", ": 17\n");
+        assert_eq!(
+            cpu(&zen4).unwrap().0,
+            "AMD EPYC (Zen 4, family 25 model 17, AVX-512)"
+        );
+        let xeon = "processor : 0\nvendor_id : GenuineIntel\ncpu family : 6\nmodel : 143\n\
+            model name : Intel Xeon\nflags : avx512f amx_tile\n";
+        assert_eq!(
+            cpu(xeon).unwrap().0,
+            "Intel Xeon (family 6 model 143, AVX-512)"
         );
         let plain = "processor : 0\nmodel name : Some CPU\nflags : sse avx512_bf16\n";
         assert_eq!(cpu(plain), Some(("Some CPU".to_string(), 1)));

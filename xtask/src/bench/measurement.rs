@@ -212,8 +212,24 @@ pub struct ClusterRun {
     pub accuracy: Option<f64>,
     /// Top-k: milliseconds.
     pub ms: Option<f64>,
-    /// LA clusterings: the iterations of each run.
+    /// The iterations of each run: a list (LA clusterings) or one number (k-means, whose
+    /// line names the best of its restarts).
+    #[serde(default, deserialize_with = "one_or_many")]
     pub iterations: Option<Vec<u64>>,
+}
+
+/// A list of counts, or one count as a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u64>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Counts {
+        One(u64),
+        Many(Vec<u64>),
+    }
+    Ok(Option::<Counts>::deserialize(d)?.map(|c| match c {
+        Counts::One(n) => vec![n],
+        Counts::Many(v) => v,
+    }))
 }
 
 impl Measurement for ClusterRun {
