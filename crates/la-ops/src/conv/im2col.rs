@@ -148,7 +148,8 @@ mod tests {
     #[test]
     fn matches_the_definition_for_same_and_other_paddings_and_row_ranges() {
         // (c_in, h, w, kh, kw, pad): same padding at several widths (1 and 2 columns narrower
-        // than the kernel's reach included), a valid convolution, and over-padding.
+        // than the kernel's reach included), same width but fewer rows, a valid convolution,
+        // and over-padding.
         let cases = [
             (2, 5, 4, 3, 3, (1, 1)),
             (1, 2, 2, 3, 3, (1, 1)),
@@ -156,6 +157,7 @@ mod tests {
             (2, 3, 2, 5, 5, (2, 2)),
             (1, 4, 1, 5, 5, (2, 2)),
             (2, 4, 6, 1, 1, (0, 0)),
+            (2, 5, 4, 3, 3, (0, 1)),
             (1, 6, 5, 3, 3, (0, 0)),
             (2, 4, 3, 3, 3, (2, 2)),
             (1, 3, 7, 3, 5, (1, 2)),
