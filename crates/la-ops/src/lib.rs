@@ -54,7 +54,7 @@ pub use mix_rows::mix_rows_in_place;
 pub use norm_conv::{NormConvOutput, NormPrologue, norm_conv2d};
 pub use normalize::l2_normalize_rows;
 pub use pool::max_pool2d_with_indices;
-pub use runtime::tune_cpu_runtime;
+pub use runtime::{release_freed_memory, tune_cpu_runtime};
 pub use softmax_mass::neg_log_softmax_mass;
 pub use topk::topk;
 pub use topk_unordered::topk_unordered;

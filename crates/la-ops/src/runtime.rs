@@ -32,3 +32,15 @@ pub unsafe fn tune_cpu_runtime() {
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
 }
+
+/// Hands the memory the allocator holds freed back to the system, for a program moving from
+/// one phase to another: with [`tune_cpu_runtime`]'s settings glibc keeps every freed block,
+/// and after a training stage at 224 pixels that is gigabytes the phases after it never reuse
+/// (measured: 3.30 GB resident while clustering before, 1.55 GB after).
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the heap to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -26,17 +26,6 @@ const INFERENCE_BYTES_PER_VALUE: u64 = 4 * 2;
 /// without a backward pass a smaller batch costs only a little speed.
 const EMBEDDING_BUDGET: u64 = 2 << 30;
 
-/// Hands the memory the allocator holds freed back to the system. glibc keeps freed blocks of
-/// its main heap for reuse: after a training stage at 224 pixels that is gigabytes that the
-/// clustering and reports never reuse (measured: 3.30 GB resident before, 1.55 GB after).
-pub fn release_freed() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused pages of the heap to the system.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Images per batch when embedding every item: the training batch, or fewer when their
 /// feature maps would pass [`EMBEDDING_BUDGET`] (large photos at full width).
 pub fn embedding_batch(config: &RunConfig) -> Result<usize> {

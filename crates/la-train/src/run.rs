@@ -66,7 +66,7 @@ pub fn run(
             return Ok(stopped());
         }
         la_segnet::save(&ae, dir.autoencoder())?;
-        crate::memory::release_freed();
+        la_ops::release_freed_memory();
     }
     let (mut encoder, _) = ae.into_parts();
     encoder.set_frozen(false);
@@ -87,7 +87,7 @@ pub fn run(
         if outcome == Outcome::Stopped {
             return Ok(stopped());
         }
-        crate::memory::release_freed();
+        la_ops::release_freed_memory();
     }
     // Without stage 2 the embedder is the (initial or pretrained) encoder and its merger.
     la_segnet::save(&embedder, dir.embedder())?;

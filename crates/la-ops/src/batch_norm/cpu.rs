@@ -2,12 +2,12 @@
 //! (with an optional fused ReLU), the backward pass, parallel over channels or planes, and the
 //! running-estimate update.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use super::{BatchNorm2d, BatchNorm2dBackward, OP, UpdateRunning};
-use std::mem::MaybeUninit;
-
 use crate::cpu::{Float, par_filled, slice};
 
 type Input<'a> = (&'a CpuStorage, &'a Layout);

@@ -121,8 +121,9 @@ pub(super) fn backward<T: Float>(
     Ok((want_dy.then_some(dy), dw, dparams))
 }
 
-/// The convolution's input, exactly as the forward pass computed it: picking the pool's
-/// maxima commutes with the normalisation, so only the pooled values are normalised again.
+/// The convolution's input, exactly as the forward pass computed it: the normalisation is
+/// elementwise, so reading the forward pool's positions from `ys` and normalising them gives
+/// the pooled values, and only those are normalised again.
 fn conv_input<T: Float>(
     op: &NormConv,
     ys: &Tensor,
