@@ -2,8 +2,9 @@
 //! `{"op": .., "shape": .., "impl": "la-ops" | "candle", "ms": median, "gflop": work}` (`gflop`
 //! for the convolutions and matrix products). First it measures the machine's fp32 FMA peak
 //! (`"op": "fma_peak"`, a register-only loop on 1 and 2 threads), then the matrix products of
-//! the VGG convolutions and of Local Aggregation (`"op": "gemm"`, candle's matmul, which
-//! la-train's products and la-ops' convolutions call).
+//! the VGG convolutions and of Local Aggregation (`"op": "gemm"`: `la_ops::matmul`, which
+//! la-train's products call, and candle's matmul, both on the `gemm` crate's kernels that
+//! la-ops' im2col convolutions call once per thread).
 //!
 //! `cargo run --release -p la-ops --example bench_ops [-- --reps N]`; `cargo xtask bench ops`
 //! runs it beside `scripts/bench_ops.py` (PyTorch) and writes the table into
@@ -54,11 +55,15 @@ fn main() -> Result<()> {
     for &(m, k, n) in GEMMS {
         let a = randn(&[m, k])?;
         let b = randn(&[k, n])?;
-        let ms = time(reps, || a.matmul(&b))?;
         let gflop = 2.0 * (m * k * n) as f64 / 1e9;
-        println!(
-            r#"{{"op": "gemm", "shape": "{m}x{k}x{n}", "impl": "la-ops", "ms": {ms:.3}, "gflop": {gflop:.4}}}"#
-        );
+        for (imp, ms) in [
+            ("la-ops", time(reps, || la_ops::matmul(&a, &b))?),
+            ("candle", time(reps, || a.matmul(&b))?),
+        ] {
+            println!(
+                r#"{{"op": "gemm", "shape": "{m}x{k}x{n}", "impl": "{imp}", "ms": {ms:.3}, "gflop": {gflop:.4}}}"#
+            );
+        }
     }
     for &(ci, co, side) in CONVS {
         let shape = format!("{ci}->{co}@{side}");

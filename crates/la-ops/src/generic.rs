@@ -10,6 +10,7 @@
 pub use crate::bank_dots::generic::bank_dots;
 pub use crate::batch_norm::generic::batch_norm2d;
 pub use crate::conv::generic::{conv_transpose2d, conv2d, conv2d_weight_grad};
+pub use crate::matmul::generic::matmul;
 pub use crate::mix_rows::generic::mix_rows_in_place;
 pub use crate::normalize::generic::l2_normalize_rows;
 pub use crate::pool::generic::max_pool2d_with_indices;

@@ -185,7 +185,7 @@ fn distances_and_confidence(x: &Tensor, centroids: &Tensor) -> Result<(Vec<f32>,
         .sqr()?
         .sum_keepdim(1)?
         .broadcast_add(&c.sqr()?.sum_keepdim(1)?.t()?)?
-        .sub(&(x.matmul(&c.t()?)? * 2.0)?)?
+        .sub(&(la_ops::matmul(x, &c.t()?)? * 2.0)?)?
         .relu()?;
     let rows: Vec<Vec<f32>> = d2.sqrt()?.to_vec2()?;
     Ok(rows

@@ -144,7 +144,10 @@ impl MemoryBank {
         let v = v.detach();
         if self.bank.device().is_cpu() {
             // gemm is much faster with the bank's N rows as the long side of the output.
-            Ok(la_ops::transpose_contiguous(&self.bank.matmul(&v.t()?)?)?)
+            Ok(la_ops::transpose_contiguous(&la_ops::matmul(
+                &self.bank,
+                &v.t()?,
+            )?)?)
         } else {
             Ok(v.matmul(&self.bank.t()?)?)
         }

@@ -99,7 +99,7 @@ pub(crate) fn assign(
     };
     for start in (0..n).step_by(chunk) {
         let rows = chunk.min(n - start);
-        let dot = x.narrow(0, start, rows)?.matmul(&ct)?;
+        let dot = la_ops::matmul(&x.narrow(0, start, rows)?, &ct)?;
         let labels = &mut out.labels[start * g..(start + rows) * g];
         let dist = &mut out.dist[start * g..(start + rows) * g];
         let x_sq = &points.sq_norms[start..start + rows];

@@ -138,7 +138,7 @@ fn distances_to(points: &Points, ids: &[u32], chunk_rows: Option<usize>) -> Resu
     let mut out = Vec::with_capacity(points.n * cols);
     for start in (0..points.n).step_by(chunk) {
         let rows = chunk.min(points.n - start);
-        let dot = points.x.narrow(0, start, rows)?.matmul(&ct)?;
+        let dot = la_ops::matmul(&points.x.narrow(0, start, rows)?, &ct)?;
         let dot: Vec<f32> = dot.flatten_all()?.to_vec1()?;
         for (row, &x_sq) in dot.chunks(cols).zip(&points.sq_norms[start..start + rows]) {
             out.extend(

@@ -74,7 +74,7 @@ impl CosineBank {
         let mut indices = Vec::new();
         for start in (0..n).step_by(self.chunk) {
             let rows = self.chunk.min(n - start);
-            let sims = q.matmul(&self.bank.narrow(0, start, rows)?.t()?)?;
+            let sims = la_ops::matmul(q, &self.bank.narrow(0, start, rows)?.t()?)?;
             let (v, i) = la_ops::topk(&sims, k.min(rows))?;
             values.push(v);
             indices.push((i + start as f64)?);

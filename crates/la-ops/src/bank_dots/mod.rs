@@ -113,13 +113,14 @@ impl CustomOp2 for BankDots {
         let bank = self.bank.to_dtype(grad.dtype())?;
         let n = bank.dims()[0];
         let grad_v = match &self.columns {
-            None => grad.matmul(&bank)?,
+            None => crate::matmul(&grad, &bank)?,
             Some(idx) if idx.dims()[1] * SPARSE_BELOW <= n => {
                 grad.apply_op3_no_bwd(&bank.contiguous()?, &idx.contiguous()?, &GatherRows)?
             }
-            Some(idx) => grad
-                .apply_op2_no_bwd(&idx.contiguous()?, &ScatterRows { n })?
-                .matmul(&bank)?,
+            Some(idx) => crate::matmul(
+                &grad.apply_op2_no_bwd(&idx.contiguous()?, &ScatterRows { n })?,
+                &bank,
+            )?,
         };
         Ok((Some(grad_v), None))
     }

@@ -7,9 +7,10 @@
 use rayon::prelude::*;
 
 use super::Geometry;
-use super::gemm::{Mat, matmul};
 use super::im2col::im2col;
-use super::task::{Shared, Task};
+use super::task::Task;
+use crate::cpu::Shared;
+use crate::cpu::gemm::{Mat, matmul};
 use crate::cpu::{Float, LANES, lane_dot};
 
 /// Bytes of column matrix per task: big enough for an efficient GEMM, small enough to stay

@@ -11,7 +11,6 @@ pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod direct;
-mod gemm;
 pub(crate) mod generic;
 mod grad_ops;
 mod im2col;

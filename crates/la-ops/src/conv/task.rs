@@ -1,20 +1,6 @@
-//! The units of work the convolution kernels share out over threads, and the pointer they
-//! write their disjoint parts through.
+//! The units of work the convolution kernels share out over threads.
 
 use super::Geometry;
-
-/// A raw pointer the tasks of one kernel share; each task writes a disjoint region.
-#[derive(Clone, Copy)]
-pub(crate) struct Shared<T>(pub *mut T);
-unsafe impl<T> Send for Shared<T> {}
-unsafe impl<T> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    /// The pointer; a method, so that closures capture the whole `Send` wrapper.
-    pub fn ptr(&self) -> *mut T {
-        self.0
-    }
-}
 
 /// One unit of work: output rows `r0..r1` of images `img..img + count` (several images only
 /// with all their rows).

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use super::tile::{MR, Tile};
 use super::{LANES, MIN_FILL, MIN_TAPS, fill, has_kernel, pad_rows, tap_offsets};
 use crate::conv::Geometry;
-use crate::conv::task::{Shared, Task};
+use crate::conv::task::Task;
+use crate::cpu::Shared;
 
 /// Taps per block: a tile's input vectors for one block (KC x 128 bytes) stay in L1.
 const KC: usize = 256;

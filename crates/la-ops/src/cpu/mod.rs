@@ -6,6 +6,21 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, Layout, Result, Storage, WithDType};
 use rayon::prelude::*;
 
+pub(crate) mod gemm;
+
+/// A raw pointer the tasks of one kernel share (convolution tiles, blocks of a matrix product); each task writes a disjoint region.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared<T>(pub *mut T);
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// The pointer; a method, so that closures capture the whole `Send` wrapper.
+    pub fn ptr(&self) -> *mut T {
+        self.0
+    }
+}
+
 /// The element types of the CPU kernels: f32 for training, f64 for gradient checks.
 pub(crate) trait Float:
     WithDType + num_traits::Float + std::ops::AddAssign + Send + Sync + 'static

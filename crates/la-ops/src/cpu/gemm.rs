@@ -1,4 +1,5 @@
-//! A thin, checked wrapper over the `gemm` crate for the row-major matrices of the conv kernels.
+//! A thin, checked wrapper over the `gemm` crate for the matrices of the CPU kernels (the
+//! convolutions' row-major blocks, the strided operands of the matrix product).
 
 use crate::cpu::Float;
 
@@ -26,6 +27,24 @@ impl Mat {
             cols,
             rs,
             cs: 1,
+        }
+    }
+
+    /// Rows `r0..r1` of the matrix.
+    pub fn rows(self, r0: usize, r1: usize) -> Self {
+        Mat {
+            offset: self.offset + r0 * self.rs,
+            rows: r1 - r0,
+            ..self
+        }
+    }
+
+    /// Columns `c0..c1` of the matrix.
+    pub fn cols(self, c0: usize, c1: usize) -> Self {
+        Mat {
+            offset: self.offset + c0 * self.cs,
+            cols: c1 - c0,
+            ..self
         }
     }
 
