@@ -6,9 +6,10 @@
 //! la-train's products call, and candle's matmul, both on the `gemm` crate's kernels that
 //! la-ops' im2col convolutions call once per thread).
 //!
-//! `cargo run --release -p la-ops --example bench_ops [-- --reps N]`; `cargo xtask bench ops`
-//! runs it beside `scripts/bench_ops.py` (PyTorch) and writes the table into
-//! docs/benchmarks.md.
+//! `cargo run --release -p la-ops --example bench_ops [-- --reps N] [--peak-only]`; `cargo
+//! xtask bench ops` runs it beside `scripts/bench_ops.py` (PyTorch) and writes the table into
+//! docs/benchmarks.md, and `cargo xtask bench ae` runs it with `--peak-only` (the FMA peak
+//! records alone) for the auto-encoder step's fraction of the peak.
 #![allow(clippy::print_stdout)]
 
 use std::time::Instant;
@@ -52,6 +53,9 @@ fn main() -> Result<()> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(7);
     fma_peak::report();
+    if std::env::args().any(|a| a == "--peak-only") {
+        return Ok(());
+    }
     for &(m, k, n) in GEMMS {
         let a = randn(&[m, k])?;
         let b = randn(&[k, n])?;

@@ -1,5 +1,7 @@
 //! Times one full-width auto-encoder training step (forward in training mode, MSE loss,
-//! backward, SGD update) on CPU; prints one JSON object per line.
+//! backward, SGD update) on CPU; prints one JSON object per line, with the step's convolution
+//! arithmetic (`gflop`), so that `cargo xtask bench ae` can show it as a fraction of the FMA
+//! peak.
 //!
 //! `cargo run --release -p la-segnet --example bench_ae_step [-- --reps N]`; the PyTorch
 //! counterpart is scripts/bench_ae_step.py.
@@ -9,6 +11,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use la_segnet::{AutoEncoder, HasParams, ModelConfig};
+use la_vgg::{FeatureLayer, VggConfig};
 
 /// (batch, side) of the timed steps.
 const CASES: &[(usize, usize)] = &[(16, 64), (4, 224)];
@@ -21,7 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    let ae = AutoEncoder::new(&ModelConfig::default(), &Device::Cpu)?;
+    let config = ModelConfig::default();
+    let ae = AutoEncoder::new(&config, &Device::Cpu)?;
     let params = ae.trainable();
     for &(batch, side) in CASES {
         let x = Tensor::randn(0f32, 1., (batch, 3, side, side), &Device::Cpu)?;
@@ -40,9 +44,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut ms = (0..reps).map(|_| step()).collect::<Result<Vec<_>, _>>()?;
         ms.sort_by(f64::total_cmp);
         let median = ms[ms.len() / 2];
+        let gflop = step_flop(&config.vgg, side)? * batch as f64 / 1e9;
         println!(
-            r#"{{"op": "ae_train_step", "shape": "{batch}x3x{side}x{side}", "impl": "la", "ms": {median:.1}}}"#
+            r#"{{"op": "ae_train_step", "shape": "{batch}x3x{side}x{side}", "impl": "la", "ms": {median:.1}, "gflop": {gflop:.3}}}"#
         );
     }
     Ok(())
+}
+
+/// Floating-point operations of one image's training step in its 3 x 3 convolutions (the rest
+/// of the step is a few percent of it): forward, input gradient and filter gradient of every
+/// encoder convolution and of the decoder's transposed convolution mirroring it, at the
+/// resolution of its stage, less the first layer's input gradient (the image needs none).
+fn step_flop(vgg: &VggConfig, side: usize) -> Result<f64, Box<dyn std::error::Error>> {
+    let (mut plane, mut forward, mut first) = (side * side, 0, None);
+    for layer in vgg.features()? {
+        match layer {
+            FeatureLayer::Conv {
+                in_channels,
+                out_channels,
+                ..
+            } => {
+                let macs = in_channels * out_channels * 9 * plane;
+                first.get_or_insert(macs);
+                forward += 2 * macs;
+            }
+            FeatureLayer::Pool { .. } => plane /= 4,
+        }
+    }
+    Ok(2.0 * (3 * forward - first.unwrap_or(0)) as f64)
 }

@@ -1,5 +1,6 @@
 """PyTorch CPU timing of the full-width SegNet VGG16-bn auto-encoder training step (forward in
-training mode, MSE, backward, SGD update), as examples/bench_ae_step.rs; same output format.
+training mode, MSE, backward, SGD update), as examples/bench_ae_step.rs; same output format,
+with the convolutions' arithmetic counted from the layers as they ran.
 
 python3 crates/la-segnet/scripts/bench_ae_step.py [--reps N] [--threads 2]
 """
@@ -42,6 +43,23 @@ class AutoEncoder(nn.Module):
         return x
 
 
+def step_gflop(model, x):
+    """GFLOP of a training step's convolutions: forward, input and filter gradients, less the
+    first layer's input gradient (the image needs none)."""
+    macs = []
+
+    def count(m, _inputs, out):
+        macs.append(out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1])
+
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [m.register_forward_hook(count) for m in convs]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return 2 * (3 * sum(macs) - macs[0]) / 1e9
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--reps", type=int, default=5)
@@ -64,7 +82,8 @@ def main():
         step()
         ms = sorted(step() for _ in range(a.reps))
         print(json.dumps({"op": "ae_train_step", "shape": f"{batch}x3x{side}x{side}",
-                          "impl": "pytorch", "ms": round(ms[len(ms) // 2], 1)}), flush=True)
+                          "impl": "pytorch", "ms": round(ms[len(ms) // 2], 1),
+                          "gflop": round(step_gflop(model, x), 3)}), flush=True)
 
 
 if __name__ == "__main__":

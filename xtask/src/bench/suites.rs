@@ -184,6 +184,8 @@ fn ops(o: &Options, py: &mut Python) -> Plan {
 fn ae(o: &Options, py: &mut Python) -> Plan {
     let mut plan = Plan::default();
     let reps = count("--reps", o.reps);
+    // The FMA peak of the same machine and load, for the step's fraction of it.
+    plan.rust("la-ops", "bench_ops", &["--peak-only".to_string()]);
     plan.rust("la-segnet", "bench_ae_step", &reps);
     let script = "crates/la-segnet/scripts/bench_ae_step.py";
     plan.python(py, &["torch", "torchvision"], "pytorch", script, &reps);
