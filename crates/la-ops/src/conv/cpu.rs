@@ -263,34 +263,120 @@ fn sum_buffers<T: Float>(mut partials: Vec<Vec<T>>) -> Vec<T> {
 }
 
 /// w (a, b, kh, kw) -> (b, a, kh, kw) rotated by 180 degrees: the weight of the adjoint
-/// convolution.
+/// convolution. Each thread writes whole output rows (one `b` each).
 pub(crate) fn flip_transpose<T: Float>(w: &[T], dims: [usize; 4]) -> Vec<T> {
-    let [a, b, kh, kw] = dims;
+    let [a, _, kh, kw] = dims;
     let k = kh * kw;
     let mut out = vec![T::zero(); w.len()];
-    for ai in 0..a {
-        for bi in 0..b {
-            let src = &w[(ai * b + bi) * k..(ai * b + bi + 1) * k];
-            let dst = &mut out[(bi * a + ai) * k..(bi * a + ai + 1) * k];
+    if out.is_empty() {
+        return out;
+    }
+    let b = dims[1];
+    out.par_chunks_mut(a * k).enumerate().for_each(|(bi, row)| {
+        for (ai, dst) in row.chunks_exact_mut(k).enumerate() {
+            let src = &w[(ai * b + bi) * k..][..k];
             dst.iter_mut()
                 .zip(src.iter().rev())
                 .for_each(|(d, &s)| *d = s);
         }
+    });
+    out
+}
+
+/// Channels summed side by side: independent chains of additions keep the adder pipeline
+/// full, where one channel's chain waits on each addition's latency.
+const SUM_CHAINS: usize = 8;
+
+/// Per-channel sums of an (n, c, plane) tensor: the bias gradient. Each channel is summed in
+/// one fixed order (every image's plane from its first value, then the images in order), so
+/// the sums do not depend on the threads, which share out the images.
+pub(crate) fn channel_sum<T: Float>(grad: &[T], n: usize, c: usize, plane: usize) -> Vec<T> {
+    let mut per_image = vec![T::zero(); n * c];
+    per_image
+        .par_chunks_mut(c.max(1))
+        .enumerate()
+        .for_each(|(img, sums)| {
+            let planes = &grad[img * c * plane..][..c * plane];
+            let of = |ch: usize| &planes[ch * plane..][..plane];
+            for (group, sums) in sums.chunks_mut(SUM_CHAINS).enumerate() {
+                let c0 = group * SUM_CHAINS;
+                if sums.len() == SUM_CHAINS {
+                    let planes: [&[T]; SUM_CHAINS] = std::array::from_fn(|ch| of(c0 + ch));
+                    add_plane_sums(sums, planes, plane);
+                } else {
+                    for (ch, sum) in sums.iter_mut().enumerate() {
+                        add_plane_sums(std::slice::from_mut(sum), [of(c0 + ch)], plane);
+                    }
+                }
+            }
+        });
+    let mut out = vec![T::zero(); c];
+    for sums in per_image.chunks_exact(c.max(1)) {
+        out.iter_mut().zip(sums).for_each(|(o, &s)| *o += s);
     }
     out
 }
 
-/// Per-channel sums of an (n, c, plane) tensor: the bias gradient.
-pub(crate) fn channel_sum<T: Float>(grad: &[T], n: usize, c: usize, plane: usize) -> Vec<T> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            (0..n)
-                .map(|img| {
-                    let s = &grad[(img * c + ch) * plane..(img * c + ch + 1) * plane];
-                    s.iter().fold(T::zero(), |a, &v| a + v)
+/// `sums[i] += (sum of planes[i], first value first)` for G planes of `len` values at once.
+fn add_plane_sums<T: Float, const G: usize>(sums: &mut [T], planes: [&[T]; G], len: usize) {
+    let planes = planes.map(|p| &p[..len]);
+    let mut acc = [T::zero(); G];
+    for i in 0..len {
+        for (a, p) in acc.iter_mut().zip(&planes) {
+            *a += p[i];
+        }
+    }
+    for (s, a) in sums.iter_mut().zip(acc) {
+        *s += a;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919) % 1009) as f32 * 1.37e-3 - 0.7)
+            .collect()
+    }
+
+    #[test]
+    fn channel_sums_are_the_one_channel_folds_bit_for_bit() {
+        for &(n, c, plane) in &[
+            (1, 1, 1),
+            (2, 3, 5),
+            (3, 8, 49),
+            (2, 13, 64),
+            (4, 64, 9),
+            (1, 17, 0),
+        ] {
+            let grad = values(n * c * plane);
+            let want: Vec<f32> = (0..c)
+                .map(|ch| {
+                    (0..n)
+                        .map(|img| {
+                            let s = &grad[(img * c + ch) * plane..(img * c + ch + 1) * plane];
+                            s.iter().fold(0.0, |a, &v| a + v)
+                        })
+                        .fold(0.0, |a, v| a + v)
                 })
-                .fold(T::zero(), |a, v| a + v)
-        })
-        .collect()
+                .collect();
+            assert_eq!(channel_sum(&grad, n, c, plane), want, "{n} x {c} x {plane}");
+        }
+    }
+
+    #[test]
+    fn flip_transpose_follows_its_definition() {
+        let (a, b, kh, kw) = (3, 5, 2, 3);
+        let w = values(a * b * kh * kw);
+        let out = flip_transpose(&w, [a, b, kh, kw]);
+        for (ai, bi, y, x) in (0..a).flat_map(|ai| {
+            (0..b)
+                .flat_map(move |bi| (0..kh).flat_map(move |y| (0..kw).map(move |x| (ai, bi, y, x))))
+        }) {
+            let flipped = ((bi * a + ai) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
+            assert_eq!(out[flipped], w[((ai * b + bi) * kh + y) * kw + x]);
+        }
+    }
 }
