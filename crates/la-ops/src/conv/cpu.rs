@@ -212,18 +212,15 @@ fn filter_grad_plane_dots<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
             for img in 0..n {
                 let plane = &x[(img * g.c_in + ci) * g.h * g.w..][..g.h * g.w];
                 let pw = pad_plane(plane, g, &mut padded);
-                for co in 0..g.c_out {
-                    let out_plane = g.out_h * g.out_w;
-                    let dy = &grad[(img * g.c_out + co) * out_plane..][..out_plane];
-                    let acc = &mut lanes[co * taps..(co + 1) * taps];
-                    for (oy, dy_row) in dy.chunks_exact(g.out_w).enumerate() {
-                        for ky in 0..g.kh {
-                            let row = &padded[(oy + ky) * pw..][..pw];
-                            for kx in 0..g.kw {
-                                lane_dot(&mut acc[ky * g.kw + kx], dy_row, &row[kx..]);
-                            }
-                        }
-                    }
+                let out_plane = g.out_h * g.out_w;
+                let dys: Vec<&[T]> = (0..g.c_out)
+                    .map(|co| &grad[(img * g.c_out + co) * out_plane..][..out_plane])
+                    .collect();
+                let geometry = (pw, g.out_w, g.out_h);
+                if (g.kh, g.kw) != (3, 3)
+                    || !super::direct::plane_dots_3x3(&dys, &padded, geometry, &mut lanes)
+                {
+                    add_plane_dots(&dys, &padded, pw, g, &mut lanes);
                 }
             }
             lanes
@@ -239,6 +236,29 @@ fn filter_grad_plane_dots<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
         }
     }
     dw
+}
+
+/// Adds one padded input plane's filter-gradient terms against the gradient planes `dys` (one
+/// per output channel) into `lanes` (c_out x taps sums of 16 lanes): for every tap, the dot
+/// products of gradient rows with the shifted padded rows, lane by lane.
+pub(crate) fn add_plane_dots<T: Float>(
+    dys: &[&[T]],
+    padded: &[T],
+    pw: usize,
+    g: &Geometry,
+    lanes: &mut [[T; LANES]],
+) {
+    let taps = g.kh * g.kw;
+    for (dy, acc) in dys.iter().zip(lanes.chunks_exact_mut(taps)) {
+        for (oy, dy_row) in dy.chunks_exact(g.out_w).enumerate() {
+            for ky in 0..g.kh {
+                let row = &padded[(oy + ky) * pw..][..pw];
+                for kx in 0..g.kw {
+                    lane_dot(&mut acc[ky * g.kw + kx], dy_row, &row[kx..]);
+                }
+            }
+        }
+    }
 }
 
 /// Copies `plane` (h, w) into `buf` with the convolution's zero padding; returns the padded

@@ -99,3 +99,59 @@ pub(super) unsafe fn filter_kernel<const FR: usize, const NV: usize>(
         }
     }
 }
+
+/// For every output channel j < C and 3 x 3 tap t = (ky, kx), adds the products of gradient
+/// row oy of `dy[j]` (`out_h` rows of `w` values) with row oy + ky of `padded` (rows `pw`
+/// apart) from column kx into `lanes[j * 9 + t]`, position x into lane x % 16, rows in order:
+/// the sums of `lane_dot` bit for bit (a multiply, then an add: no fused multiply-add), with
+/// the C x 9 sums in registers over a whole plane.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn plane_dots_3x3<const C: usize>(
+    dy: [&[f32]; C],
+    padded: &[f32],
+    (pw, w, out_h): (usize, usize, usize),
+    lanes: &mut [[f32; LANES]],
+) {
+    assert!(w + 2 <= pw && (out_h + 2) * pw <= padded.len() && lanes.len() >= C * 9);
+    assert!(dy.iter().all(|d| d.len() >= out_h * w));
+    let full = w / LANES * LANES;
+    let tail: u16 = (1u32 << (w - full)).wrapping_sub(1) as u16;
+    // SAFETY: the asserts above bound every read (rows hold w + 2 values from each start) and
+    // write; masked loads read only the lanes they keep.
+    unsafe {
+        let mut acc: [[__m512; 9]; C] = std::array::from_fn(|j| {
+            std::array::from_fn(|t| _mm512_loadu_ps(lanes[j * 9 + t].as_ptr()))
+        });
+        for oy in 0..out_h {
+            let rows: [*const f32; 3] =
+                std::array::from_fn(|ky| padded.as_ptr().add((oy + ky) * pw));
+            let grads: [*const f32; C] = dy.map(|d| d.as_ptr().add(oy * w));
+            for c0 in (0..full).step_by(LANES) {
+                for (sums, &g) in acc.iter_mut().zip(&grads) {
+                    let d = _mm512_loadu_ps(g.add(c0));
+                    for (t, sum) in sums.iter_mut().enumerate() {
+                        let x = _mm512_loadu_ps(rows[t / 3].add(c0 + t % 3));
+                        *sum = _mm512_add_ps(*sum, _mm512_mul_ps(d, x));
+                    }
+                }
+            }
+            if tail != 0 {
+                for (sums, &g) in acc.iter_mut().zip(&grads) {
+                    let d = _mm512_maskz_loadu_ps(tail, g.add(full));
+                    for (t, sum) in sums.iter_mut().enumerate() {
+                        let x = _mm512_maskz_loadu_ps(tail, rows[t / 3].add(full + t % 3));
+                        *sum = _mm512_mask_add_ps(*sum, tail, *sum, _mm512_mul_ps(d, x));
+                    }
+                }
+            }
+        }
+        for (j, sums) in acc.iter().enumerate() {
+            for (t, &s) in sums.iter().enumerate() {
+                _mm512_storeu_ps(lanes[j * 9 + t].as_mut_ptr(), s);
+            }
+        }
+    }
+}

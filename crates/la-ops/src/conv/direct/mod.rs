@@ -54,6 +54,58 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
     Some(dw.into_iter().map(|v| T::of(v as f64)).collect())
 }
 
+/// Output channels the plane-dot kernel sums at once: 3 x 9 sums fill 27 of the 32 registers.
+const PLANE_DOT_CHANNELS: usize = 3;
+
+/// Adds one padded input plane's 3 x 3 filter-gradient terms against the gradient planes `dy`
+/// (at most 4 output channels, (out_h, w) each) into `lanes` (c_out x 9 sums of 16 lanes), by
+/// the AVX-512 kernel when it serves (f32, 3 x 3, this CPU), with the same values as
+/// `lane_dot`'s loop; false, with `lanes` untouched, otherwise.
+pub(crate) fn plane_dots_3x3<T: Float>(
+    dy: &[&[T]],
+    padded: &[T],
+    (pw, w, out_h): (usize, usize, usize),
+    lanes: &mut [[T; LANES]],
+) -> bool {
+    if !is_f32::<T>() || !has_kernel() || w + 2 != pw || dy.len() > 4 {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let lanes_f32 = lanes.as_flattened_mut();
+        // SAFETY: T is f32 (checked above): the same memory seen as f32 sums of 16 lanes.
+        let lanes = unsafe {
+            std::slice::from_raw_parts_mut(
+                lanes_f32.as_mut_ptr().cast::<[f32; LANES]>(),
+                lanes_f32.len() / LANES,
+            )
+        };
+        let (padded, geometry) = (as_f32(padded), (pw, w, out_h));
+        for (group, dy) in dy.chunks(PLANE_DOT_CHANNELS).enumerate() {
+            let lanes = &mut lanes[group * PLANE_DOT_CHANNELS * 9..];
+            // SAFETY: the CPU has AVX-512F (checked above).
+            unsafe {
+                match *dy {
+                    [a] => avx512::plane_dots_3x3([as_f32(a)], padded, geometry, lanes),
+                    [a, b] => {
+                        avx512::plane_dots_3x3([as_f32(a), as_f32(b)], padded, geometry, lanes)
+                    }
+                    [a, b, c] => avx512::plane_dots_3x3(
+                        [as_f32(a), as_f32(b), as_f32(c)],
+                        padded,
+                        geometry,
+                        lanes,
+                    ),
+                    _ => unreachable!("groups of at most {PLANE_DOT_CHANNELS}"),
+                }
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Whether the kernels' element type is f32, the only one the direct kernels are written for.
 fn is_f32<T: Float>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
@@ -124,4 +176,46 @@ fn test_values(len: usize, seed: u32) -> Vec<f32> {
             (bits >> 8) as f32 / (1 << 23) as f32 - 1.0
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::cpu::add_plane_dots;
+
+    #[test]
+    fn plane_dot_kernel_gives_the_portable_sums_bit_for_bit() {
+        if !has_kernel() {
+            return;
+        }
+        // (output channels, height, width, padding): one to four channels (four take two
+        // groups), rows with and without a partial vector, a row narrower than one vector.
+        for (i, &(c_out, h, w, pad)) in [(3, 9, 37, 1), (1, 4, 16, 1), (2, 6, 5, 0), (4, 7, 64, 2)]
+            .iter()
+            .enumerate()
+        {
+            let g = Geometry::new([1, 1, h, w], [c_out, 1, 3, 3], (pad, pad));
+            let pw = w + 2 * pad;
+            let padded = test_values((g.out_h + 2) * pw, 1 + i as u32);
+            let grads: Vec<Vec<f32>> = (0..c_out)
+                .map(|co| test_values(g.out_h * g.out_w, 10 + co as u32))
+                .collect();
+            let dys: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+            // Two planes into the same sums, as two images do.
+            let start: Vec<[f32; LANES]> = (0..c_out * 9)
+                .map(|t| std::array::from_fn(|l| (t * LANES + l) as f32 * 0.25))
+                .collect();
+            let (mut kernel, mut portable) = (start.clone(), start);
+            for _ in 0..2 {
+                assert!(plane_dots_3x3(
+                    &dys,
+                    &padded,
+                    (pw, g.out_w, g.out_h),
+                    &mut kernel
+                ));
+                add_plane_dots(&dys, &padded, pw, &g, &mut portable);
+            }
+            assert!(kernel == portable, "case {i}");
+        }
+    }
 }
