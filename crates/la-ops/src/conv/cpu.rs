@@ -399,4 +399,40 @@ mod tests {
             assert_eq!(out[flipped], w[((ai * b + bi) * kh + y) * kw + x]);
         }
     }
+
+    #[test]
+    fn plane_dot_kernel_gives_the_portable_sums_bit_for_bit() {
+        // (output channels, height, width, padding): one to four channels (four take two
+        // groups), rows with and without a partial vector, a row narrower than one vector.
+        for (i, &(c_out, h, w, pad)) in [(3, 9, 37, 1), (1, 4, 16, 1), (2, 6, 5, 0), (4, 7, 64, 2)]
+            .iter()
+            .enumerate()
+        {
+            let g = Geometry::new([1, 1, h, w], [c_out, 1, 3, 3], (pad, pad));
+            let pw = w + 2 * pad;
+            let padded: Vec<f32> = values((g.out_h + 2) * pw + i).split_off(i);
+            let grads: Vec<Vec<f32>> = (0..c_out)
+                .map(|co| values(g.out_h * g.out_w + 7 * co).split_off(7 * co))
+                .collect();
+            let dys: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+            // Two planes into the same sums, as two images do.
+            let start: Vec<[f32; LANES]> = (0..c_out * 9)
+                .map(|t| std::array::from_fn(|l| (t * LANES + l) as f32 * 0.25))
+                .collect();
+            let (mut kernel, mut portable) = (start.clone(), start);
+            for _ in 0..2 {
+                let served = super::super::direct::plane_dots_3x3(
+                    &dys,
+                    &padded,
+                    (pw, g.out_w, g.out_h),
+                    &mut kernel,
+                );
+                if !served {
+                    return; // no AVX-512 here: nothing to compare
+                }
+                add_plane_dots(&dys, &padded, pw, &g, &mut portable);
+            }
+            assert!(kernel == portable, "case {i}");
+        }
+    }
 }
