@@ -3,8 +3,8 @@
 //! for the convolutions and matrix products). First it measures the machine's fp32 FMA peak
 //! (`"op": "fma_peak"`, a register-only loop on 1 and 2 threads), then the matrix products of
 //! the VGG convolutions and of Local Aggregation (`"op": "gemm"`: `la_ops::matmul`, which
-//! la-train's products call, and candle's matmul, both on the `gemm` crate's kernels that
-//! la-ops' im2col convolutions call once per thread).
+//! la-train's products call, on all threads and on one, and candle's matmul, all on the `gemm`
+//! crate's kernels that la-ops' im2col convolutions call once per thread).
 //!
 //! `cargo run --release -p la-ops --example bench_ops [-- --reps N] [--peak-only]`; `cargo
 //! xtask bench ops` runs it beside `scripts/bench_ops.py` (PyTorch) and writes the table into
@@ -56,12 +56,21 @@ fn main() -> Result<()> {
     if std::env::args().any(|a| a == "--peak-only") {
         return Ok(());
     }
+    // One thread alone, against one core's peak: what two threads lose to each other.
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(candle_core::Error::wrap)?;
     for &(m, k, n) in GEMMS {
         let a = randn(&[m, k])?;
         let b = randn(&[k, n])?;
         let gflop = 2.0 * (m * k * n) as f64 / 1e9;
         for (imp, ms) in [
             ("la-ops", time(reps, || la_ops::matmul(&a, &b))?),
+            (
+                "la-ops 1 thread",
+                one_thread.install(|| time(reps, || la_ops::matmul(&a, &b)))?,
+            ),
             ("candle", time(reps, || a.matmul(&b))?),
         ] {
             println!(

@@ -41,10 +41,7 @@ const BLOCK_BYTES: usize = 512 << 10;
 fn sums_rows(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
     let slots = labels.len() * k;
     let (n, width) = (x.len() / d.max(1), slots * d);
-    let parts = (n / FLUSH_ROWS)
-        .min(PART_BYTES / (12 * width).max(1))
-        .clamp(1, 16);
-    let rows_per_part = n.div_ceil(parts).max(1);
+    let rows_per_part = rows_per_part(n, width);
     let block = (BLOCK_BYTES / (12 * slots).max(1)).max(16);
     let tasks: Vec<(usize, usize, usize)> = (0..n.div_ceil(rows_per_part))
         .flat_map(|p| {
@@ -90,6 +87,15 @@ fn sums_rows(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<Sums> {
             }
         })
         .collect()
+}
+
+/// Rows per part of `n` rows whose sums are `width` values: at least `FLUSH_ROWS` rows and at
+/// most about `PART_BYTES` of accumulators a part, 1 to 16 parts.
+fn rows_per_part(n: usize, width: usize) -> usize {
+    let parts = (n / FLUSH_ROWS)
+        .min(PART_BYTES / (12 * width).max(1))
+        .clamp(1, 16);
+    n.div_ceil(parts).max(1)
 }
 
 /// Adds columns `cols` of rows `rows` of the (n, d) data into `acc`, which holds those columns
@@ -203,10 +209,7 @@ mod tests {
     /// `FLUSH_ROWS` rows flushed into f64, every column of a row at once.
     fn sequential_sums(x: &[f32], d: usize, labels: &[Vec<u32>], k: usize) -> Vec<f64> {
         let (n, width) = (x.len() / d, labels.len() * k * d);
-        let parts = (n / FLUSH_ROWS)
-            .min(PART_BYTES / (12 * width).max(1))
-            .clamp(1, 16);
-        let (mut total, rows_per_part) = (vec![0f64; width], n.div_ceil(parts).max(1));
+        let (mut total, rows_per_part) = (vec![0f64; width], rows_per_part(n, width));
         for (p, part) in x.chunks(rows_per_part * d).enumerate() {
             let (mut part_total, mut run) = (vec![0f64; width], vec![0f32; width]);
             for (r, row) in part.chunks(d).enumerate() {

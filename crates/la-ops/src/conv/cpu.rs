@@ -285,13 +285,12 @@ fn sum_buffers<T: Float>(mut partials: Vec<Vec<T>>) -> Vec<T> {
 /// w (a, b, kh, kw) -> (b, a, kh, kw) rotated by 180 degrees: the weight of the adjoint
 /// convolution. Each thread writes whole output rows (one `b` each).
 pub(crate) fn flip_transpose<T: Float>(w: &[T], dims: [usize; 4]) -> Vec<T> {
-    let [a, _, kh, kw] = dims;
+    let [a, b, kh, kw] = dims;
     let k = kh * kw;
     let mut out = vec![T::zero(); w.len()];
     if out.is_empty() {
         return out;
     }
-    let b = dims[1];
     out.par_chunks_mut(a * k).enumerate().for_each(|(bi, row)| {
         for (ai, dst) in row.chunks_exact_mut(k).enumerate() {
             let src = &w[(ai * b + bi) * k..][..k];

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 pub(crate) mod gemm;
 
-/// A raw pointer the tasks of one kernel share (convolution tiles, blocks of a matrix product); each task writes a disjoint region.
+/// A raw pointer the tasks of one kernel share (convolution tiles, blocks of a matrix
+/// product); each task writes a disjoint region.
 #[derive(Clone, Copy)]
 pub(crate) struct Shared<T>(pub *mut T);
 unsafe impl<T> Send for Shared<T> {}

@@ -58,7 +58,7 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
 const PLANE_DOT_CHANNELS: usize = 3;
 
 /// Adds one padded input plane's 3 x 3 filter-gradient terms against the gradient planes `dy`
-/// (at most 4 output channels, (out_h, w) each) into `lanes` (c_out x 9 sums of 16 lanes), by
+/// (one per output channel, (out_h, w) each) into `lanes` (c_out x 9 sums of 16 lanes), by
 /// the AVX-512 kernel when it serves (f32, 3 x 3, this CPU), with the same values as
 /// `lane_dot`'s loop; false, with `lanes` untouched, otherwise.
 pub(crate) fn plane_dots_3x3<T: Float>(
@@ -67,7 +67,7 @@ pub(crate) fn plane_dots_3x3<T: Float>(
     (pw, w, out_h): (usize, usize, usize),
     lanes: &mut [[T; LANES]],
 ) -> bool {
-    if !is_f32::<T>() || !has_kernel() || w + 2 != pw || dy.len() > 4 {
+    if !is_f32::<T>() || !has_kernel() || w + 2 != pw {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
