@@ -25,6 +25,15 @@ fn channels(g: &Geometry) -> usize {
     vectors(g) * LANES
 }
 
+/// Fewest positions per task of a small dW: with fewer, adding each tile into dW costs as
+/// much as its products.
+const MIN_TASK_POSITIONS: usize = 128;
+
+/// Most bytes of a dW that tasks under TASK_POSITIONS may add into: one core's L2 (Zen 4 and
+/// 5). Past it (512 -> 512 channels, 9 MB) tasks of 128 positions ran at half the speed of
+/// im2col + GEMM (measured, batch 16 at 8 x 8, 2-core Zen 5).
+const SMALL_DW_BYTES: usize = 1 << 20;
+
 /// Positions per task: a tile's slice of the transposed gradient (positions x 128 bytes)
 /// stays in L2 while every tap block sweeps it.
 const TASK_POSITIONS: usize = 1024;
@@ -44,11 +53,20 @@ pub(super) fn serves(g: &Geometry) -> bool {
 const MIN_FILTER_FILL: f64 = 0.5;
 
 /// dW (c_out, K) summed over the `n` images of `x` and `grad`, each thread summing its share
-/// of the tasks into its own dW; None when there are too few tasks to share (large filters
-/// over few positions), where im2col + GEMM was as fast (measured, 2-core Zen 4).
+/// of the tasks into its own dW; None when there are too few tasks to share or positions per
+/// task (large filters over few positions), where im2col + GEMM was as fast (measured, 2-core
+/// Zen 4).
 pub(super) fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry) -> Option<Vec<f32>> {
-    let tasks = Task::split(g, n, (TASK_POSITIONS / g.out_w).max(1));
     let threads = rayon::current_num_threads().max(1);
+    let mut rows = (TASK_POSITIONS / g.out_w).max(1);
+    if g.c_out * g.k() * size_of::<f32>() <= SMALL_DW_BYTES {
+        // Each task adds its tiles into dW: with dW in L2 that is cheap enough for smaller
+        // tasks, so that small planes give every thread four.
+        rows = rows
+            .min(n * g.out_h / (4 * threads))
+            .max(MIN_TASK_POSITIONS.div_ceil(g.out_w));
+    }
+    let tasks = Task::split(g, n, rows);
     if tasks.len() < 4 * threads {
         return None;
     }
@@ -176,13 +194,14 @@ mod tests {
 
     #[test]
     fn few_positions_are_left_to_im2col() {
-        let g = Geometry::new([2, 8, 16, 16], [32, 8, 3, 3], (1, 1));
+        // Four rows of one image: four tasks of 16 positions for two threads.
+        let g = Geometry::new([1, 8, 4, 16], [32, 8, 3, 3], (1, 1));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
         assert!(
-            pool.install(|| run(&[0.0; 4096], &[0.0; 16384], 2, &g))
+            pool.install(|| run(&[0.0; 512], &[0.0; 2048], 1, &g))
                 .is_none()
         );
     }
@@ -194,7 +213,8 @@ mod tests {
         }
         // (n, c_in, h, w, c_out, k, pad), each with at least 8 tasks: images grouped into
         // tasks, channels past a tile, tasks cut inside an image (wide rows), 1x1 taps, 5x5
-        // taps past a whole tile, 8 and 16 output channels (one vector).
+        // taps past a whole tile, 8 and 16 output channels (one vector), planes of 2 x 2 and
+        // 4 x 4 in tasks of 32 images.
         let cases = [
             (40, 8, 16, 16, 32, 3, 1),
             (1, 8, 24, 300, 56, 3, 1),
@@ -202,6 +222,8 @@ mod tests {
             (32, 3, 16, 16, 32, 5, 2),
             (24, 8, 12, 30, 8, 3, 1),
             (16, 8, 16, 40, 16, 3, 1),
+            (256, 16, 2, 2, 32, 3, 1),
+            (128, 8, 4, 4, 16, 3, 1),
         ];
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)

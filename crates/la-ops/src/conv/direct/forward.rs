@@ -18,11 +18,11 @@ const KC: usize = 256;
 /// with more output channels (512), im2col + GEMM was faster (measured, 2-core Zen 4).
 const BLOCK_BYTES: usize = 256 << 10;
 /// Bytes of padded input rows per task.
-const TASK_BYTES: usize = 512 << 10;
+pub(super) const TASK_BYTES: usize = 512 << 10;
 /// Bytes of a task's output tiles, accumulated in a contiguous scratch buffer: a tile's
 /// channels lie a plane apart in the output, often a power of two, so accumulating there
 /// block after block thrashed one L1 set.
-const SCRATCH_BYTES: usize = 256 << 10;
+pub(super) const SCRATCH_BYTES: usize = 256 << 10;
 
 /// Whether the CPU has the kernel and the output fills its tiles well enough.
 pub(super) fn serves(g: &Geometry) -> bool {
@@ -31,8 +31,13 @@ pub(super) fn serves(g: &Geometry) -> bool {
     has_kernel()
         && g.out_w > 0
         && g.k() >= MIN_TAPS
-        && g.c_out.div_ceil(MR) * MR * KC * size_of::<f32>() <= BLOCK_BYTES
+        && weights_fit(g)
         && fill(g.c_out, MR) * fill(g.out_w, row_tile) >= MIN_FILL
+}
+
+/// Whether a block of packed weights fits BLOCK_BYTES.
+pub(super) fn weights_fit(g: &Geometry) -> bool {
+    g.c_out.div_ceil(MR) * MR * KC * size_of::<f32>() <= BLOCK_BYTES
 }
 
 /// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every task in parallel.
@@ -52,7 +57,12 @@ pub(super) fn run(
             let rows_in = pad_rows(x, g, t, rows);
             tap_offsets(g, rows_in, offsets);
             let tiles = tiles(g, t);
-            accumulate(g, &tiles, &packed, rows, offsets, t.r0, scratch);
+            let wp = g.w + 2 * g.pad.1;
+            let bases: Vec<usize> = tiles
+                .iter()
+                .map(|tile| (tile.oy - t.r0) * wp + tile.ox0)
+                .collect();
+            accumulate(g, (&tiles, &bases), &packed, (rows, offsets), scratch);
             // SAFETY: this task alone writes rows r0..r1 of image img, in every channel.
             unsafe { write_out(g, &tiles, scratch, bias, t.img, dst) };
         },
@@ -83,7 +93,7 @@ fn tasks(g: &Geometry, n: usize) -> Vec<Task> {
 
 /// The weight (c_out, K) as the kernel reads it: for each block of KC taps, panels of MR
 /// channels, each `kc` groups of MR values (channels past c_out zero).
-fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
+pub(super) fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, m) = (g.k(), g.c_out.div_ceil(MR) * MR);
     let mut packed = vec![0.0; m * k];
     for k0 in (0..k).step_by(KC) {
@@ -101,24 +111,24 @@ fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// Sums every tap block of every tile and channel panel into `scratch`: per (tile, panel),
-/// MR rows of two vectors, contiguous. `rows` are the padded input rows from output row `r0`.
-fn accumulate(
+/// MR rows of two vectors, contiguous. Tile i's first vector reads `rows` from `bases[i]`
+/// (plus each tap's offset).
+pub(super) fn accumulate(
     g: &Geometry,
-    tiles: &[Tile],
+    (tiles, bases): (&[Tile], &[usize]),
     packed: &[f32],
-    rows: &[f32],
-    offsets: &[usize],
-    r0: usize,
+    (rows, offsets): (&[f32], &[usize]),
     scratch: &mut Vec<f32>,
 ) {
-    let (k, wp) = (g.k(), g.w + 2 * g.pad.1);
+    let k = g.k();
     let m = g.c_out.div_ceil(MR) * MR;
     scratch.resize(tiles.len() * m * 2 * LANES, 0.0);
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let block = &packed[k0 * m..][..kc * m];
-        for (tile, acc) in tiles.iter().zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
-            let b = &rows[(tile.oy - r0) * wp + tile.ox0..];
+        let per_tile = tiles.iter().zip(bases);
+        for ((tile, &base), acc) in per_tile.zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
+            let b = &rows[base..];
             for (a, c) in block
                 .chunks_exact(kc * MR)
                 .zip(acc.chunks_exact_mut(MR * 2 * LANES))
@@ -210,38 +220,7 @@ fn tiles(g: &Geometry, t: Task) -> Vec<Tile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::{forward, test_values as values};
-
-    /// Naive loops in f64: out[img][co][oy][ox].
-    fn naive(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> Vec<f64> {
-        let mut out = Vec::new();
-        for img in 0..n {
-            for (co, &b) in bias.iter().enumerate() {
-                for oy in 0..g.out_h {
-                    for ox in 0..g.out_w {
-                        let mut s = b as f64;
-                        for ci in 0..g.c_in {
-                            for ky in 0..g.kh {
-                                for kx in 0..g.kw {
-                                    let (y, xx) = (
-                                        (oy + ky).wrapping_sub(g.pad.0),
-                                        (ox + kx).wrapping_sub(g.pad.1),
-                                    );
-                                    if y < g.h && xx < g.w {
-                                        let wi = ((co * g.c_in + ci) * g.kh + ky) * g.kw + kx;
-                                        s += w[wi] as f64
-                                            * x[((img * g.c_in + ci) * g.h + y) * g.w + xx] as f64;
-                                    }
-                                }
-                            }
-                        }
-                        out.push(s);
-                    }
-                }
-            }
-        }
-        out
-    }
+    use crate::conv::direct::{forward, naive_forward as naive, test_values as values};
 
     #[test]
     fn direct_convolution_matches_naive_loops() {

@@ -9,6 +9,7 @@
 mod avx512;
 mod filter_grad;
 mod forward;
+mod image_lanes;
 mod tile;
 
 use super::Geometry;
@@ -25,7 +26,8 @@ pub(super) const MIN_FILL: f64 = 0.75;
 pub(super) const MIN_TAPS: usize = 64;
 
 /// `out = conv(x, weight) + bias` by the direct kernel when it serves this convolution (f32,
-/// AVX-512, tiles mostly full); false, with `out` untouched, otherwise.
+/// AVX-512, tiles mostly full: positions along rows, or else images in the lanes); false,
+/// with `out` untouched, otherwise.
 pub(crate) fn forward<T: Float>(
     x: &[T],
     n: usize,
@@ -34,12 +36,19 @@ pub(crate) fn forward<T: Float>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> bool {
-    if !is_f32::<T>() || !forward::serves(g) {
+    if !is_f32::<T>() {
         return false;
     }
+    let run = if forward::serves(g) {
+        forward::run
+    } else if image_lanes::serves(g, n) {
+        image_lanes::run
+    } else {
+        return false;
+    };
     // SAFETY: T is f32 (checked above), so the slice is an f32 slice of the same length.
     let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
-    forward::run(as_f32(x), n, g, as_f32(weight), bias.map(as_f32), out);
+    run(as_f32(x), n, g, as_f32(weight), bias.map(as_f32), out);
     true
 }
 
@@ -176,4 +185,36 @@ fn test_values(len: usize, seed: u32) -> Vec<f32> {
             (bits >> 8) as f32 / (1 << 23) as f32 - 1.0
         })
         .collect()
+}
+
+/// The forward convolution by naive loops in f64, for the kernels' tests: out[img][co][oy][ox].
+#[cfg(test)]
+fn naive_forward(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> Vec<f64> {
+    let mut out = Vec::new();
+    for img in 0..n {
+        for (co, &b) in bias.iter().enumerate() {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let mut s = b as f64;
+                    for ci in 0..g.c_in {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let (y, xx) = (
+                                    (oy + ky).wrapping_sub(g.pad.0),
+                                    (ox + kx).wrapping_sub(g.pad.1),
+                                );
+                                if y < g.h && xx < g.w {
+                                    let wi = ((co * g.c_in + ci) * g.kh + ky) * g.kw + kx;
+                                    s += w[wi] as f64
+                                        * x[((img * g.c_in + ci) * g.h + y) * g.w + xx] as f64;
+                                }
+                            }
+                        }
+                    }
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,226 @@
+//! The direct forward convolution of small planes, with images in the vector lanes.
+//!
+//! Planes under 12 wide leave most lanes of a row tile empty (a 4 x 4 plane fills a quarter
+//! of a vector), and im2col + GEMM spends more time copying nine shifted planes than
+//! multiplying them. Here a block of 32 images is copied once, zero-padded, with the images
+//! innermost ((c_in, rows, padded width, 32 images)), so that one position of the block is
+//! two full vectors: the same micro-kernel then sums MR channels x 32 images per tile, every
+//! lane useful, and the output is scattered back to (n, c_out, out_h, out_w).
+
+use rayon::prelude::*;
+
+use super::forward::{SCRATCH_BYTES, TASK_BYTES, accumulate, pack_weights, weights_fit};
+use super::tile::{MR, Tile};
+use super::{LANES, MIN_FILL, MIN_TAPS, fill, has_kernel, tap_offsets};
+use crate::conv::Geometry;
+use crate::cpu::Shared;
+
+/// Images per block: the two vectors of a tile.
+const IMAGES: usize = 2 * LANES;
+
+/// Rows `r0..r1` of the output of images `img..img + count` (count <= IMAGES).
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    img: usize,
+    count: usize,
+    r0: usize,
+    r1: usize,
+}
+
+/// Whether this path serves the convolution of `n` images: the CPU has the kernel, the
+/// blocks of images and the channel panels are mostly full, and there are taps enough.
+pub(super) fn serves(g: &Geometry, n: usize) -> bool {
+    has_kernel()
+        && g.out_w > 0
+        && g.k() >= MIN_TAPS
+        && weights_fit(g)
+        && fill(g.c_out, MR) * fill(n, IMAGES) >= MIN_FILL
+}
+
+/// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every block in parallel.
+pub(super) fn run(
+    x: &[f32],
+    n: usize,
+    g: &Geometry,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let packed = pack_weights(weight, g);
+    let dst = Shared(out.as_mut_ptr());
+    blocks(g, n).par_iter().for_each_init(
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(rows, offsets, scratch), &b| {
+            let rows_in = pack_images(x, g, b, rows);
+            tap_offsets(g, rows_in, offsets);
+            offsets.iter_mut().for_each(|o| *o *= IMAGES);
+            let (tiles, bases) = tiles(g, b);
+            accumulate(g, (&tiles, &bases), &packed, (rows, offsets), scratch);
+            // SAFETY: this block alone writes rows r0..r1 of its images, in every channel.
+            unsafe { write_out(g, b, scratch, bias, dst) };
+        },
+    );
+}
+
+/// Blocks of IMAGES images and a few output rows: the padded input rows about TASK_BYTES,
+/// the output tiles about SCRATCH_BYTES, and at least four blocks per thread when the
+/// batch allows.
+fn blocks(g: &Geometry, n: usize) -> Vec<Block> {
+    let wp = g.w + 2 * g.pad.1;
+    let lanes = IMAGES * size_of::<f32>();
+    let m = g.c_out.div_ceil(MR) * MR;
+    let by_input = TASK_BYTES / (g.c_in * wp * lanes).max(1);
+    let by_scratch = SCRATCH_BYTES / (g.out_w * m * lanes).max(1);
+    let mut rows = by_input.min(by_scratch).clamp(1, g.out_h.max(1));
+    let wanted = 4 * rayon::current_num_threads();
+    while rows > 1 && n.div_ceil(IMAGES) * g.out_h.div_ceil(rows) < wanted {
+        rows = rows.div_ceil(2);
+    }
+    (0..n)
+        .step_by(IMAGES)
+        .flat_map(|img| {
+            (0..g.out_h).step_by(rows).map(move |r0| Block {
+                img,
+                count: IMAGES.min(n - img),
+                r0,
+                r1: (r0 + rows).min(g.out_h),
+            })
+        })
+        .collect()
+}
+
+/// Copies the input rows block `b` reads, zero-padded, into `buf` as (c_in, rows_in, wp,
+/// IMAGES), lanes past the block's images zero; returns rows_in.
+fn pack_images(x: &[f32], g: &Geometry, b: Block, buf: &mut Vec<f32>) -> usize {
+    let (ph, pw) = g.pad;
+    let wp = g.w + 2 * pw;
+    let rows_in = b.r1 - b.r0 + g.kh - 1;
+    let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
+    buf.clear();
+    buf.resize(g.c_in * rows_in * wp * IMAGES, 0.0);
+    for (ci, channel) in buf.chunks_exact_mut(rows_in * wp * IMAGES).enumerate() {
+        for (i, row) in channel.chunks_exact_mut(wp * IMAGES).enumerate() {
+            let y = (b.r0 + i).wrapping_sub(ph);
+            if y >= g.h {
+                continue;
+            }
+            for j in 0..b.count {
+                let src = &x[(b.img + j) * image + ci * plane + y * g.w..][..g.w];
+                for (xx, &v) in src.iter().enumerate() {
+                    row[(xx + pw) * IMAGES + j] = v;
+                }
+            }
+        }
+    }
+    rows_in
+}
+
+/// One tile per output position of block `b`, row after row: both vectors at that position,
+/// the first 16 images then the next; and where each reads the packed rows.
+fn tiles(g: &Geometry, b: Block) -> (Vec<Tile>, Vec<usize>) {
+    let wp = g.w + 2 * g.pad.1;
+    let cols = [b.count.min(LANES), b.count.saturating_sub(LANES)];
+    let positions = (b.r0..b.r1).flat_map(|oy| (0..g.out_w).map(move |ox| (oy, ox)));
+    positions
+        .map(|(oy, ox)| {
+            let tile = Tile {
+                oy,
+                ox0: ox,
+                cols,
+                second: 0,
+                second_in: LANES,
+            };
+            (tile, ((oy - b.r0) * wp + ox) * IMAGES)
+        })
+        .unzip()
+}
+
+/// Scatters block `b`'s sums from `scratch` (per tile, c_out rounded up to MR rows of
+/// IMAGES lanes) into the output planes, adding the bias.
+///
+/// # Safety
+/// `dst` is the output of all images; no other thread writes rows r0..r1 of these images.
+unsafe fn write_out(
+    g: &Geometry,
+    b: Block,
+    scratch: &[f32],
+    bias: Option<&[f32]>,
+    dst: Shared<f32>,
+) {
+    const CHUNK: usize = 64;
+    let plane = g.out_h * g.out_w;
+    let tile_len = g.c_out.div_ceil(MR) * MR * IMAGES;
+    let positions = (b.r1 - b.r0) * g.out_w;
+    // Transposed through a buffer in L1: the images' planes lie a power of two apart, and
+    // writing them one position at a time thrashed one cache set.
+    let mut buf = [[0f32; CHUNK]; IMAGES];
+    for co in 0..g.c_out {
+        let bias = bias.map_or(0.0, |b| b[co]);
+        let first = (b.img * g.c_out + co) * plane + b.r0 * g.out_w;
+        for p0 in (0..positions).step_by(CHUNK) {
+            let len = CHUNK.min(positions - p0);
+            for p in 0..len {
+                let lanes = &scratch[(p0 + p) * tile_len + co * IMAGES..][..b.count];
+                for (row, &v) in buf.iter_mut().zip(lanes) {
+                    row[p] = v;
+                }
+            }
+            for (j, row) in buf.iter().take(b.count).enumerate() {
+                let at = first + j * g.c_out * plane + p0;
+                // SAFETY: inside rows r0..r1 of channel co of image img + j, this block's own.
+                let d = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(at), len) };
+                d.iter_mut().zip(row).for_each(|(d, &v)| *d = v + bias);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::direct::{naive_forward as naive, test_values as values};
+
+    #[test]
+    fn image_lanes_convolution_matches_naive_loops() {
+        if !has_kernel() {
+            return;
+        }
+        // (n, c_in, h, w, c_out, k, pad): whole blocks, a last block of 4 and of 25 images, planes of 1 to 11, channels past a panel, 1x1 and 5x5 taps, taps across
+        // blocks of KC, blocks cut into rows (many input channels).
+        let cases = [
+            (64, 16, 8, 8, 32, 3, 1),
+            (100, 8, 4, 4, 16, 3, 1),
+            (57, 8, 2, 2, 24, 3, 1),
+            (25, 72, 1, 1, 8, 3, 1),
+            (32, 64, 6, 11, 8, 1, 0),
+            (32, 3, 5, 7, 16, 5, 2),
+            (32, 40, 3, 5, 16, 3, 1),
+            (64, 512, 8, 8, 8, 3, 1),
+        ];
+        for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
+            let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
+            assert!(serves(&g, n), "case {i} must take the image-lanes path");
+            let x = values(n * c_in * h * w, 1 + i as u32);
+            let wt = values(c_out * g.k(), 7 + i as u32);
+            let bias = values(c_out, 3);
+            let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
+            run(&x, n, &g, &wt, Some(&bias), &mut out);
+            let want = naive(&x, n, &g, &wt, &bias);
+            for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "case {i} element {j}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn few_images_or_taps_are_left_to_other_paths() {
+        let g = Geometry::new([16, 64, 4, 4], [64, 64, 3, 3], (1, 1));
+        assert!(!serves(&g, 16), "16 images fill half of a block");
+        assert!(serves(&g, 24) || !has_kernel());
+        let few_taps = Geometry::new([64, 3, 8, 8], [64, 3, 3, 3], (1, 1));
+        assert!(!serves(&few_taps, 64));
+    }
+}
