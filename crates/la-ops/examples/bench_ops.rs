@@ -21,15 +21,19 @@ use la_ops::{
 };
 
 const BATCH: usize = 16;
-/// (channels in, channels out, side) of the timed convolutions: the four VGG stages at 64x64
-/// input, then the first and last layers of the auto-encoder.
-const CONVS: &[(usize, usize, usize)] = &[
-    (64, 64, 64),
-    (128, 128, 32),
-    (256, 256, 16),
-    (512, 512, 8),
-    (3, 64, 64),
-    (64, 3, 64),
+/// (batch, channels in, channels out, side) of the timed convolutions: the four VGG stages at
+/// 64x64 input, the first and last layers of the auto-encoder, then small planes of the
+/// default recipe (VGG11-bn at 1/8 width, two views of 128 images at 32 x 32).
+const CONVS: &[(usize, usize, usize, usize)] = &[
+    (BATCH, 64, 64, 64),
+    (BATCH, 128, 128, 32),
+    (BATCH, 256, 256, 16),
+    (BATCH, 512, 512, 8),
+    (BATCH, 3, 64, 64),
+    (BATCH, 64, 3, 64),
+    (256, 32, 32, 8),
+    (256, 64, 64, 4),
+    (256, 64, 64, 2),
 ];
 
 /// (m, k, n) of the timed matrix products: per-task GEMMs of the convolutions above (output
@@ -78,13 +82,13 @@ fn main() -> Result<()> {
             );
         }
     }
-    for &(ci, co, side) in CONVS {
-        let shape = format!("{ci}->{co}@{side}");
-        let x = randn(&[BATCH, ci, side, side])?;
+    for &(batch, ci, co, side) in CONVS {
+        let shape = conv_shape(batch, ci, co, side);
+        let x = randn(&[batch, ci, side, side])?;
         let w = randn(&[co, ci, 3, 3])?;
         let wt = randn(&[ci, co, 3, 3])?;
         let b = randn(&[co])?;
-        let g = randn(&[BATCH, co, side, side])?;
+        let g = randn(&[batch, co, side, side])?;
         let b4 = b.reshape((1, co, 1, 1))?;
         let timed = [
             (
@@ -114,11 +118,11 @@ fn main() -> Result<()> {
                 })?,
             ),
         ];
-        let gflop = 2.0 * (BATCH * ci * co * 9 * side * side) as f64 / 1e9;
+        let gflop = 2.0 * (batch * ci * co * 9 * side * side) as f64 / 1e9;
         for (op, la, candle) in timed {
             report(op, &shape, la, candle, Some(gflop));
         }
-        if ci == co {
+        if ci == co && batch == BATCH {
             norm_and_pool(reps, &x)?;
         }
     }
@@ -205,6 +209,14 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
         .collect::<Result<Vec<f64>>>()?;
     ms.sort_by(f64::total_cmp);
     Ok(ms[ms.len() / 2])
+}
+
+/// A convolution's case, e.g. `64->64@64`; the batch is named when it is not BATCH.
+fn conv_shape(batch: usize, ci: usize, co: usize, side: usize) -> String {
+    match batch {
+        BATCH => format!("{ci}->{co}@{side}"),
+        _ => format!("{ci}->{co}@{side}, batch {batch}"),
+    }
 }
 
 fn report(op: &str, shape: &str, la: f64, candle: f64, gflop: Option<f64>) {

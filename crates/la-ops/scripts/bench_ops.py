@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 
 BATCH = 16
-CONVS = [(64, 64, 64), (128, 128, 32), (256, 256, 16), (512, 512, 8), (3, 64, 64), (64, 3, 64)]
+# (batch, in, out, side): the VGG stages at 64 x 64, the auto-encoder's first and last layers,
+# then small planes of the default recipe (VGG11-bn at 1/8 width, two views of 128 at 32 px).
+CONVS = [(BATCH, 64, 64, 64), (BATCH, 128, 128, 32), (BATCH, 256, 256, 16), (BATCH, 512, 512, 8),
+         (BATCH, 3, 64, 64), (BATCH, 64, 3, 64),
+         (256, 32, 32, 8), (256, 64, 64, 4), (256, 64, 64, 2)]
 GEMMS = [(64, 576, 1792), (128, 1152, 1024), (256, 2304, 256), (512, 4608, 256),
          (128, 512, 14400), (128, 14400, 512)]
 
@@ -54,19 +58,19 @@ def main():
     for m, k, n in GEMMS:
         lhs, rhs = torch.randn(m, k), torch.randn(k, n)
         report("gemm", f"{m}x{k}x{n}", timed(r, lambda: torch.mm(lhs, rhs)), 2 * m * k * n / 1e9)
-    for ci, co, side in CONVS:
-        shape = f"{ci}->{co}@{side}"
-        gflop = 2 * BATCH * ci * co * 9 * side * side / 1e9
-        x = torch.randn(BATCH, ci, side, side)
+    for batch, ci, co, side in CONVS:
+        shape = f"{ci}->{co}@{side}" + ("" if batch == BATCH else f", batch {batch}")
+        gflop = 2 * batch * ci * co * 9 * side * side / 1e9
+        x = torch.randn(batch, ci, side, side)
         w, wt, b = torch.randn(co, ci, 3, 3), torch.randn(ci, co, 3, 3), torch.randn(co)
-        g = torch.randn(BATCH, co, side, side)
+        g = torch.randn(batch, co, side, side)
         report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)), gflop)
         report("conv_input_grad", shape,
                timed(r, lambda: conv_backward(g, x, w, [True, False, False])), gflop)
         report("conv_weight_grad", shape,
                timed(r, lambda: conv_backward(g, x, w, [False, True, False])), gflop)
         report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
-        if ci == co:
+        if ci == co and batch == BATCH:
             norm_and_pool(r, x)
 
 
