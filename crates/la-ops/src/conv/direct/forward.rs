@@ -4,6 +4,8 @@
 //! two successive rows where rows are at most 16 wide. A task covers some output rows of one
 //! image and pads only the input rows they need.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::tile::{MR, Tile};
@@ -50,6 +52,7 @@ pub(super) fn run(
     out: &mut [f32],
 ) {
     let packed = pack_weights(weight, g);
+    let blocks = tap_blocks(g.k());
     let dst = Shared(out.as_mut_ptr());
     tasks(g, n).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
@@ -62,7 +65,13 @@ pub(super) fn run(
                 .iter()
                 .map(|tile| (tile.oy - t.r0) * wp + tile.ox0)
                 .collect();
-            accumulate(g, (&tiles, &bases), &packed, (rows, offsets), scratch);
+            let taps = TapSet {
+                packed: &packed,
+                offsets,
+                blocks: &blocks,
+            };
+            let sets = vec![0; tiles.len()];
+            accumulate(g, (&tiles, &bases, &sets), &[taps], rows, scratch);
             // SAFETY: this task alone writes rows r0..r1 of image img, in every channel.
             unsafe { write_out(g, &tiles, scratch, bias, t.img, dst) };
         },
@@ -110,29 +119,43 @@ pub(super) fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
     packed
 }
 
+/// Some taps of a convolution as the kernel reads them, block after block of KC taps:
+/// `blocks[i]` are the set's taps within block i (positions in `offsets`; none is allowed),
+/// each block's weights packed as [`pack_weights`] packs a block, from `packed[start * m..]`.
+pub(super) struct TapSet<'a> {
+    pub packed: &'a [f32],
+    pub offsets: &'a [usize],
+    pub blocks: &'a [Range<usize>],
+}
+
+/// The blocks of KC taps of all `k` taps.
+pub(super) fn tap_blocks(k: usize) -> Vec<Range<usize>> {
+    (0..k).step_by(KC).map(|k0| k0..(k0 + KC).min(k)).collect()
+}
+
 /// Sums every tap block of every tile and channel panel into `scratch`: per (tile, panel),
-/// MR rows of two vectors, contiguous. Tile i's first vector reads `rows` from `bases[i]`
-/// (plus each tap's offset).
+/// MR rows of two vectors, contiguous. Tile i sums the taps of `sets[set_of[i]]`, its first
+/// vector reading `rows` from `bases[i]` (plus each tap's offset). Every set has the same
+/// number of blocks, and each block's sum is added to the last, so that a set that leaves out
+/// taps reading only padding gives the same sums as all taps, bit for bit.
 pub(super) fn accumulate(
     g: &Geometry,
-    (tiles, bases): (&[Tile], &[usize]),
-    packed: &[f32],
-    (rows, offsets): (&[f32], &[usize]),
+    (tiles, bases, set_of): (&[Tile], &[usize], &[usize]),
+    sets: &[TapSet],
+    rows: &[f32],
     scratch: &mut Vec<f32>,
 ) {
-    let k = g.k();
     let m = g.c_out.div_ceil(MR) * MR;
     scratch.resize(tiles.len() * m * 2 * LANES, 0.0);
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
-        let block = &packed[k0 * m..][..kc * m];
-        let per_tile = tiles.iter().zip(bases);
-        for ((tile, &base), acc) in per_tile.zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
-            let b = &rows[base..];
-            for (a, c) in block
-                .chunks_exact(kc * MR)
-                .zip(acc.chunks_exact_mut(MR * 2 * LANES))
-            {
+    for block in 0..sets.first().map_or(0, |s| s.blocks.len()) {
+        let per_tile = tiles.iter().zip(bases).zip(set_of);
+        for (((tile, &base), &set), acc) in per_tile.zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
+            let (b, taps) = (&rows[base..], &sets[set]);
+            let range = taps.blocks[block].clone();
+            let kc = range.len();
+            let weights = &taps.packed[range.start * m..][..kc * m];
+            for (ip, c) in acc.chunks_exact_mut(MR * 2 * LANES).enumerate() {
+                let a = &weights[ip * kc * MR..][..kc * MR];
                 // SAFETY: `serves` checked the CPU; the panel holds kc * MR weights; every tap
                 // offset plus the tile's columns stays inside the padded rows; `c` holds
                 // MR x 2 vectors.
@@ -142,10 +165,10 @@ pub(super) fn accumulate(
                         kc,
                         a.as_ptr(),
                         b.as_ptr(),
-                        &offsets[k0..][..kc],
+                        &taps.offsets[range.clone()],
                         tile,
                         c,
-                        k0 > 0,
+                        block > 0,
                     )
                 };
                 #[cfg(not(target_arch = "x86_64"))]

@@ -9,7 +9,11 @@
 
 use rayon::prelude::*;
 
-use super::forward::{SCRATCH_BYTES, TASK_BYTES, accumulate, pack_weights, weights_fit};
+use std::ops::Range;
+
+use super::forward::{
+    SCRATCH_BYTES, TASK_BYTES, TapSet, accumulate, pack_weights, tap_blocks, weights_fit,
+};
 use super::tile::{MR, Tile};
 use super::{LANES, MIN_FILL, MIN_TAPS, fill, has_kernel, tap_offsets};
 use crate::conv::Geometry;
@@ -28,13 +32,15 @@ struct Block {
 }
 
 /// Whether this path serves the convolution of `n` images: the CPU has the kernel, the
-/// blocks of images and the channel panels are mostly full, and there are taps enough.
+/// blocks of images and the channel panels are mostly full, and there are taps enough (and
+/// kernel rows and columns fit the bit masks of [`BorderClasses`]).
 pub(super) fn serves(g: &Geometry, n: usize) -> bool {
     has_kernel()
         && g.out_w > 0
         && g.k() >= MIN_TAPS
         && weights_fit(g)
         && fill(g.c_out, MR) * fill(n, IMAGES) >= MIN_FILL
+        && g.kh.max(g.kw) <= u32::BITS as usize
 }
 
 /// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every block in parallel.
@@ -46,7 +52,19 @@ pub(super) fn run(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let packed = pack_weights(weight, g);
+    let classes = BorderClasses::new(g, &pack_weights(weight, g));
+    convolve(x, n, g, &classes, bias, out);
+}
+
+/// `run` with the taps of `classes`.
+fn convolve(
+    x: &[f32],
+    n: usize,
+    g: &Geometry,
+    classes: &BorderClasses,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
     let dst = Shared(out.as_mut_ptr());
     blocks(g, n).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
@@ -55,11 +73,131 @@ pub(super) fn run(
             tap_offsets(g, rows_in, offsets);
             offsets.iter_mut().for_each(|o| *o *= IMAGES);
             let (tiles, bases) = tiles(g, b);
-            accumulate(g, (&tiles, &bases), &packed, (rows, offsets), scratch);
+            let set_of: Vec<usize> = tiles.iter().map(|t| classes.of(t.oy, t.ox0)).collect();
+            let offsets: Vec<Vec<usize>> = classes
+                .taps
+                .iter()
+                .map(|taps| taps.iter().map(|&t| offsets[t]).collect())
+                .collect();
+            let sets: Vec<TapSet> = (0..classes.taps.len())
+                .map(|c| TapSet {
+                    packed: &classes.packed[c],
+                    offsets: &offsets[c],
+                    blocks: &classes.blocks[c],
+                })
+                .collect();
+            accumulate(g, (&tiles, &bases, &set_of), &sets, rows, scratch);
             // SAFETY: this block alone writes rows r0..r1 of its images, in every channel.
             unsafe { write_out(g, b, scratch, bias, dst) };
         },
     );
+}
+
+/// The output positions grouped by which taps read inside the image (not only padding), and
+/// for each group those taps' packed weights: a 4 x 4 plane's corner position reads 4 of the 9
+/// taps of each input channel, so it skips the other 5 (their products are zeros, adding
+/// nothing, so the sums stay the same bit for bit).
+struct BorderClasses {
+    /// Per output row, then per output column, the mask of kernel rows / columns it reads.
+    row_masks: Vec<u32>,
+    col_masks: Vec<u32>,
+    /// The distinct (row mask, column mask) pairs: one class each.
+    keys: Vec<(u32, u32)>,
+    /// Per class: its taps (indices into the weight's K), their packed weights, and their
+    /// blocks of KC.
+    taps: Vec<Vec<usize>>,
+    packed: Vec<Vec<f32>>,
+    blocks: Vec<Vec<Range<usize>>>,
+}
+
+impl BorderClasses {
+    fn new(g: &Geometry, packed: &[f32]) -> Self {
+        let inside =
+            |out: usize, k: usize, pad: usize, len: usize| (out + k).wrapping_sub(pad) < len;
+        let mask = |out: usize, taps: usize, pad: usize, len: usize| {
+            (0..taps)
+                .filter(|&k| inside(out, k, pad, len))
+                .fold(0u32, |m, k| m | 1 << k)
+        };
+        let row_masks = (0..g.out_h).map(|oy| mask(oy, g.kh, g.pad.0, g.h));
+        let col_masks = (0..g.out_w).map(|ox| mask(ox, g.kw, g.pad.1, g.w));
+        Self::from_masks(g, packed, row_masks.collect(), col_masks.collect())
+    }
+
+    /// One class of every tap, padding included.
+    #[cfg(test)]
+    fn all_taps(g: &Geometry, packed: &[f32]) -> Self {
+        let (rows, cols) = ((1u32 << g.kh) - 1, (1u32 << g.kw) - 1);
+        Self::from_masks(g, packed, vec![rows; g.out_h], vec![cols; g.out_w])
+    }
+
+    /// The classes of positions whose kernel rows and columns inside the image are
+    /// `row_masks[oy]` and `col_masks[ox]`.
+    fn from_masks(g: &Geometry, packed: &[f32], row_masks: Vec<u32>, col_masks: Vec<u32>) -> Self {
+        let mut keys = Vec::new();
+        for &r in &row_masks {
+            for &c in &col_masks {
+                if !keys.contains(&(r, c)) {
+                    keys.push((r, c));
+                }
+            }
+        }
+        let all_blocks = tap_blocks(g.k());
+        let (mut taps, mut packed_sets, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+        for &(r, c) in &keys {
+            let kept: Vec<usize> = (0..g.k())
+                .filter(|&t| r >> (t / g.kw % g.kh) & 1 == 1 && c >> (t % g.kw) & 1 == 1)
+                .collect();
+            let (p, b) = select_taps(g, packed, &all_blocks, &kept);
+            taps.push(kept);
+            packed_sets.push(p);
+            blocks.push(b);
+        }
+        BorderClasses {
+            row_masks,
+            col_masks,
+            keys,
+            taps,
+            packed: packed_sets,
+            blocks,
+        }
+    }
+
+    /// The class of output position (oy, ox).
+    fn of(&self, oy: usize, ox: usize) -> usize {
+        let key = (self.row_masks[oy], self.col_masks[ox]);
+        self.keys
+            .iter()
+            .position(|&k| k == key)
+            .expect("every position has a class")
+    }
+}
+
+/// The packed weights of the taps `kept` (in order) and their blocks: within each of
+/// `all_blocks`, the kept taps' groups of MR weights, panel by panel.
+fn select_taps(
+    g: &Geometry,
+    packed: &[f32],
+    all_blocks: &[Range<usize>],
+    kept: &[usize],
+) -> (Vec<f32>, Vec<Range<usize>>) {
+    let m = g.c_out.div_ceil(MR) * MR;
+    let mut out = vec![0.0; kept.len() * m];
+    let mut blocks = Vec::with_capacity(all_blocks.len());
+    let mut start = 0;
+    for full in all_blocks {
+        let len = kept[start..].iter().take_while(|&&t| t < full.end).count();
+        let (src, dst) = (&packed[full.start * m..], &mut out[start * m..]);
+        for ip in 0..m / MR {
+            for (j, &t) in kept[start..start + len].iter().enumerate() {
+                let from = ip * full.len() * MR + (t - full.start) * MR;
+                dst[ip * len * MR + j * MR..][..MR].copy_from_slice(&src[from..][..MR]);
+            }
+        }
+        blocks.push(start..start + len);
+        start += len;
+    }
+    (out, blocks)
 }
 
 /// Blocks of IMAGES images and a few output rows: the padded input rows about TASK_BYTES,
@@ -212,6 +350,37 @@ mod tests {
                     "case {i} element {j}: {got} vs {want}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn skipping_the_taps_that_read_padding_changes_no_bit() {
+        if !has_kernel() {
+            return;
+        }
+        // Planes of 1, 2, 4 and 7 (every border class), a 5 x 5 kernel with padding 2, and
+        // taps across blocks of KC (512 input channels).
+        let cases = [
+            (32, 8, 1, 1, 8, 3, 1),
+            (32, 16, 2, 2, 16, 3, 1),
+            (40, 64, 4, 4, 64, 3, 1),
+            (32, 8, 7, 5, 8, 5, 2),
+            (32, 512, 2, 2, 8, 3, 1),
+        ];
+        for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
+            let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
+            let x = values(n * c_in * h * w, 11 + i as u32);
+            let packed = pack_weights(&values(c_out * g.k(), 13 + i as u32), &g);
+            let bias = values(c_out, 5);
+            let [mut skipped, mut all] = [0, 1].map(|_| vec![f32::NAN; n * c_out * h * w]);
+            let border = BorderClasses::new(&g, &packed);
+            let skips = border.taps.iter().any(|t| t.len() < g.k());
+            assert!(skips, "case {i} has positions that skip taps");
+            convolve(&x, n, &g, &border, Some(&bias), &mut skipped);
+            let whole = BorderClasses::all_taps(&g, &packed);
+            convolve(&x, n, &g, &whole, Some(&bias), &mut all);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&skipped), bits(&all), "case {i}");
         }
     }
 
