@@ -5,11 +5,13 @@
 //! multiplying them. Here a block of 32 images is copied once, zero-padded, with the images
 //! innermost ((c_in, rows, padded width, 32 images)), so that one position of the block is
 //! two full vectors: the same micro-kernel then sums MR channels x 32 images per tile, every
-//! lane useful, and the output is scattered back to (n, c_out, out_h, out_w).
-
-use rayon::prelude::*;
+//! lane useful, and the output is scattered back to (n, c_out, out_h, out_w). A tile being one
+//! position, it sums only the taps that read inside the image ([`BorderClasses`]): at 4 x 4 a
+//! third of the taps read padding.
 
 use std::ops::Range;
+
+use rayon::prelude::*;
 
 use super::forward::{
     SCRATCH_BYTES, TASK_BYTES, TapSet, accumulate, pack_weights, tap_blocks, weights_fit,
