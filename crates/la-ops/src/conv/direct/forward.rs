@@ -243,7 +243,7 @@ fn tiles(g: &Geometry, t: Task) -> Vec<Tile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::{forward, naive_forward as naive, test_values as values};
+    use crate::conv::direct::{check_forward_cases, forward};
 
     #[test]
     fn direct_convolution_matches_naive_loops() {
@@ -262,22 +262,13 @@ mod tests {
             (1, 3, 6, 28, 8, 5, 2),
             (1, 40, 3, 32, 16, 3, 1),
         ];
-        for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
-            let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
-            assert!(serves(&g), "case {i} must take the direct path");
-            let x = values(n * c_in * h * w, 1 + i as u32);
-            let wt = values(c_out * g.k(), 7 + i as u32);
-            let bias = values(c_out, 3);
-            let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
-            assert!(forward(&x, n, &g, &wt, Some(&bias), &mut out));
-            let want = naive(&x, n, &g, &wt, &bias);
-            for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
-                assert!(
-                    (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                    "case {i} element {j}: {got} vs {want}"
-                );
-            }
-        }
+        check_forward_cases(
+            &cases,
+            |g, _| serves(g),
+            |x, n, g, wt, bias, out| {
+                assert!(forward(x, n, g, wt, Some(bias), out));
+            },
+        );
     }
 
     #[test]

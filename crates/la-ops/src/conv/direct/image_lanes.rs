@@ -318,15 +318,16 @@ unsafe fn write_out(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::{naive_forward as naive, test_values as values};
+    use crate::conv::direct::{check_forward_cases, test_values as values};
 
     #[test]
     fn image_lanes_convolution_matches_naive_loops() {
         if !has_kernel() {
             return;
         }
-        // (n, c_in, h, w, c_out, k, pad): whole blocks, a last block of 4 and of 25 images, planes of 1 to 11, channels past a panel, 1x1 and 5x5 taps, taps across
-        // blocks of KC, blocks cut into rows (many input channels).
+        // (n, c_in, h, w, c_out, k, pad): whole blocks, a last block of 4 and of 25 images,
+        // planes of 1 to 11, channels past a panel, 1x1 and 5x5 taps, taps across blocks of KC,
+        // blocks cut into rows (many input channels).
         let cases = [
             (64, 16, 8, 8, 32, 3, 1),
             (100, 8, 4, 4, 16, 3, 1),
@@ -337,22 +338,9 @@ mod tests {
             (32, 40, 3, 5, 16, 3, 1),
             (64, 512, 8, 8, 8, 3, 1),
         ];
-        for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
-            let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
-            assert!(serves(&g, n), "case {i} must take the image-lanes path");
-            let x = values(n * c_in * h * w, 1 + i as u32);
-            let wt = values(c_out * g.k(), 7 + i as u32);
-            let bias = values(c_out, 3);
-            let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
-            run(&x, n, &g, &wt, Some(&bias), &mut out);
-            let want = naive(&x, n, &g, &wt, &bias);
-            for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
-                assert!(
-                    (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                    "case {i} element {j}: {got} vs {want}"
-                );
-            }
-        }
+        check_forward_cases(&cases, serves, |x, n, g, wt, bias, out| {
+            run(x, n, g, wt, Some(bias), out)
+        });
     }
 
     #[test]

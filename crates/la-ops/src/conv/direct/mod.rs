@@ -218,3 +218,31 @@ fn naive_forward(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> 
     }
     out
 }
+
+/// Runs `convolve` (x, n, geometry, weight, bias, NaN-filled output) on each case (n, c_in, h,
+/// w, c_out, k, pad) and compares every output element with [`naive_forward`]; `serves` must
+/// accept each case, so that the path under test is the one taken.
+#[cfg(test)]
+fn check_forward_cases(
+    cases: &[(usize, usize, usize, usize, usize, usize, usize)],
+    serves: impl Fn(&Geometry, usize) -> bool,
+    convolve: impl Fn(&[f32], usize, &Geometry, &[f32], &[f32], &mut [f32]),
+) {
+    for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
+        let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
+        assert!(serves(&g, n), "case {i} must take the path under test");
+        let x = test_values(n * c_in * h * w, 1 + i as u32);
+        let wt = test_values(c_out * g.k(), 7 + i as u32);
+        let bias = test_values(c_out, 3);
+        // NaN first: an element the kernels leave unwritten fails the comparison.
+        let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
+        convolve(&x, n, &g, &wt, &bias, &mut out);
+        let want = naive_forward(&x, n, &g, &wt, &bias);
+        for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
+            assert!(
+                (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "case {i} element {j}: {got} vs {want}"
+            );
+        }
+    }
+}
