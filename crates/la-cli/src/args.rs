@@ -135,6 +135,10 @@ pub struct TrainArgs {
     /// Divide every layer's width (1 = the paper's network; by default 8).
     #[arg(long, value_name = "N")]
     pub width_divisor: Option<usize>,
+    /// How the convolutions multiply: f32 (the default), or bf16 products summed in f32 where
+    /// the CPU has AVX512-BF16 (faster; f32 on other CPUs).
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// Size of the embedding's linear projection, 0 for none.
     #[arg(long, value_name = "D")]
     pub projection: Option<usize>,
@@ -231,6 +235,25 @@ pub enum Objective {
     LocalAggregation,
     /// Contrastive learning of two augmented views of each image.
     Contrastive,
+}
+
+/// How the convolutions multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// f32 products.
+    F32,
+    /// bf16 products summed in f32, where the CPU has AVX512-BF16.
+    Bf16,
+}
+
+impl PrecisionArg {
+    /// The library's setting.
+    pub fn setting(self) -> la_train::Precision {
+        match self {
+            PrecisionArg::F32 => la_train::Precision::F32,
+            PrecisionArg::Bf16 => la_train::Precision::Bf16,
+        }
+    }
 }
 
 /// Which stages run.

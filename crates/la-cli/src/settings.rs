@@ -10,7 +10,7 @@ use la_train::{
     Recluster, RunConfig, Weights,
 };
 
-use crate::args::{DataArgs, Method, Objective, Stages, TrainArgs};
+use crate::args::{DataArgs, Method, Objective, PrecisionArg, Stages, TrainArgs};
 
 /// The configuration of `la train`: the file (or the defaults), then every flag given.
 pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
@@ -41,6 +41,10 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     }
     set(width_divisor, args.width_divisor);
     set(&mut c.model.projection, args.projection);
+    set(
+        &mut c.model.precision,
+        args.precision.map(PrecisionArg::setting),
+    );
     set(&mut c.ae.epochs, args.ae_epochs);
     set(&mut c.ae.batch_size, args.ae_batch_size);
     set(&mut c.ae.sgd.lr, args.ae_lr);

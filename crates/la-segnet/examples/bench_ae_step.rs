@@ -3,6 +3,9 @@
 //! arithmetic (`gflop`), so that `cargo xtask bench ae` can show it as a fraction of the FMA
 //! peak.
 //!
+//! Each case runs with f32 convolutions, then (where the CPU has AVX512-BF16) with bf16
+//! products (`la_ops::ConvPrecision::Bf16`), whose shapes end in ", bf16 products".
+//!
 //! `cargo run --release -p la-segnet --example bench_ae_step [-- --reps N]`; the PyTorch
 //! counterpart is scripts/bench_ae_step.py.
 #![allow(clippy::print_stdout)]
@@ -10,6 +13,7 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
+use la_ops::ConvPrecision;
 use la_segnet::{AutoEncoder, HasParams, ModelConfig};
 use la_vgg::{FeatureLayer, VggConfig};
 
@@ -27,7 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = ModelConfig::default();
     let ae = AutoEncoder::new(&config, &Device::Cpu)?;
     let params = ae.trainable();
-    for &(batch, side) in CASES {
+    let bf16 = la_ops::has_bf16_products().then_some(ConvPrecision::Bf16);
+    let cases = [Some(ConvPrecision::F32), bf16].into_iter().flatten();
+    for (precision, &(batch, side)) in cases.flat_map(|p| CASES.iter().map(move |c| (p, c))) {
+        la_ops::set_conv_precision(precision);
         let x = Tensor::randn(0f32, 1., (batch, 3, side, side), &Device::Cpu)?;
         let step = || -> Result<f64, Box<dyn std::error::Error>> {
             let start = Instant::now();
@@ -45,8 +52,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms.sort_by(f64::total_cmp);
         let median = ms[ms.len() / 2];
         let gflop = step_flop(&config.vgg, side)? * batch as f64 / 1e9;
+        let suffix = match precision {
+            ConvPrecision::Bf16 => ", bf16 products",
+            ConvPrecision::F32 => "",
+        };
         println!(
-            r#"{{"op": "ae_train_step", "shape": "{batch}x3x{side}x{side}", "impl": "la", "ms": {median:.1}, "gflop": {gflop:.3}}}"#
+            r#"{{"op": "ae_train_step", "shape": "{batch}x3x{side}x{side}{suffix}", "impl": "la", "ms": {median:.1}, "gflop": {gflop:.3}}}"#
         );
     }
     Ok(())

@@ -2,6 +2,10 @@
 training mode, MSE, backward, SGD update), as examples/bench_ae_step.rs; same output format,
 with the convolutions' arithmetic counted from the layers as they ran.
 
+Each case runs in f32, then (where the CPU has AVX512-BF16, as la's bf16 rows) under
+autocast to bfloat16, PyTorch's mixed precision on CPU (oneDNN's bf16 convolutions); those rows'
+shapes end in ", bf16 products".
+
 python3 crates/la-segnet/scripts/bench_ae_step.py [--reps N] [--threads 2]
 """
 import argparse
@@ -68,22 +72,27 @@ def main():
     torch.set_num_threads(a.threads)
     model = AutoEncoder().train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    for batch, side in CASES:
-        x = torch.randn(batch, 3, side, side)
+    precisions = ["f32"] + (["bf16"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else [])
+    for precision in precisions:
+        bf16 = precision == "bf16"
+        for batch, side in CASES:
+            x = torch.randn(batch, 3, side, side)
 
-        def step():
-            start = time.perf_counter()
-            opt.zero_grad()
-            loss = nn.functional.mse_loss(model(x), x)
-            loss.backward()
-            opt.step()
-            return (time.perf_counter() - start) * 1e3
+            def step():
+                start = time.perf_counter()
+                opt.zero_grad()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss = nn.functional.mse_loss(model(x).float(), x)
+                loss.backward()
+                opt.step()
+                return (time.perf_counter() - start) * 1e3
 
-        step()
-        ms = sorted(step() for _ in range(a.reps))
-        print(json.dumps({"op": "ae_train_step", "shape": f"{batch}x3x{side}x{side}",
-                          "impl": "pytorch", "ms": round(ms[len(ms) // 2], 1),
-                          "gflop": round(step_gflop(model, x), 3)}), flush=True)
+            step()
+            ms = sorted(step() for _ in range(a.reps))
+            shape = f"{batch}x3x{side}x{side}" + (", bf16 products" if bf16 else "")
+            print(json.dumps({"op": "ae_train_step", "shape": shape,
+                              "impl": "pytorch", "ms": round(ms[len(ms) // 2], 1),
+                              "gflop": round(step_gflop(model, x), 3)}), flush=True)
 
 
 if __name__ == "__main__":

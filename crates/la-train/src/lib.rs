@@ -72,7 +72,7 @@ pub use cluster_report::cluster_and_report;
 pub use config::{
     AeConfig, BackboneSpec, BankInit, ClusterCount, ClusterMethod, DataConfig, DataSource,
     EmbeddingConfig, EvalConfig, GridSpec, LaConfig, MergerSpec, ModelSpec, ObjectiveKind,
-    PAPER_IMAGES_PER_CLUSTER, Recluster, RunConfig, Weights,
+    PAPER_IMAGES_PER_CLUSTER, Precision, Recluster, RunConfig, Weights,
 };
 pub use data::RunData;
 pub use embed::{Embedded, embed_all};

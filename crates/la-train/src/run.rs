@@ -20,6 +20,23 @@ use crate::stage_embedding::{EMBEDDING_CHECKPOINT, train_embedding};
 use crate::trainer::Outcome;
 use crate::{Checkpoint, Result, RngStream, derive_seed};
 
+/// Sets la-ops' convolution precision and restores the previous one when dropped.
+struct PrecisionScope(la_ops::ConvPrecision);
+
+impl PrecisionScope {
+    fn set(precision: la_ops::ConvPrecision) -> Self {
+        let previous = la_ops::conv_precision();
+        la_ops::set_conv_precision(precision);
+        PrecisionScope(previous)
+    }
+}
+
+impl Drop for PrecisionScope {
+    fn drop(&mut self) {
+        la_ops::set_conv_precision(self.0);
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -31,7 +48,8 @@ pub struct RunSummary {
 
 /// Runs (or continues) the run of `config` in `dir` on `device`: every enabled stage, then the
 /// final k-means and the reports. A stage whose checkpoint is complete is not trained again;
-/// an incomplete one continues from its checkpoint.
+/// an incomplete one continues from its checkpoint. The convolutions multiply in
+/// `config.model.precision` until it returns (a process-wide setting of la-ops).
 pub fn run(
     config: &RunConfig,
     dir: &Path,
@@ -39,6 +57,7 @@ pub fn run(
     monitor: &mut dyn Monitor,
 ) -> Result<RunSummary> {
     config.check()?;
+    let _precision = PrecisionScope::set(config.model.precision.into());
     let dir = RunDir::new(dir);
     dir.create()?;
     let data = open_data(config, device, monitor)?;

@@ -21,14 +21,16 @@ use candle_core::CudaStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use crate::cpu::{Float, dispatch_float, slice};
-use crate::{OpError, check};
+use crate::{ConvPrecision, OpError, check, conv_precision};
 pub(crate) use grad_ops::ChannelSum;
 use grad_ops::{FilterGrad, FlipTranspose};
 
 const CONV: &str = "conv2d";
 const CONV_T: &str = "conv_transpose2d";
 
-/// The sizes of one image's convolution: input (c_in, h, w) -> output (c_out, out_h, out_w).
+/// The sizes of one image's convolution: input (c_in, h, w) -> output (c_out, out_h, out_w),
+/// and how its products are computed (the process's setting when the op was built, so that a
+/// backward pass follows its forward pass).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Geometry {
     pub c_in: usize,
@@ -40,6 +42,7 @@ pub(crate) struct Geometry {
     pub pad: (usize, usize),
     pub out_h: usize,
     pub out_w: usize,
+    pub precision: ConvPrecision,
 }
 
 impl Geometry {
@@ -56,6 +59,7 @@ impl Geometry {
             pad,
             out_h: (h + 2 * pad.0 + 1).saturating_sub(kh),
             out_w: (wd + 2 * pad.1 + 1).saturating_sub(kw),
+            precision: conv_precision(),
         }
     }
 

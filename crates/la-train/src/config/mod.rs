@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use data::{DataConfig, DataSource, GridSpec};
 pub use eval::{ClusterCount, ClusterMethod, EvalConfig};
-pub use model::{BackboneSpec, MergerSpec, ModelSpec, Weights};
+pub use model::{BackboneSpec, MergerSpec, ModelSpec, Precision, Weights};
 pub use stages::{
     AeConfig, BankInit, EmbeddingConfig, LaConfig, ObjectiveKind, PAPER_IMAGES_PER_CLUSTER,
     Recluster,

@@ -57,6 +57,29 @@ pub enum MergerSpec {
     Flatten,
 }
 
+/// How the network's convolutions multiply on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// f32 products. The default.
+    #[default]
+    F32,
+    /// Inputs, weights and gradients rounded to bfloat16 and their products summed in f32,
+    /// where the CPU has AVX512-BF16 (recent AMD EPYC and Intel Xeon) and the layer's shape
+    /// suits the direct kernels; f32 elsewhere. Trains faster; docs/quality.md compares the
+    /// clusters.
+    Bf16,
+}
+
+impl From<Precision> for la_ops::ConvPrecision {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::F32 => la_ops::ConvPrecision::F32,
+            Precision::Bf16 => la_ops::ConvPrecision::Bf16,
+        }
+    }
+}
+
 /// The network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,6 +93,8 @@ pub struct ModelSpec {
     /// Size of the linear projection of the merged code, 0 for none. By default, 128 (the
     /// paper's embedding size).
     pub projection: usize,
+    /// How the convolutions multiply on the CPU. By default, f32.
+    pub precision: Precision,
 }
 
 impl Default for ModelSpec {
@@ -79,6 +104,7 @@ impl Default for ModelSpec {
             weights: Weights::None,
             merger: MergerSpec::Mean,
             projection: 128,
+            precision: Precision::F32,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The direct convolution's micro-kernel for AVX-512: MR channels x 2 vectors of 16 output
-//! positions in 2 * MR registers.
+//! The direct convolution's micro-kernels for AVX-512: MR channels x 2 vectors of 16 output
+//! positions in 2 * MR registers, in f32 or (with AVX512-BF16) in bf16 pairs summed in f32.
 
 use std::arch::x86_64::*;
 
@@ -41,8 +41,69 @@ pub(super) unsafe fn kernel(
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
         }
-        for (row, dst) in acc.iter().zip(c.chunks_exact_mut(2 * LANES)) {
-            for (h, &v) in row.iter().enumerate() {
+        store_tile(&acc, c, accumulate);
+    }
+}
+
+/// The bf16 micro-kernel: [`kernel`] with each element a pair of bf16 values of two input
+/// channels (`a`'s weights and `b`'s inputs alike), one dot-product instruction summing both
+/// products into f32 lanes.
+///
+/// # Safety
+/// As [`kernel`]; the CPU must have AVX512-BF16 besides.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(super) unsafe fn kernel_bf16(
+    kc: usize,
+    a: *const u32,
+    b: *const u32,
+    offsets: &[usize],
+    tile: &Tile,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let lanes = |n: usize| if n >= 16 { 0xffff } else { (1u16 << n) - 1 };
+    let masks = tile.cols.map(lanes);
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    assert!(offsets.len() >= kc && c.len() >= MR * 2 * LANES);
+    // SAFETY: the caller guarantees the panel and the input reads; `c` is checked above.
+    unsafe {
+        for (p, &off) in offsets[..kc].iter().enumerate() {
+            let bp = b.add(off).cast::<i32>();
+            let b0 = pairs(_mm512_maskz_loadu_epi32(masks[0], bp));
+            let b1 = pairs(_mm512_maskz_loadu_epi32(
+                masks[1],
+                bp.wrapping_add(tile.second_in),
+            ));
+            let ap = a.add(p * MR);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = pairs(_mm512_set1_epi32(*ap.add(i) as i32));
+                row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
+                row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
+            }
+        }
+        store_tile(&acc, c, accumulate);
+    }
+}
+
+/// 32-bit lanes seen as pairs of bf16 values.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn pairs(v: __m512i) -> __m512bh {
+    // SAFETY: both are 512 bits of plain data.
+    unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
+}
+
+/// Writes a tile's MR rows of two vectors into `c`, or adds them to it when `accumulate`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `c` must hold MR x 2 vectors.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_tile(acc: &[[__m512; 2]; MR], c: &mut [f32], accumulate: bool) {
+    for (row, dst) in acc.iter().zip(c.chunks_exact_mut(2 * LANES)) {
+        for (h, &v) in row.iter().enumerate() {
+            // SAFETY: `dst` holds two vectors.
+            unsafe {
                 let d = dst.as_mut_ptr().add(h * LANES);
                 let v = if accumulate {
                     _mm512_add_ps(v, _mm512_loadu_ps(d))
@@ -92,10 +153,72 @@ pub(super) unsafe fn filter_kernel<const FR: usize, const NV: usize>(
                 }
             }
         }
-        for (row, dst) in acc.iter().zip(tile.chunks_exact_mut(nr)) {
-            for (v, &r) in row.iter().enumerate() {
-                _mm512_storeu_ps(dst.as_mut_ptr().add(v * LANES), r);
+        store_filter_tile(&acc, tile);
+    }
+}
+
+/// The bf16 filter kernel: [`filter_kernel`] over pairs of successive positions of a row
+/// (`span.width` even), tap i's two inputs one 32-bit broadcast of `rows` (bf16 values), the
+/// gradient `dyt[(p / 2) * span.ld..][..NV * 16]` pairs of bf16 values (positions p, p + 1)
+/// per channel, one dot-product instruction summing both products into f32 lanes.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX512-BF16.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(super) unsafe fn filter_kernel_bf16<const FR: usize, const NV: usize>(
+    taps: &[usize; FR],
+    rows: &[u16],
+    dyt: &[u32],
+    span: Span,
+    tile: &mut [f32],
+) {
+    let nr = NV * LANES;
+    let last = span.bases.iter().max().map_or(0, |b| b + span.width - 1);
+    assert!(span.width > 0 && span.width.is_multiple_of(2));
+    assert!(taps.iter().all(|&t| t + last < rows.len()));
+    let pairs_len = span.bases.len() * span.width / 2;
+    assert!(span.ld >= nr && (pairs_len == 0 || (pairs_len - 1) * span.ld + nr <= dyt.len()));
+    assert!(tile.len() >= FR * nr);
+    let mut acc = [[_mm512_setzero_ps(); NV]; FR];
+    let src: [*const u16; FR] = taps.map(|t| rows[t..].as_ptr());
+    // SAFETY: the asserts above bound every read (the pair at an even x < width ends at
+    // x + 1 <= width - 1) and write.
+    unsafe {
+        for (r, &base) in span.bases.iter().enumerate() {
+            for x in (0..span.width).step_by(2) {
+                let b = dyt
+                    .as_ptr()
+                    .add((r * span.width + x) / 2 * span.ld)
+                    .cast::<i32>();
+                let bv: [__m512bh; NV] =
+                    std::array::from_fn(|v| pairs(_mm512_loadu_epi32(b.add(v * LANES))));
+                for (row, &s) in acc.iter_mut().zip(&src) {
+                    let two = s.add(base + x).cast::<i32>().read_unaligned();
+                    let a = pairs(_mm512_set1_epi32(two));
+                    for (r, &b) in row.iter_mut().zip(&bv) {
+                        *r = _mm512_dpbf16_ps(*r, a, b);
+                    }
+                }
             }
+        }
+        store_filter_tile(&acc, tile);
+    }
+}
+
+/// Writes a filter tile's FR rows of NV vectors into `tile`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `tile` must hold FR x NV vectors.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_filter_tile<const FR: usize, const NV: usize>(
+    acc: &[[__m512; NV]; FR],
+    tile: &mut [f32],
+) {
+    for (row, dst) in acc.iter().zip(tile.chunks_exact_mut(NV * LANES)) {
+        for (v, &r) in row.iter().enumerate() {
+            // SAFETY: `dst` holds NV vectors.
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add(v * LANES), r) };
         }
     }
 }

@@ -7,10 +7,89 @@
 
 use rayon::prelude::*;
 
+use super::operand::{Bf16, Bf16Pair, Packed};
 use super::tile::Span;
-use super::{LANES, MIN_TAPS, fill, has_kernel, pad_rows, tap_offsets};
+use super::{LANES, MIN_TAPS, fill, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
+
+/// The elements a filter kernel multiplies: the padded input rows' and the transposed
+/// gradient's (whose elements hold Grad::CHANNELS successive positions of one channel).
+pub(super) trait FilterOperands {
+    /// An element of the padded input rows (one value).
+    type Row: Packed;
+    /// An element of the transposed gradient.
+    type Grad: Packed;
+
+    /// The kernel: see `avx512::filter_kernel`.
+    ///
+    /// # Safety
+    /// As `avx512::filter_kernel`, and the CPU must have these elements' instructions.
+    unsafe fn kernel<const FR: usize, const NV: usize>(
+        taps: &[usize; FR],
+        rows: &[Self::Row],
+        dyt: &[Self::Grad],
+        span: Span,
+        tile: &mut [f32],
+    );
+}
+
+/// f32 products.
+pub(super) struct F32;
+
+/// bf16 products summed in f32: the gradient's elements pair two successive positions.
+pub(super) struct Bf16Products;
+
+impl FilterOperands for F32 {
+    type Row = f32;
+    type Grad = f32;
+
+    unsafe fn kernel<const FR: usize, const NV: usize>(
+        taps: &[usize; FR],
+        rows: &[f32],
+        dyt: &[f32],
+        span: Span,
+        tile: &mut [f32],
+    ) {
+        // SAFETY: the caller's contract is the kernel's.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            super::avx512::filter_kernel::<FR, NV>(taps, rows, dyt, span, tile)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (taps, rows, dyt, span, tile);
+            unreachable!("no direct kernel on this architecture")
+        }
+    }
+}
+
+impl FilterOperands for Bf16Products {
+    type Row = Bf16;
+    type Grad = Bf16Pair;
+
+    unsafe fn kernel<const FR: usize, const NV: usize>(
+        taps: &[usize; FR],
+        rows: &[Bf16],
+        dyt: &[Bf16Pair],
+        span: Span,
+        tile: &mut [f32],
+    ) {
+        // SAFETY: the caller's contract is the kernel's; Bf16 and Bf16Pair are transparent
+        // wrappers of u16 and u32.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            let rows = std::slice::from_raw_parts(rows.as_ptr().cast::<u16>(), rows.len());
+            let dyt = std::slice::from_raw_parts(dyt.as_ptr().cast::<u32>(), dyt.len());
+            super::avx512::filter_kernel_bf16::<FR, NV>(taps, rows, dyt, span, tile)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (taps, rows, dyt, span, tile);
+            unreachable!("no direct kernel on this architecture")
+        }
+    }
+}
 
 /// Accumulator registers of a tile: taps x vectors of channels.
 const ACCUMULATORS: usize = 24;
@@ -38,13 +117,14 @@ const SMALL_DW_BYTES: usize = 1 << 20;
 /// stays in L2 while every tap block sweeps it.
 const TASK_POSITIONS: usize = 1024;
 
-/// Whether the direct kernel serves this filter gradient: the CPU has it, with taps enough to
-/// outweigh writing dW, and the tiles are at least half full: im2col + GEMM with as few as
-/// 8 or 16 output channels ran at 5 GFLOP/s (a GEMM 8 or 16 rows high; measured on 224-pixel
-/// layers, 2-core Zen 4), so even a half-empty vector of channels is far ahead.
-pub(super) fn serves(g: &Geometry) -> bool {
-    has_kernel()
-        && g.out_w > 0
+/// Whether the direct kernel serves this filter gradient (the caller checks the CPU): taps
+/// enough to outweigh writing dW, rows whose positions pair up for the kernel's elements, and
+/// tiles at least half full: im2col + GEMM with as few as 8 or 16 output channels ran at 5
+/// GFLOP/s (a GEMM 8 or 16 rows high; measured on 224-pixel layers, 2-core Zen 4), so even a
+/// half-empty vector of channels is far ahead.
+pub(super) fn serves<O: FilterOperands>(g: &Geometry) -> bool {
+    g.out_w > 0
+        && g.out_w.is_multiple_of(O::Grad::CHANNELS)
         && g.k() >= MIN_TAPS
         && fill(g.c_out, channels(g)) * fill(g.k(), ACCUMULATORS / vectors(g)) >= MIN_FILTER_FILL
 }
@@ -56,7 +136,12 @@ const MIN_FILTER_FILL: f64 = 0.5;
 /// of the tasks into its own dW; None when there are too few tasks to share or positions per
 /// task (large filters over few positions), where im2col + GEMM was as fast (measured, 2-core
 /// Zen 4).
-pub(super) fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry) -> Option<Vec<f32>> {
+pub(super) fn run<O: FilterOperands>(
+    x: &[f32],
+    grad: &[f32],
+    n: usize,
+    g: &Geometry,
+) -> Option<Vec<f32>> {
     let threads = rayon::current_num_threads().max(1);
     let mut rows = (TASK_POSITIONS / g.out_w).max(1);
     if g.c_out * g.k() * size_of::<f32>() <= SMALL_DW_BYTES {
@@ -76,10 +161,10 @@ pub(super) fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry) -> Option<Vec
             let mut dw = vec![0.0; g.c_out * g.k()];
             let (mut rows, mut offsets, mut dyt) = (Vec::new(), Vec::new(), Vec::new());
             for &t in chunk {
-                let rows_in = pad_rows(x, g, t, &mut rows);
+                let rows_in = pad_rows::<O::Row>(x, g, t, &mut rows);
                 tap_offsets(g, rows_in, &mut offsets);
                 transpose_grad(grad, g, t, &mut dyt);
-                task(g, t, (&rows, &offsets, &dyt), &mut dw);
+                task::<O>(g, t, (&rows, &offsets, &dyt), &mut dw);
             }
             dw
         })
@@ -90,23 +175,25 @@ pub(super) fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry) -> Option<Vec
     })
 }
 
-/// The gradient of task `t`'s output rows as (positions, c_out rounded up to a tile's
-/// channels), images one after another, channels past c_out zero.
-fn transpose_grad(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<f32>) {
+/// The gradient of task `t`'s output rows as (position groups, c_out rounded up to a tile's
+/// channels) elements, each holding G::CHANNELS successive positions of one channel (the
+/// rows' widths are multiples of it), images one after another, channels past c_out zero.
+fn transpose_grad<G: Packed>(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<G>) {
     let nr = channels(g);
     let (plane, ld) = (g.out_h * g.out_w, g.c_out.next_multiple_of(nr));
-    let positions = (t.r1 - t.r0) * g.out_w;
+    let groups = (t.r1 - t.r0) * g.out_w / G::CHANNELS;
     dyt.clear();
-    dyt.resize(t.count * positions * ld, 0.0);
+    dyt.resize(t.count * groups * ld, G::default());
     for j in 0..t.count {
-        let dst = &mut dyt[j * positions * ld..][..positions * ld];
+        let dst = &mut dyt[j * groups * ld..][..groups * ld];
         // A tile's channels at a time, so that each position's writes fill whole cache lines.
         for co0 in (0..g.c_out).step_by(nr) {
             let channels = nr.min(g.c_out - co0);
             let first = ((t.img + j) * g.c_out + co0) * plane + t.r0 * g.out_w;
-            for (p, row) in dst.chunks_exact_mut(ld).enumerate() {
+            for (q, row) in dst.chunks_exact_mut(ld).enumerate() {
+                let p = first + q * G::CHANNELS;
                 for (c, d) in row[co0..][..channels].iter_mut().enumerate() {
-                    *d = grad[first + c * plane + p];
+                    *d = G::pack_with(G::CHANNELS, |i| grad[p + c * plane + i]);
                 }
             }
         }
@@ -115,7 +202,12 @@ fn transpose_grad(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<f32>) {
 
 /// Adds task `t`'s terms to `dw`: every tile over all its positions. `data` holds the task's
 /// padded rows, tap offsets and transposed gradient.
-fn task(g: &Geometry, t: Task, data: (&[f32], &[usize], &[f32]), dw: &mut [f32]) {
+fn task<O: FilterOperands>(
+    g: &Geometry,
+    t: Task,
+    data: (&[O::Row], &[usize], &[O::Grad]),
+    dw: &mut [f32],
+) {
     let wp = g.w + 2 * g.pad.1;
     let image = g.c_in * (t.r1 - t.r0 + g.kh - 1) * wp;
     let bases: Vec<usize> = (0..t.count)
@@ -127,15 +219,15 @@ fn task(g: &Geometry, t: Task, data: (&[f32], &[usize], &[f32]), dw: &mut [f32])
         ld: g.c_out.next_multiple_of(channels(g)),
     };
     match vectors(g) {
-        1 => tiles::<{ ACCUMULATORS }, 1>(g, data, span, dw),
-        _ => tiles::<{ ACCUMULATORS / 2 }, 2>(g, data, span, dw),
+        1 => tiles::<O, { ACCUMULATORS }, 1>(g, data, span, dw),
+        _ => tiles::<O, { ACCUMULATORS / 2 }, 2>(g, data, span, dw),
     }
 }
 
 /// Runs the kernel on every tile of FR taps x NV vectors of channels.
-fn tiles<const FR: usize, const NV: usize>(
+fn tiles<O: FilterOperands, const FR: usize, const NV: usize>(
     g: &Geometry,
-    (rows, offsets, dyt): (&[f32], &[usize], &[f32]),
+    (rows, offsets, dyt): (&[O::Row], &[usize], &[O::Grad]),
     span: Span,
     dw: &mut [f32],
 ) {
@@ -146,11 +238,8 @@ fn tiles<const FR: usize, const NV: usize>(
             // Taps past K repeat the first one; their sums are dropped.
             let taps: [usize; FR] =
                 std::array::from_fn(|i| offsets[if k0 + i < k { k0 + i } else { k0 }]);
-            // SAFETY: `serves` checked the CPU.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                super::avx512::filter_kernel::<FR, NV>(&taps, rows, &dyt[co0..], span, &mut tile)
-            };
+            // SAFETY: the caller checked the CPU.
+            unsafe { O::kernel::<FR, NV>(&taps, rows, &dyt[co0..], span, &mut tile) };
             for (i, sums) in tile.chunks_exact(nr).take(k - k0).enumerate() {
                 for (j, &s) in sums.iter().take(g.c_out - co0).enumerate() {
                     dw[(co0 + j) * k + k0 + i] += s;
@@ -163,7 +252,8 @@ fn tiles<const FR: usize, const NV: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::test_values as values;
+    use crate::conv::direct::operand::round_bf16;
+    use crate::conv::direct::{has_kernel, test_values as values};
 
     /// dW by naive loops in f64.
     fn naive(x: &[f32], dy: &[f32], n: usize, g: &Geometry) -> Vec<f64> {
@@ -201,7 +291,7 @@ mod tests {
             .build()
             .unwrap();
         assert!(
-            pool.install(|| run(&[0.0; 512], &[0.0; 2048], 1, &g))
+            pool.install(|| run::<F32>(&[0.0; 512], &[0.0; 2048], 1, &g))
                 .is_none()
         );
     }
@@ -211,33 +301,58 @@ mod tests {
         if !has_kernel() {
             return;
         }
-        // (n, c_in, h, w, c_out, k, pad), each with at least 8 tasks: images grouped into
-        // tasks, channels past a tile, tasks cut inside an image (wide rows), 1x1 taps, 5x5
-        // taps past a whole tile, 8 and 16 output channels (one vector), planes of 2 x 2 and
-        // 4 x 4 in tasks of 32 images.
-        let cases = [
-            (40, 8, 16, 16, 32, 3, 1),
-            (1, 8, 24, 300, 56, 3, 1),
-            (120, 72, 8, 8, 32, 1, 0),
-            (32, 3, 16, 16, 32, 5, 2),
-            (24, 8, 12, 30, 8, 3, 1),
-            (16, 8, 16, 40, 16, 3, 1),
-            (256, 16, 2, 2, 32, 3, 1),
-            (128, 8, 4, 4, 16, 3, 1),
-        ];
+        check_filter_cases::<F32>(&CASES, |v| v);
+    }
+
+    #[test]
+    fn bf16_filter_gradient_matches_naive_loops_on_rounded_operands() {
+        if !crate::has_bf16_products() {
+            return;
+        }
+        check_filter_cases::<Bf16Products>(&CASES, round_bf16);
+        // Rows of odd width do not pair their positions.
+        let odd = Geometry::new([16, 8, 16, 15], [32, 8, 3, 3], (1, 1));
+        assert!(serves::<F32>(&odd) && !serves::<Bf16Products>(&odd));
+    }
+
+    /// (n, c_in, h, w, c_out, k, pad), each with at least 8 tasks: images grouped into tasks,
+    /// channels past a tile, tasks cut inside an image (wide rows), 1x1 taps, 5x5 taps past a
+    /// whole tile, 8 and 16 output channels (one vector), planes of 2 x 2 and 4 x 4 in tasks
+    /// of 32 images.
+    const CASES: [(usize, usize, usize, usize, usize, usize, usize); 8] = [
+        (40, 8, 16, 16, 32, 3, 1),
+        (1, 8, 24, 300, 56, 3, 1),
+        (120, 72, 8, 8, 32, 1, 0),
+        (32, 3, 16, 16, 32, 5, 2),
+        (24, 8, 12, 30, 8, 3, 1),
+        (16, 8, 16, 40, 16, 3, 1),
+        (256, 16, 2, 2, 32, 3, 1),
+        (128, 8, 4, 4, 16, 3, 1),
+    ];
+
+    /// Runs the kernel of O on each case (two threads) and compares dW with [`naive`] of the
+    /// operands as `round` rounds them (the kernel's).
+    fn check_filter_cases<O: FilterOperands>(
+        cases: &[(usize, usize, usize, usize, usize, usize, usize)],
+        round: fn(f32) -> f32,
+    ) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
         for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
             let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
-            assert!(serves(&g), "case {i} must take the direct path");
+            assert!(serves::<O>(&g), "case {i} must take the direct path");
             // Halved to [-0.5, 0.5): sums of thousands of products stay within the tolerance.
             let half = |v: Vec<f32>| v.into_iter().map(|v| v * 0.5).collect::<Vec<_>>();
             let x = half(values(n * c_in * h * w, 1 + i as u32));
             let dy = half(values(n * c_out * g.out_h * g.out_w, 5 + i as u32));
-            let got = pool.install(|| run(&x, &dy, n, &g)).expect("enough tasks");
-            for (j, (&got, want)) in got.iter().zip(naive(&x, &dy, n, &g)).enumerate() {
+            let got = pool
+                .install(|| run::<O>(&x, &dy, n, &g))
+                .expect("enough tasks");
+            let rounded = |v: &[f32]| v.iter().map(|&v| round(v)).collect::<Vec<_>>();
+            let want = naive(&rounded(&x), &rounded(&dy), n, &g);
+            for (j, (&got, want)) in got.iter().zip(want).enumerate() {
                 assert!(
                     (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
                     "case {i} element {j}: {got} vs {want}"

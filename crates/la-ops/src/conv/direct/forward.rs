@@ -8,16 +8,15 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::operand::Operand;
 use super::tile::{MR, Tile};
-use super::{LANES, MIN_FILL, MIN_TAPS, fill, has_kernel, pad_rows, tap_offsets};
+use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
 use crate::cpu::Shared;
 
-/// Taps per block: a tile's input vectors for one block (KC x 128 bytes) stay in L1.
-const KC: usize = 256;
 /// Most bytes of packed weights per block (c_out x KC), to stay in L2 beside the scratch:
-/// with more output channels (512), im2col + GEMM was faster (measured, 2-core Zen 4).
+/// with more output channels (512) in f32, im2col + GEMM was faster (measured, 2-core Zen 4).
 const BLOCK_BYTES: usize = 256 << 10;
 /// Bytes of padded input rows per task.
 pub(super) const TASK_BYTES: usize = 512 << 10;
@@ -26,24 +25,23 @@ pub(super) const TASK_BYTES: usize = 512 << 10;
 /// block after block thrashed one L1 set.
 pub(super) const SCRATCH_BYTES: usize = 256 << 10;
 
-/// Whether the CPU has the kernel and the output fills its tiles well enough.
-pub(super) fn serves(g: &Geometry) -> bool {
+/// Whether the output fills the kernel's tiles well enough (the caller checks the CPU).
+pub(super) fn serves<E: Operand>(g: &Geometry) -> bool {
     // Rows up to a vector wide fill a vector each; wider rows are cut into two-vector tiles.
     let row_tile = if g.out_w <= LANES { LANES } else { 2 * LANES };
-    has_kernel()
-        && g.out_w > 0
+    g.out_w > 0
         && g.k() >= MIN_TAPS
-        && weights_fit(g)
+        && weights_fit::<E>(g)
         && fill(g.c_out, MR) * fill(g.out_w, row_tile) >= MIN_FILL
 }
 
 /// Whether a block of packed weights fits BLOCK_BYTES.
-pub(super) fn weights_fit(g: &Geometry) -> bool {
-    g.c_out.div_ceil(MR) * MR * KC * size_of::<f32>() <= BLOCK_BYTES
+pub(super) fn weights_fit<E: Operand>(g: &Geometry) -> bool {
+    g.c_out.div_ceil(MR) * MR * E::KC * size_of::<E>() <= BLOCK_BYTES
 }
 
 /// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every task in parallel.
-pub(super) fn run(
+pub(super) fn run<E: Operand>(
     x: &[f32],
     n: usize,
     g: &Geometry,
@@ -51,14 +49,15 @@ pub(super) fn run(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let packed = pack_weights(weight, g);
-    let blocks = tap_blocks(g.k());
+    let packed = pack_weights::<E>(weight, g);
+    let grouped = groups::<E>(g);
+    let blocks = tap_blocks(grouped.k(), E::KC);
     let dst = Shared(out.as_mut_ptr());
-    tasks(g, n).par_iter().for_each_init(
+    tasks::<E>(g, n).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
         |(rows, offsets, scratch), &t| {
-            let rows_in = pad_rows(x, g, t, rows);
-            tap_offsets(g, rows_in, offsets);
+            let rows_in = pad_rows::<E>(x, g, t, rows);
+            tap_offsets(&grouped, rows_in, offsets);
             let tiles = tiles(g, t);
             let wp = g.w + 2 * g.pad.1;
             let bases: Vec<usize> = tiles
@@ -80,9 +79,9 @@ pub(super) fn run(
 
 /// Tasks of a few output rows each: padded input rows of about TASK_BYTES, output tiles of
 /// about SCRATCH_BYTES, and at least four tasks per thread when the batch allows.
-fn tasks(g: &Geometry, n: usize) -> Vec<Task> {
+fn tasks<E: Operand>(g: &Geometry, n: usize) -> Vec<Task> {
     let wp = g.w + 2 * g.pad.1;
-    let per_row = g.c_in * wp * size_of::<f32>();
+    let per_row = groups::<E>(g).c_in * wp * size_of::<E>();
     let tiles_per_row = if g.out_w <= LANES {
         0.5
     } else {
@@ -100,18 +99,23 @@ fn tasks(g: &Geometry, n: usize) -> Vec<Task> {
     Task::split(g, n, rows)
 }
 
-/// The weight (c_out, K) as the kernel reads it: for each block of KC taps, panels of MR
-/// channels, each `kc` groups of MR values (channels past c_out zero).
-pub(super) fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
-    let (k, m) = (g.k(), g.c_out.div_ceil(MR) * MR);
-    let mut packed = vec![0.0; m * k];
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
+/// The weight (c_out, K) as the kernel reads it: its tap elements ([`groups`]: taps of
+/// E::CHANNELS successive input channels), for each block of KC, in panels of MR channels,
+/// each `kc` groups of MR elements (channels past c_out zero).
+pub(super) fn pack_weights<E: Operand>(w: &[f32], g: &Geometry) -> Vec<E> {
+    let (k, m, taps) = (g.k(), g.c_out.div_ceil(MR) * MR, g.kh * g.kw);
+    let kg = groups::<E>(g).k();
+    let mut packed = vec![E::default(); m * kg];
+    for k0 in (0..kg).step_by(E::KC) {
+        let kc = E::KC.min(kg - k0);
         let block = &mut packed[k0 * m..][..kc * m];
         for (ip, panel) in block.chunks_exact_mut(kc * MR).enumerate() {
             for i in 0..MR.min(g.c_out - ip * MR) {
-                for (p, &v) in w[(ip * MR + i) * k + k0..][..kc].iter().enumerate() {
-                    panel[p * MR + i] = v;
+                let row = &w[(ip * MR + i) * k..][..k];
+                for p in 0..kc {
+                    let (c0, tap) = ((k0 + p) / taps * E::CHANNELS, (k0 + p) % taps);
+                    let count = E::CHANNELS.min(g.c_in - c0);
+                    panel[p * MR + i] = E::pack_with(count, |c| row[(c0 + c) * taps + tap]);
                 }
             }
         }
@@ -119,18 +123,19 @@ pub(super) fn pack_weights(w: &[f32], g: &Geometry) -> Vec<f32> {
     packed
 }
 
-/// Some taps of a convolution as the kernel reads them, block after block of KC taps:
-/// `blocks[i]` are the set's taps within block i (positions in `offsets`; none is allowed),
-/// each block's weights packed as [`pack_weights`] packs a block, from `packed[start * m..]`.
-pub(super) struct TapSet<'a> {
-    pub packed: &'a [f32],
+/// Some tap elements of a convolution as the kernel reads them, block after block of KC:
+/// `blocks[i]` are the set's elements within block i (positions in `offsets`; none is
+/// allowed), each block's weights packed as [`pack_weights`] packs a block, from
+/// `packed[start * m..]`.
+pub(super) struct TapSet<'a, E> {
+    pub packed: &'a [E],
     pub offsets: &'a [usize],
     pub blocks: &'a [Range<usize>],
 }
 
-/// The blocks of KC taps of all `k` taps.
-pub(super) fn tap_blocks(k: usize) -> Vec<Range<usize>> {
-    (0..k).step_by(KC).map(|k0| k0..(k0 + KC).min(k)).collect()
+/// The blocks of `kc` tap elements of all `k`.
+pub(super) fn tap_blocks(k: usize, kc: usize) -> Vec<Range<usize>> {
+    (0..k).step_by(kc).map(|k0| k0..(k0 + kc).min(k)).collect()
 }
 
 /// Sums every tap block of every tile and channel panel into `scratch`: per (tile, panel),
@@ -138,11 +143,11 @@ pub(super) fn tap_blocks(k: usize) -> Vec<Range<usize>> {
 /// vector reading `rows` from `bases[i]` (plus each tap's offset). Every set has the same
 /// number of blocks, and each block's sum is added to the last, so that a set that leaves out
 /// taps reading only padding gives the same sums as all taps, bit for bit.
-pub(super) fn accumulate(
+pub(super) fn accumulate<E: Operand>(
     g: &Geometry,
     (tiles, bases, set_of): (&[Tile], &[usize], &[usize]),
-    sets: &[TapSet],
-    rows: &[f32],
+    sets: &[TapSet<E>],
+    rows: &[E],
     scratch: &mut Vec<f32>,
 ) {
     let m = g.c_out.div_ceil(MR) * MR;
@@ -156,12 +161,11 @@ pub(super) fn accumulate(
             let weights = &taps.packed[range.start * m..][..kc * m];
             for (ip, c) in acc.chunks_exact_mut(MR * 2 * LANES).enumerate() {
                 let a = &weights[ip * kc * MR..][..kc * MR];
-                // SAFETY: `serves` checked the CPU; the panel holds kc * MR weights; every tap
-                // offset plus the tile's columns stays inside the padded rows; `c` holds
+                // SAFETY: the caller checked the CPU; the panel holds kc * MR weights; every
+                // tap offset plus the tile's columns stays inside the padded rows; `c` holds
                 // MR x 2 vectors.
-                #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    super::avx512::kernel(
+                    E::kernel(
                         kc,
                         a.as_ptr(),
                         b.as_ptr(),
@@ -171,8 +175,6 @@ pub(super) fn accumulate(
                         block > 0,
                     )
                 };
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = (a, b, c);
             }
         }
     }
@@ -243,7 +245,8 @@ fn tiles(g: &Geometry, t: Task) -> Vec<Tile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::{check_forward_cases, forward};
+    use crate::conv::direct::operand::{Bf16Pair, round_bf16};
+    use crate::conv::direct::{check_forward_cases, forward, has_kernel};
 
     #[test]
     fn direct_convolution_matches_naive_loops() {
@@ -264,7 +267,8 @@ mod tests {
         ];
         check_forward_cases(
             &cases,
-            |g, _| serves(g),
+            |v| v,
+            |g, _| serves::<f32>(g),
             |x, n, g, wt, bias, out| {
                 assert!(forward(x, n, g, wt, Some(bias), out));
             },
@@ -272,14 +276,42 @@ mod tests {
     }
 
     #[test]
+    fn bf16_convolution_matches_naive_loops_on_rounded_operands() {
+        if !crate::has_bf16_products() {
+            return;
+        }
+        // (n, c_in, h, w, c_out, k, pad): wide rows with a partial tile, paired narrow rows,
+        // odd input channels (a pair completed with zeros), 5x5 taps over 3 channels, tap
+        // pairs across blocks, 512 output channels (whose weights fit a block only in bf16).
+        let cases = [
+            (2, 8, 5, 56, 8, 3, 1),
+            (3, 9, 9, 16, 16, 3, 1),
+            (1, 3, 6, 28, 8, 5, 2),
+            (1, 40, 3, 32, 16, 3, 1),
+            (1, 64, 2, 28, 512, 3, 1),
+        ];
+        check_forward_cases(
+            &cases,
+            round_bf16,
+            |g, _| serves::<Bf16Pair>(g),
+            |x, n, g, wt, bias, out| run::<Bf16Pair>(x, n, g, wt, Some(bias), out),
+        );
+        assert!(!serves::<f32>(&Geometry::new(
+            [1, 64, 2, 28],
+            [512, 64, 3, 3],
+            (1, 1)
+        )));
+    }
+
+    #[test]
     fn narrow_outputs_and_f64_are_left_to_im2col() {
         let g = Geometry::new([1, 4, 8, 8], [8, 4, 3, 3], (1, 1));
-        assert!(!serves(&g));
+        assert!(!serves::<f32>(&g));
         let mut out = vec![0f64; 8 * 64];
         assert!(!forward(&[0f64; 256], 1, &g, &[0f64; 288], None, &mut out));
         let few_channels = Geometry::new([1, 16, 8, 64], [3, 16, 3, 3], (1, 1));
-        assert!(!serves(&few_channels));
+        assert!(!serves::<f32>(&few_channels));
         let few_taps = Geometry::new([1, 3, 8, 64], [64, 3, 3, 3], (1, 1));
-        assert!(!serves(&few_taps));
+        assert!(!serves::<f32>(&few_taps));
     }
 }

@@ -16,8 +16,9 @@ use rayon::prelude::*;
 use super::forward::{
     SCRATCH_BYTES, TASK_BYTES, TapSet, accumulate, pack_weights, tap_blocks, weights_fit,
 };
+use super::operand::Operand;
 use super::tile::{MR, Tile};
-use super::{LANES, MIN_FILL, MIN_TAPS, fill, has_kernel, tap_offsets};
+use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, tap_offsets};
 use crate::conv::Geometry;
 use crate::cpu::Shared;
 
@@ -33,20 +34,19 @@ struct Block {
     r1: usize,
 }
 
-/// Whether this path serves the convolution of `n` images: the CPU has the kernel, the
+/// Whether this path serves the convolution of `n` images (the caller checks the CPU): the
 /// blocks of images and the channel panels are mostly full, and there are taps enough (and
 /// kernel rows and columns fit the bit masks of [`BorderClasses`]).
-pub(super) fn serves(g: &Geometry, n: usize) -> bool {
-    has_kernel()
-        && g.out_w > 0
+pub(super) fn serves<E: Operand>(g: &Geometry, n: usize) -> bool {
+    g.out_w > 0
         && g.k() >= MIN_TAPS
-        && weights_fit(g)
+        && weights_fit::<E>(g)
         && fill(g.c_out, MR) * fill(n, IMAGES) >= MIN_FILL
         && g.kh.max(g.kw) <= u32::BITS as usize
 }
 
 /// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every block in parallel.
-pub(super) fn run(
+pub(super) fn run<E: Operand>(
     x: &[f32],
     n: usize,
     g: &Geometry,
@@ -54,25 +54,26 @@ pub(super) fn run(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let classes = BorderClasses::new(g, &pack_weights(weight, g));
+    let classes = BorderClasses::new(&groups::<E>(g), &pack_weights::<E>(weight, g));
     convolve(x, n, g, &classes, bias, out);
 }
 
-/// `run` with the taps of `classes`.
-fn convolve(
+/// `run` with the tap elements of `classes`.
+fn convolve<E: Operand>(
     x: &[f32],
     n: usize,
     g: &Geometry,
-    classes: &BorderClasses,
+    classes: &BorderClasses<E>,
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
     let dst = Shared(out.as_mut_ptr());
-    blocks(g, n).par_iter().for_each_init(
+    let grouped = groups::<E>(g);
+    blocks::<E>(g, n).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
         |(rows, offsets, scratch), &b| {
             let rows_in = pack_images(x, g, b, rows);
-            tap_offsets(g, rows_in, offsets);
+            tap_offsets(&grouped, rows_in, offsets);
             offsets.iter_mut().for_each(|o| *o *= IMAGES);
             let (tiles, bases) = tiles(g, b);
             let set_of: Vec<usize> = tiles.iter().map(|t| classes.of(t.oy, t.ox0)).collect();
@@ -81,7 +82,7 @@ fn convolve(
                 .iter()
                 .map(|taps| taps.iter().map(|&t| offsets[t]).collect())
                 .collect();
-            let sets: Vec<TapSet> = (0..classes.taps.len())
+            let sets: Vec<TapSet<E>> = (0..classes.taps.len())
                 .map(|c| TapSet {
                     packed: &classes.packed[c],
                     offsets: &offsets[c],
@@ -98,8 +99,9 @@ fn convolve(
 /// The output positions grouped by which taps read inside the image (not only padding), and
 /// for each group those taps' packed weights: a 4 x 4 plane's corner position reads 4 of the 9
 /// taps of each input channel, so it skips the other 5 (their products are zeros, adding
-/// nothing, so the sums stay the same bit for bit).
-struct BorderClasses {
+/// nothing, so the sums stay the same bit for bit). Built on the geometry of the tap
+/// elements ([`groups`]).
+struct BorderClasses<E> {
     /// Per output row, then per output column, the mask of kernel rows / columns it reads.
     row_masks: Vec<u32>,
     col_masks: Vec<u32>,
@@ -108,12 +110,12 @@ struct BorderClasses {
     /// Per class: its taps (indices into the weight's K), their packed weights, and their
     /// blocks of KC.
     taps: Vec<Vec<usize>>,
-    packed: Vec<Vec<f32>>,
+    packed: Vec<Vec<E>>,
     blocks: Vec<Vec<Range<usize>>>,
 }
 
-impl BorderClasses {
-    fn new(g: &Geometry, packed: &[f32]) -> Self {
+impl<E: Operand> BorderClasses<E> {
+    fn new(g: &Geometry, packed: &[E]) -> Self {
         let inside =
             |out: usize, k: usize, pad: usize, len: usize| (out + k).wrapping_sub(pad) < len;
         let mask = |out: usize, taps: usize, pad: usize, len: usize| {
@@ -128,14 +130,14 @@ impl BorderClasses {
 
     /// One class of every tap, padding included.
     #[cfg(test)]
-    fn all_taps(g: &Geometry, packed: &[f32]) -> Self {
+    fn all_taps(g: &Geometry, packed: &[E]) -> Self {
         let (rows, cols) = ((1u32 << g.kh) - 1, (1u32 << g.kw) - 1);
         Self::from_masks(g, packed, vec![rows; g.out_h], vec![cols; g.out_w])
     }
 
     /// The classes of positions whose kernel rows and columns inside the image are
     /// `row_masks[oy]` and `col_masks[ox]`.
-    fn from_masks(g: &Geometry, packed: &[f32], row_masks: Vec<u32>, col_masks: Vec<u32>) -> Self {
+    fn from_masks(g: &Geometry, packed: &[E], row_masks: Vec<u32>, col_masks: Vec<u32>) -> Self {
         let mut keys = Vec::new();
         for &r in &row_masks {
             for &c in &col_masks {
@@ -144,7 +146,7 @@ impl BorderClasses {
                 }
             }
         }
-        let all_blocks = tap_blocks(g.k());
+        let all_blocks = tap_blocks(g.k(), E::KC);
         let (mut taps, mut packed_sets, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
         for &(r, c) in &keys {
             let kept: Vec<usize> = (0..g.k())
@@ -177,14 +179,14 @@ impl BorderClasses {
 
 /// The packed weights of the taps `kept` (in order) and their blocks: within each of
 /// `all_blocks`, the kept taps' groups of MR weights, panel by panel.
-fn select_taps(
+fn select_taps<E: Operand>(
     g: &Geometry,
-    packed: &[f32],
+    packed: &[E],
     all_blocks: &[Range<usize>],
     kept: &[usize],
-) -> (Vec<f32>, Vec<Range<usize>>) {
+) -> (Vec<E>, Vec<Range<usize>>) {
     let m = g.c_out.div_ceil(MR) * MR;
-    let mut out = vec![0.0; kept.len() * m];
+    let mut out = vec![E::default(); kept.len() * m];
     let mut blocks = Vec::with_capacity(all_blocks.len());
     let mut start = 0;
     for full in all_blocks {
@@ -205,11 +207,12 @@ fn select_taps(
 /// Blocks of IMAGES images and a few output rows: the padded input rows about TASK_BYTES,
 /// the output tiles about SCRATCH_BYTES, and at least four blocks per thread when the
 /// batch allows.
-fn blocks(g: &Geometry, n: usize) -> Vec<Block> {
+fn blocks<E: Operand>(g: &Geometry, n: usize) -> Vec<Block> {
     let wp = g.w + 2 * g.pad.1;
     let lanes = IMAGES * size_of::<f32>();
     let m = g.c_out.div_ceil(MR) * MR;
-    let by_input = TASK_BYTES / (g.c_in * wp * lanes).max(1);
+    let input_lanes = IMAGES * size_of::<E>();
+    let by_input = TASK_BYTES / (groups::<E>(g).c_in * wp * input_lanes).max(1);
     let by_scratch = SCRATCH_BYTES / (g.out_w * m * lanes).max(1);
     let mut rows = by_input.min(by_scratch).clamp(1, g.out_h.max(1));
     let wanted = 4 * rayon::current_num_threads();
@@ -229,25 +232,29 @@ fn blocks(g: &Geometry, n: usize) -> Vec<Block> {
         .collect()
 }
 
-/// Copies the input rows block `b` reads, zero-padded, into `buf` as (c_in, rows_in, wp,
-/// IMAGES), lanes past the block's images zero; returns rows_in.
-fn pack_images(x: &[f32], g: &Geometry, b: Block, buf: &mut Vec<f32>) -> usize {
+/// Copies the input rows block `b` reads, zero-padded, into `buf` as (channel groups
+/// ([`groups`]), rows_in, wp, IMAGES) elements, lanes past the block's images zero; returns
+/// rows_in.
+fn pack_images<E: Operand>(x: &[f32], g: &Geometry, b: Block, buf: &mut Vec<E>) -> usize {
     let (ph, pw) = g.pad;
     let wp = g.w + 2 * pw;
     let rows_in = b.r1 - b.r0 + g.kh - 1;
     let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
     buf.clear();
-    buf.resize(g.c_in * rows_in * wp * IMAGES, 0.0);
-    for (ci, channel) in buf.chunks_exact_mut(rows_in * wp * IMAGES).enumerate() {
+    buf.resize(groups::<E>(g).c_in * rows_in * wp * IMAGES, E::default());
+    for (cg, channel) in buf.chunks_exact_mut(rows_in * wp * IMAGES).enumerate() {
+        let c0 = cg * E::CHANNELS;
+        let count = E::CHANNELS.min(g.c_in - c0);
         for (i, row) in channel.chunks_exact_mut(wp * IMAGES).enumerate() {
             let y = (b.r0 + i).wrapping_sub(ph);
             if y >= g.h {
                 continue;
             }
             for j in 0..b.count {
-                let src = &x[(b.img + j) * image + ci * plane + y * g.w..][..g.w];
-                for (xx, &v) in src.iter().enumerate() {
-                    row[(xx + pw) * IMAGES + j] = v;
+                let first = (b.img + j) * image + c0 * plane + y * g.w;
+                for xx in 0..g.w {
+                    let value = |c: usize| x[first + c * plane + xx];
+                    row[(xx + pw) * IMAGES + j] = E::pack_with(count, value);
                 }
             }
         }
@@ -318,7 +325,8 @@ unsafe fn write_out(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::direct::{check_forward_cases, test_values as values};
+    use crate::conv::direct::operand::{Bf16Pair, round_bf16};
+    use crate::conv::direct::{check_forward_cases, has_kernel, test_values as values};
 
     #[test]
     fn image_lanes_convolution_matches_naive_loops() {
@@ -338,9 +346,33 @@ mod tests {
             (32, 40, 3, 5, 16, 3, 1),
             (64, 512, 8, 8, 8, 3, 1),
         ];
-        check_forward_cases(&cases, serves, |x, n, g, wt, bias, out| {
-            run(x, n, g, wt, Some(bias), out)
-        });
+        check_forward_cases(
+            &cases,
+            |v| v,
+            serves::<f32>,
+            |x, n, g, wt, bias, out| run::<f32>(x, n, g, wt, Some(bias), out),
+        );
+    }
+
+    #[test]
+    fn bf16_image_lanes_match_naive_loops_on_rounded_operands() {
+        if !crate::has_bf16_products() {
+            return;
+        }
+        // (n, c_in, h, w, c_out, k, pad): a last block of 28 images, odd input channels, 5x5
+        // taps over 3 channels, tap pairs across blocks.
+        let cases = [
+            (60, 16, 4, 4, 16, 3, 1),
+            (32, 9, 2, 2, 8, 3, 1),
+            (32, 3, 5, 7, 16, 5, 2),
+            (32, 300, 2, 2, 8, 3, 1),
+        ];
+        check_forward_cases(
+            &cases,
+            round_bf16,
+            serves::<Bf16Pair>,
+            |x, n, g, wt, bias, out| run::<Bf16Pair>(x, n, g, wt, Some(bias), out),
+        );
     }
 
     #[test]
@@ -360,7 +392,7 @@ mod tests {
         for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
             let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
             let x = values(n * c_in * h * w, 11 + i as u32);
-            let packed = pack_weights(&values(c_out * g.k(), 13 + i as u32), &g);
+            let packed = pack_weights::<f32>(&values(c_out * g.k(), 13 + i as u32), &g);
             let bias = values(c_out, 5);
             let [mut skipped, mut all] = [0, 1].map(|_| vec![f32::NAN; n * c_out * h * w]);
             let border = BorderClasses::new(&g, &packed);
@@ -377,9 +409,9 @@ mod tests {
     #[test]
     fn few_images_or_taps_are_left_to_other_paths() {
         let g = Geometry::new([16, 64, 4, 4], [64, 64, 3, 3], (1, 1));
-        assert!(!serves(&g, 16), "16 images fill half of a block");
-        assert!(serves(&g, 24) || !has_kernel());
+        assert!(!serves::<f32>(&g, 16), "16 images fill half of a block");
+        assert!(serves::<f32>(&g, 24));
         let few_taps = Geometry::new([64, 3, 8, 8], [64, 3, 3, 3], (1, 1));
-        assert!(!serves(&few_taps, 64));
+        assert!(!serves::<f32>(&few_taps, 64));
     }
 }

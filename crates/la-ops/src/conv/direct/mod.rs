@@ -10,11 +10,15 @@ mod avx512;
 mod filter_grad;
 mod forward;
 mod image_lanes;
+mod operand;
 mod tile;
 
 use super::Geometry;
 use super::task::Task;
+use crate::ConvPrecision;
 use crate::cpu::Float;
+use filter_grad::{Bf16Products, F32, FilterOperands};
+use operand::{Bf16Pair, Operand, Packed};
 
 /// Output positions per AVX-512 vector; a tile holds two.
 pub(super) const LANES: usize = 16;
@@ -26,8 +30,9 @@ pub(super) const MIN_FILL: f64 = 0.75;
 pub(super) const MIN_TAPS: usize = 64;
 
 /// `out = conv(x, weight) + bias` by the direct kernel when it serves this convolution (f32,
-/// AVX-512, tiles mostly full: positions along rows, or else images in the lanes); false,
-/// with `out` untouched, otherwise.
+/// AVX-512, tiles mostly full: positions along rows, or else images in the lanes), in bf16
+/// products where the geometry asks for them and the CPU has them; false, with `out`
+/// untouched, otherwise.
 pub(crate) fn forward<T: Float>(
     x: &[T],
     n: usize,
@@ -36,31 +41,65 @@ pub(crate) fn forward<T: Float>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> bool {
-    if !is_f32::<T>() {
+    if !is_f32::<T>() || !has_kernel() {
         return false;
     }
-    let run = if forward::serves(g) {
-        forward::run
-    } else if image_lanes::serves(g, n) {
-        image_lanes::run
+    // SAFETY: T is f32 (checked above), so the slice is an f32 slice of the same length.
+    let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
+    let operands = (as_f32(x), as_f32(weight), bias.map(as_f32));
+    (uses_bf16(g) && forward_as::<Bf16Pair>(operands, n, g, out))
+        || forward_as::<f32>(operands, n, g, out)
+}
+
+/// Whether the convolution asks for bf16 products and this CPU has them.
+fn uses_bf16(g: &Geometry) -> bool {
+    g.precision == ConvPrecision::Bf16 && crate::has_bf16_products()
+}
+
+/// [`forward`] in elements E, if a direct kernel serves.
+fn forward_as<E: Operand>(
+    (x, weight, bias): (&[f32], &[f32], Option<&[f32]>),
+    n: usize,
+    g: &Geometry,
+    out: &mut [f32],
+) -> bool {
+    let run = if forward::serves::<E>(g) {
+        forward::run::<E>
+    } else if image_lanes::serves::<E>(g, n) {
+        image_lanes::run::<E>
     } else {
         return false;
     };
-    // SAFETY: T is f32 (checked above), so the slice is an f32 slice of the same length.
-    let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
-    run(as_f32(x), n, g, as_f32(weight), bias.map(as_f32), out);
+    run(x, n, g, weight, bias, out);
     true
 }
 
 /// dW (c_out, K) of the convolution summed over the `n` images, by the direct kernel when it
 /// serves this convolution (f32, AVX-512, tiles mostly full, positions enough for every
-/// thread); None otherwise.
+/// thread), in bf16 products where the geometry asks for them and the CPU has them; None
+/// otherwise.
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Option<Vec<T>> {
-    if !is_f32::<T>() || !filter_grad::serves(g) {
+    if !is_f32::<T>() || !has_kernel() {
         return None;
     }
-    let dw = filter_grad::run(as_f32(x), as_f32(grad), n, g)?;
+    let (x, grad) = (as_f32(x), as_f32(grad));
+    let bf16 = uses_bf16(g).then(|| filter_grad_as::<Bf16Products>(x, grad, n, g));
+    let dw = bf16
+        .flatten()
+        .or_else(|| filter_grad_as::<F32>(x, grad, n, g))?;
     Some(dw.into_iter().map(|v| T::of(v as f64)).collect())
+}
+
+/// [`filter_grad`] in the elements of O, if the direct kernel serves.
+fn filter_grad_as<O: FilterOperands>(
+    x: &[f32],
+    grad: &[f32],
+    n: usize,
+    g: &Geometry,
+) -> Option<Vec<f32>> {
+    filter_grad::serves::<O>(g)
+        .then(|| filter_grad::run::<O>(x, grad, n, g))
+        .flatten()
 }
 
 /// Output channels the plane-dot kernel sums at once: 3 x 9 sums fill 27 of the 32 registers.
@@ -144,25 +183,40 @@ pub(super) fn has_kernel() -> bool {
     false
 }
 
-/// Copies the input rows task `t` reads, zero-padded, into `buf` as (image, c_in, rows_in,
-/// wp); returns rows_in.
-pub(super) fn pad_rows(x: &[f32], g: &Geometry, t: Task, buf: &mut Vec<f32>) -> usize {
+/// Copies the input rows task `t` reads, zero-padded, into `buf` as (image, channel groups
+/// ([`groups`]), rows_in, wp) elements; returns rows_in.
+fn pad_rows<E: Packed>(x: &[f32], g: &Geometry, t: Task, buf: &mut Vec<E>) -> usize {
     let (ph, pw) = g.pad;
     let wp = g.w + 2 * pw;
     let rows_in = t.r1 - t.r0 + g.kh - 1;
-    let image = g.c_in * g.h * g.w;
+    let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
     buf.clear();
-    buf.resize(t.count * g.c_in * rows_in * wp, 0.0);
-    let planes = x[t.img * image..][..t.count * image].chunks_exact(g.h * g.w);
-    for (plane, dst) in planes.zip(buf.chunks_exact_mut(rows_in * wp)) {
+    buf.resize(t.count * groups::<E>(g).c_in * rows_in * wp, E::default());
+    let channels = (0..t.count).flat_map(|j| (0..g.c_in).step_by(E::CHANNELS).map(move |c| (j, c)));
+    for ((j, c0), dst) in channels.zip(buf.chunks_exact_mut(rows_in * wp)) {
+        let first = (t.img + j) * image + c0 * plane;
+        let count = E::CHANNELS.min(g.c_in - c0);
         for i in 0..rows_in {
             let y = (t.r0 + i).wrapping_sub(ph);
             if y < g.h {
-                dst[i * wp + pw..][..g.w].copy_from_slice(&plane[y * g.w..][..g.w]);
+                const { assert!(E::CHANNELS <= 2, "elements of one or two channels") };
+                let planes: [&[f32]; 2] = std::array::from_fn(|c| {
+                    &x[first + c.min(count - 1) * plane + y * g.w..][..g.w]
+                });
+                E::pack_row(&mut dst[i * wp + pw..][..g.w], &planes[..count]);
             }
         }
     }
     rows_in
+}
+
+/// The geometry the kernels of element E index: input channels in groups of E::CHANNELS
+/// (the last one completed with zeros), one tap element per group and kernel position.
+fn groups<E: Packed>(g: &Geometry) -> Geometry {
+    Geometry {
+        c_in: g.c_in.div_ceil(E::CHANNELS),
+        ..*g
+    }
 }
 
 /// The offset of each tap (ci, ky, kx), in the weight's order, inside the padded rows.
@@ -220,11 +274,13 @@ fn naive_forward(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> 
 }
 
 /// Runs `convolve` (x, n, geometry, weight, bias, NaN-filled output) on each case (n, c_in, h,
-/// w, c_out, k, pad) and compares every output element with [`naive_forward`]; `serves` must
-/// accept each case, so that the path under test is the one taken.
+/// w, c_out, k, pad) and compares every output element with [`naive_forward`] of the inputs
+/// and weights as `round` rounds them (the kernel's operands); `serves` must accept each
+/// case, so that the path under test is the one taken.
 #[cfg(test)]
 fn check_forward_cases(
     cases: &[(usize, usize, usize, usize, usize, usize, usize)],
+    round: fn(f32) -> f32,
     serves: impl Fn(&Geometry, usize) -> bool,
     convolve: impl Fn(&[f32], usize, &Geometry, &[f32], &[f32], &mut [f32]),
 ) {
@@ -237,7 +293,8 @@ fn check_forward_cases(
         // NaN first: an element the kernels leave unwritten fails the comparison.
         let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
         convolve(&x, n, &g, &wt, &bias, &mut out);
-        let want = naive_forward(&x, n, &g, &wt, &bias);
+        let rounded = |v: &[f32]| v.iter().map(|&v| round(v)).collect::<Vec<_>>();
+        let want = naive_forward(&rounded(&x), n, &g, &rounded(&wt), &bias);
         for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
             assert!(
                 (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
