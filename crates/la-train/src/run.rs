@@ -9,7 +9,7 @@ use la_segnet::{
 };
 use la_vgg::{Depth, HfCache, Variant, VggConfig};
 
-use crate::config::{MergerSpec, RunConfig, Weights};
+use crate::config::{MergerSpec, Precision, RunConfig, Weights};
 use crate::data::RunData;
 use crate::fingerprint::DataFingerprint;
 use crate::monitor::{Event, Monitor};
@@ -58,6 +58,11 @@ pub fn run(
 ) -> Result<RunSummary> {
     config.check()?;
     let _precision = PrecisionScope::set(config.model.precision.into());
+    if config.model.precision == Precision::Bf16 && !la_ops::has_bf16_products() {
+        monitor.event(&Event::Note {
+            message: "this CPU has no AVX512-BF16: the convolutions multiply in f32".into(),
+        });
+    }
     let dir = RunDir::new(dir);
     dir.create()?;
     let data = open_data(config, device, monitor)?;

@@ -285,4 +285,17 @@ mod tests {
         let err = toml::from_str::<RunConfig>(&bad).unwrap_err().to_string();
         assert!(err.contains("11, 13, 16 or 19"), "{err}");
     }
+
+    #[test]
+    fn precision_is_written_as_f32_or_bf16() {
+        let mut c = RunConfig::default();
+        assert!(toml::to_string(&c).unwrap().contains("precision = \"f32\""));
+        c.model.precision = Precision::Bf16;
+        let text = toml::to_string(&c).unwrap();
+        assert!(text.contains("precision = \"bf16\""), "{text}");
+        assert_eq!(toml::from_str::<RunConfig>(&text).unwrap(), c);
+        let bad = text.replace("\"bf16\"", "\"fp8\"");
+        let err = toml::from_str::<RunConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("fp8") && err.contains("bf16"), "{err}");
+    }
 }
