@@ -20,6 +20,13 @@ pub(super) trait FilterOperands {
     type Row: Packed;
     /// An element of the transposed gradient.
     type Grad: Packed;
+    /// Whether a dW past SMALL_DW_BYTES may be summed in as few tasks as threads, each of at
+    /// least LARGE_TASK_POSITIONS (each task sweeps its thread's dW once): in bf16, where
+    /// the kernel runs twice as fast as im2col + GEMM in f32, that won at 256 channels @ 16
+    /// (12 -> 6.8 ms, batch 16) and 512 @ 28 (37 -> 28 ms, batch 4), and lost with tasks of
+    /// 392 positions (512 @ 14: 9.7 -> 10.9 ms); in f32 it lost (512 @ 28: 38 -> 45 ms).
+    /// Measured on a 2-core Zen 5.
+    const FEW_LARGE_TASKS: bool;
 
     /// The kernel: see `avx512::filter_kernel`.
     ///
@@ -43,6 +50,7 @@ pub(super) struct Bf16Products;
 impl FilterOperands for F32 {
     type Row = f32;
     type Grad = f32;
+    const FEW_LARGE_TASKS: bool = false;
 
     unsafe fn kernel<const FR: usize, const NV: usize>(
         taps: &[usize; FR],
@@ -67,6 +75,7 @@ impl FilterOperands for F32 {
 impl FilterOperands for Bf16Products {
     type Row = Bf16;
     type Grad = Bf16Pair;
+    const FEW_LARGE_TASKS: bool = true;
 
     unsafe fn kernel<const FR: usize, const NV: usize>(
         taps: &[usize; FR],
@@ -113,6 +122,9 @@ const MIN_TASK_POSITIONS: usize = 128;
 /// im2col + GEMM (measured, batch 16 at 8 x 8, 2-core Zen 5).
 const SMALL_DW_BYTES: usize = 1 << 20;
 
+/// Fewest positions of the tasks [`FilterOperands::FEW_LARGE_TASKS`] allows.
+const LARGE_TASK_POSITIONS: usize = 512;
+
 /// Positions per task: a tile's slice of the transposed gradient (positions x 128 bytes)
 /// stays in L2 while every tap block sweeps it.
 const TASK_POSITIONS: usize = 1024;
@@ -135,7 +147,7 @@ const MIN_FILTER_FILL: f64 = 0.5;
 /// dW (c_out, K) summed over the `n` images of `x` and `grad`, each thread summing its share
 /// of the tasks into its own dW; None when there are too few tasks to share or positions per
 /// task (large filters over few positions), where im2col + GEMM was as fast (measured, 2-core
-/// Zen 4).
+/// Zen 4), unless the tasks are as few as the threads but large ([`FilterOperands::FEW_LARGE_TASKS`]).
 pub(super) fn run<O: FilterOperands>(
     x: &[f32],
     grad: &[f32],
@@ -150,9 +162,14 @@ pub(super) fn run<O: FilterOperands>(
         rows = rows
             .min(n * g.out_h / (4 * threads))
             .max(MIN_TASK_POSITIONS.div_ceil(g.out_w));
+    } else if O::FEW_LARGE_TASKS {
+        rows = rows.min((n * g.out_h).div_ceil(threads));
     }
     let tasks = Task::split(g, n, rows);
-    if tasks.len() < 4 * threads {
+    let few_large = O::FEW_LARGE_TASKS
+        && tasks.len().is_multiple_of(threads)
+        && tasks.iter().all(|t| t.columns(g) >= LARGE_TASK_POSITIONS);
+    if tasks.len() < 4 * threads && !few_large {
         return None;
     }
     let partials: Vec<Vec<f32>> = tasks
@@ -310,6 +327,16 @@ mod tests {
             return;
         }
         check_filter_cases::<Bf16Products>(&CASES, round_bf16);
+        // A dW past SMALL_DW_BYTES in one task per thread, which f32 leaves to im2col.
+        let large = (16, 256, 8, 8, 128, 3, 1);
+        check_filter_cases::<Bf16Products>(&[large], round_bf16);
+        let g = Geometry::new([16, 256, 8, 8], [128, 256, 3, 3], (1, 1));
+        let (x, dy) = (vec![0.0; 16 * 256 * 64], vec![0.0; 16 * 128 * 64]);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(pool.install(|| run::<F32>(&x, &dy, 16, &g)).is_none());
         // Rows of odd width do not pair their positions.
         let odd = Geometry::new([16, 8, 16, 15], [32, 8, 3, 3], (1, 1));
         assert!(serves::<F32>(&odd) && !serves::<Bf16Products>(&odd));
