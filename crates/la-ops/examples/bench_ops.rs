@@ -234,14 +234,24 @@ mod fma_peak {
     /// Iterations of all chains per thread.
     const ITERS: u64 = 100_000_000;
 
-    /// f32 lanes per FMA, and the loop running `n` iterations.
+    /// Multiply-adds per instruction, and the loop running `n` iterations.
     type Kernel = (usize, fn(u64) -> f32);
 
-    /// Prints one `fma_peak` record per thread count (nothing where no SIMD FMA is known).
+    /// Prints one `fma_peak` record per thread count (nothing where no SIMD FMA is known), and
+    /// one `bf16_dot_peak` record where the CPU has AVX512-BF16 (a bf16 dot product of two
+    /// pairs per f32 lane: what `la_ops::ConvPrecision::Bf16` multiplies with).
     pub fn report() {
-        let Some((lanes, run)) = kernel() else {
-            return;
-        };
+        if let Some(kernel) = kernel() {
+            print_peak("fma_peak", kernel);
+        }
+        if let Some(kernel) = bf16_kernel() {
+            print_peak("bf16_dot_peak", kernel);
+        }
+    }
+
+    /// Times `run` on 1 and 2 threads (best of 3) and prints an `op` record each, counting
+    /// 2 flops per multiply-add of `lanes` per instruction.
+    fn print_peak(op: &str, (lanes, run): Kernel) {
         for threads in [1, 2] {
             let mut best = f64::INFINITY;
             for _ in 0..3 {
@@ -260,9 +270,44 @@ mod fma_peak {
                 "2 threads"
             };
             println!(
-                r#"{{"op": "fma_peak", "shape": "{shape}", "impl": "machine", "ms": {best:.3}, "gflop": {gflop:.4}}}"#
+                r#"{{"op": "{op}", "shape": "{shape}", "impl": "machine", "ms": {best:.3}, "gflop": {gflop:.4}}}"#
             );
         }
+    }
+
+    /// Multiply-adds per bf16 dot-product instruction (32: two per f32 lane) and the loop,
+    /// where the CPU has AVX512-BF16.
+    #[cfg(target_arch = "x86_64")]
+    fn bf16_kernel() -> Option<Kernel> {
+        use std::arch::x86_64::*;
+
+        #[target_feature(enable = "avx512f,avx512bf16")]
+        fn dots(iters: u64) -> f32 {
+            let a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.999), _mm512_set1_ps(1.001));
+            let b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-7), _mm512_set1_ps(1e-7));
+            let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+            for _ in 0..iters {
+                for c in acc.iter_mut() {
+                    *c = _mm512_dpbf16_ps(*c, a, b);
+                }
+            }
+            _mm512_reduce_add_ps(
+                acc.into_iter()
+                    .fold(_mm512_setzero_ps(), |s, c| _mm512_add_ps(s, c)),
+            )
+        }
+
+        if la_ops::has_bf16_products() {
+            // SAFETY: the CPU has AVX-512F and AVX512-BF16.
+            return Some((32, |n| unsafe { dots(n) }));
+        }
+        None
+    }
+
+    /// No bf16 dot product known on other architectures.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn bf16_kernel() -> Option<Kernel> {
+        None
     }
 
     /// f32 lanes per FMA and the loop, for this CPU.

@@ -87,6 +87,16 @@ fn peak_on(records: &[OpTiming], threads: &str) -> Option<f64> {
 
 /// The op name of the FMA peak records.
 const FMA_PEAK: &str = "fma_peak";
+/// The op name of the bf16 dot-product peak records.
+const BF16_PEAK: &str = "bf16_dot_peak";
+/// How the shapes of rows timed with bf16 products end; their percentages are of the bf16
+/// dot-product peak.
+const BF16_ROWS: &str = ", bf16 products";
+
+/// The bf16 dot-product peak's GFLOP/s on 2 threads, if it was measured.
+fn bf16_peak(records: &[OpTiming]) -> Option<f64> {
+    find(records, |r| r.op == BF16_PEAK && r.shape == "2 threads").and_then(OpTiming::rate)
+}
 /// The op name of the matrix product records.
 const GEMM: &str = "gemm";
 /// Issue 15's target for matrix products, as a fraction of the FMA peak.
@@ -106,7 +116,7 @@ fn compare(results: &Results<OpTiming>, spec: &Comparison) -> String {
     let records: Vec<&OpTiming> = results
         .records
         .iter()
-        .filter(|r| r.op != FMA_PEAK && r.op != GEMM)
+        .filter(|r| r.op != FMA_PEAK && r.op != BF16_PEAK && r.op != GEMM)
         .collect();
     let peak = peak(&results.records);
     let with_peak = peak.is_some() && records.iter().any(|r| r.gflop.is_some());
@@ -128,6 +138,11 @@ fn compare(results: &Results<OpTiming>, spec: &Comparison) -> String {
         row.push(cell(b, &pytorch));
         row.push(ratio(a, b));
         if with_peak {
+            let peak = if shape.ends_with(BF16_ROWS) {
+                bf16_peak(&results.records)
+            } else {
+                peak
+            };
             for imp in [ours.0, "pytorch"] {
                 row.push(percent(record(imp).and_then(|r| r.rate()), peak));
             }
@@ -159,10 +174,18 @@ fn compare(results: &Results<OpTiming>, spec: &Comparison) -> String {
 
 /// "fp32 FMA peak ...: X GFLOP/s on 1 thread, Y on 2." with a blank line, or nothing.
 fn peak_line(records: &[OpTiming]) -> String {
+    let bf16 = match bf16_peak(records) {
+        Some(p) => format!(
+            " Rows ending in \"{BF16_ROWS}\" are of the bf16 dot-product peak (AVX512-BF16, \
+             the same loop): {} GFLOP/s on 2 threads.",
+            num(p)
+        ),
+        None => String::new(),
+    };
     match (peak_on(records, "1 thread"), peak_on(records, "2 threads")) {
         (Some(one), Some(two)) => format!(
             "fp32 FMA peak (register-only FMA loop, same run): {} GFLOP/s on 1 thread, {} on 2; \
-             the percentages below are of the 2-thread figure.\n\n",
+             the percentages below are of the 2-thread figure.{bf16}\n\n",
             num(one),
             num(two)
         ),
@@ -427,6 +450,35 @@ mod tests {
         );
         assert!(md.contains("met by 1 of 1 rows"), "{md}");
         assert!(!md.contains("| fma_peak"), "{md}");
+    }
+
+    #[test]
+    fn bf16_rows_are_fractions_of_the_bf16_peak() {
+        let r = results(
+            r#"{"op": "fma_peak", "shape": "1 thread", "impl": "machine", "ms": 100, "gflop": 10}
+               {"op": "fma_peak", "shape": "2 threads", "impl": "machine", "ms": 100, "gflop": 20}
+               {"op": "bf16_dot_peak", "shape": "2 threads", "impl": "machine", "ms": 100, "gflop": 40}
+               {"op": "ae_train_step", "shape": "4x3x8x8", "impl": "la", "ms": 10, "gflop": 1}
+               {"op": "ae_train_step", "shape": "4x3x8x8", "impl": "pytorch", "ms": 20, "gflop": 1}
+               {"op": "ae_train_step", "shape": "4x3x8x8, bf16 products", "impl": "la", "ms": 10, "gflop": 2}
+               {"op": "ae_train_step", "shape": "4x3x8x8, bf16 products", "impl": "pytorch", "ms": 5, "gflop": 2}"#,
+            &[],
+        );
+        let md = ae(&r);
+        // fp32 peak 200 GFLOP/s: 100 is 50%, 50 is 25%; bf16 peak 400: 200 is 50%, 400 100%.
+        assert!(
+            md.contains("| 4x3x8x8 | 10.0 | 20.0 | 0.50x | 50% | 25% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4x3x8x8, bf16 products | 10.0 | 5.00 | 2.00x | 50% | 100% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("bf16 dot-product peak (AVX512-BF16, the same loop): 400 GFLOP/s"),
+            "{md}"
+        );
+        assert!(!md.contains("| bf16_dot_peak"), "{md}");
     }
 
     #[test]
