@@ -5,9 +5,10 @@
 //! multiplying them. Here a block of 32 images is copied once, zero-padded, with the images
 //! innermost ((c_in, rows, padded width, 32 images)), so that one position of the block is
 //! two full vectors: the same micro-kernel then sums MR channels x 32 images per tile, every
-//! lane useful, and the output is scattered back to (n, c_out, out_h, out_w). A tile being one
-//! position, it sums only the taps that read inside the image ([`BorderClasses`]): at 4 x 4 a
-//! third of the taps read padding.
+//! lane useful, and the output is scattered back to (n, c_out, out_h, out_w). Batches too
+//! small for blocks of 32 (the auto-encoder's 16) take blocks of 16 images, a tile then
+//! holding two successive positions. A tile sums only the taps that read inside the image at
+//! its positions ([`BorderClasses`]): at 4 x 4 a third of the taps read padding.
 
 use std::ops::Range;
 
@@ -22,17 +23,40 @@ use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, tap_offsets};
 use crate::conv::Geometry;
 use crate::cpu::Shared;
 
-/// Images per block: the two vectors of a tile.
+/// Most images per block: the two vectors of a tile, at one position.
 const IMAGES: usize = 2 * LANES;
 
-/// Rows `r0..r1` of the output of images `img..img + count` (count <= IMAGES).
+/// Rows `r0..r1` of the output of images `img..img + count` (count <= images, the block size
+/// of [`images_per_block`]).
 #[derive(Debug, Clone, Copy)]
 struct Block {
     img: usize,
     count: usize,
+    images: usize,
     r0: usize,
     r1: usize,
 }
+
+impl Block {
+    /// Output positions per tile: one (both vectors hold its 32 images), or two successive
+    /// ones (a vector of 16 images each).
+    fn positions_per_tile(&self) -> usize {
+        2 * LANES / self.images
+    }
+}
+
+/// Images per block for `n` images: 32, or 16 where blocks of 32 would be too empty (a batch
+/// of 16, as the auto-encoder's); None when neither fills the tiles.
+fn images_per_block(g: &Geometry, n: usize) -> Option<usize> {
+    [IMAGES, LANES]
+        .into_iter()
+        .find(|&images| fill(g.c_out, MR) * fill(n, images) >= MIN_FILL)
+}
+
+/// Fewest position-images of the convolution per border class worth packing the class's own
+/// weights (a copy of the weights each): below it (a batch of 16 on 4 x 4 planes) the copies
+/// cost more than the skipped taps save, and every position sums all taps.
+const IMAGE_POSITIONS_PER_CLASS: usize = 256;
 
 /// Whether this path serves the convolution of `n` images (the caller checks the CPU): the
 /// blocks of images and the channel panels are mostly full, and there are taps enough (and
@@ -41,7 +65,7 @@ pub(super) fn serves<E: Operand>(g: &Geometry, n: usize) -> bool {
     g.out_w > 0
         && g.k() >= MIN_TAPS
         && weights_fit::<E>(g)
-        && fill(g.c_out, MR) * fill(n, IMAGES) >= MIN_FILL
+        && images_per_block(g, n).is_some()
         && g.kh.max(g.kw) <= u32::BITS as usize
 }
 
@@ -54,14 +78,17 @@ pub(super) fn run<E: Operand>(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let classes = BorderClasses::new(&groups::<E>(g), &pack_weights::<E>(weight, g));
-    convolve(x, n, g, &classes, bias, out);
+    let images = images_per_block(g, n).expect("`serves` checked the block size");
+    let (grouped, packed) = (groups::<E>(g), pack_weights::<E>(weight, g));
+    let work = n * g.out_h * g.out_w;
+    let classes = BorderClasses::new(&grouped, packed, images < IMAGES, work);
+    convolve(x, (n, images), g, &classes, bias, out);
 }
 
 /// `run` with the tap elements of `classes`.
 fn convolve<E: Operand>(
     x: &[f32],
-    n: usize,
+    (n, images): (usize, usize),
     g: &Geometry,
     classes: &BorderClasses<E>,
     bias: Option<&[f32]>,
@@ -69,14 +96,13 @@ fn convolve<E: Operand>(
 ) {
     let dst = Shared(out.as_mut_ptr());
     let grouped = groups::<E>(g);
-    blocks::<E>(g, n).par_iter().for_each_init(
+    blocks::<E>(g, n, images).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
         |(rows, offsets, scratch), &b| {
             let rows_in = pack_images(x, g, b, rows);
             tap_offsets(&grouped, rows_in, offsets);
-            offsets.iter_mut().for_each(|o| *o *= IMAGES);
-            let (tiles, bases) = tiles(g, b);
-            let set_of: Vec<usize> = tiles.iter().map(|t| classes.of(t.oy, t.ox0)).collect();
+            offsets.iter_mut().for_each(|o| *o *= b.images);
+            let (tiles, bases, set_of) = tiles(g, b, classes);
             let offsets: Vec<Vec<usize>> = classes
                 .taps
                 .iter()
@@ -115,7 +141,10 @@ struct BorderClasses<E> {
 }
 
 impl<E: Operand> BorderClasses<E> {
-    fn new(g: &Geometry, packed: &[E]) -> Self {
+    /// The classes of single positions, or of pairs of successive positions (row-major, a
+    /// pair may span two rows) when `pairs`; `packed` holds all taps' weights. One class of
+    /// all taps where `work` (position-images) is under IMAGE_POSITIONS_PER_CLASS a class.
+    fn new(g: &Geometry, packed: Vec<E>, pairs: bool, work: usize) -> Self {
         let inside =
             |out: usize, k: usize, pad: usize, len: usize| (out + k).wrapping_sub(pad) < len;
         let mask = |out: usize, taps: usize, pad: usize, len: usize| {
@@ -125,37 +154,77 @@ impl<E: Operand> BorderClasses<E> {
         };
         let row_masks = (0..g.out_h).map(|oy| mask(oy, g.kh, g.pad.0, g.h));
         let col_masks = (0..g.out_w).map(|ox| mask(ox, g.kw, g.pad.1, g.w));
-        Self::from_masks(g, packed, row_masks.collect(), col_masks.collect())
+        let masks = (row_masks.collect(), col_masks.collect());
+        if work < IMAGE_POSITIONS_PER_CLASS * Self::keys(&masks, pairs).len() {
+            return Self::all_taps(g, packed);
+        }
+        Self::from_masks(g, packed, masks, pairs)
     }
 
     /// One class of every tap, padding included.
-    #[cfg(test)]
-    fn all_taps(g: &Geometry, packed: &[E]) -> Self {
+    fn all_taps(g: &Geometry, packed: Vec<E>) -> Self {
         let (rows, cols) = ((1u32 << g.kh) - 1, (1u32 << g.kw) - 1);
-        Self::from_masks(g, packed, vec![rows; g.out_h], vec![cols; g.out_w])
+        Self::from_masks(g, packed, (vec![rows; g.out_h], vec![cols; g.out_w]), false)
     }
 
-    /// The classes of positions whose kernel rows and columns inside the image are
-    /// `row_masks[oy]` and `col_masks[ox]`.
-    fn from_masks(g: &Geometry, packed: &[E], row_masks: Vec<u32>, col_masks: Vec<u32>) -> Self {
+    /// The distinct (row mask, column mask) keys of single positions, and of pairs of
+    /// successive positions (the union of both's rows and columns) when `pairs`.
+    fn keys((row_masks, col_masks): &(Vec<u32>, Vec<u32>), pairs: bool) -> Vec<(u32, u32)> {
+        let positions = row_masks.len() * col_masks.len();
+        let key = |p: usize| {
+            (
+                row_masks[p / col_masks.len()],
+                col_masks[p % col_masks.len()],
+            )
+        };
         let mut keys = Vec::new();
-        for &r in &row_masks {
-            for &c in &col_masks {
-                if !keys.contains(&(r, c)) {
-                    keys.push((r, c));
+        for p in 0..positions {
+            let mut found = vec![key(p)];
+            if pairs && p + 1 < positions {
+                let ((r, c), (r2, c2)) = (key(p), key(p + 1));
+                found.push((r | r2, c | c2));
+            }
+            for k in found {
+                if !keys.contains(&k) {
+                    keys.push(k);
                 }
             }
         }
+        keys
+    }
+
+    /// The classes of positions whose kernel rows and columns inside the image are
+    /// `row_masks[oy]` and `col_masks[ox]`, alone or in pairs of successive positions (the
+    /// union of both's rows and columns).
+    fn from_masks(
+        g: &Geometry,
+        packed: Vec<E>,
+        (row_masks, col_masks): (Vec<u32>, Vec<u32>),
+        pairs: bool,
+    ) -> Self {
+        let masks = (row_masks, col_masks);
+        let keys = Self::keys(&masks, pairs);
+        let (row_masks, col_masks) = masks;
         let all_blocks = tap_blocks(g.k(), E::KC);
         let (mut taps, mut packed_sets, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+        let mut all = Some(packed);
         for &(r, c) in &keys {
             let kept: Vec<usize> = (0..g.k())
                 .filter(|&t| r >> (t / g.kw % g.kh) & 1 == 1 && c >> (t % g.kw) & 1 == 1)
                 .collect();
-            let (p, b) = select_taps(g, packed, &all_blocks, &kept);
+            let (p, b) = match &all {
+                // The class of every tap takes the weights as they are, below.
+                Some(_) if kept.len() == g.k() => (Vec::new(), Vec::new()),
+                Some(packed) => select_taps(g, packed, &all_blocks, &kept),
+                None => unreachable!("the weights are taken after the loop"),
+            };
             taps.push(kept);
             packed_sets.push(p);
             blocks.push(b);
+        }
+        if let Some(i) = taps.iter().position(|t| t.len() == g.k()) {
+            packed_sets[i] = all.take().expect("taken once");
+            blocks[i] = all_blocks;
         }
         BorderClasses {
             row_masks,
@@ -167,9 +236,11 @@ impl<E: Operand> BorderClasses<E> {
         }
     }
 
-    /// The class of output position (oy, ox).
-    fn of(&self, oy: usize, ox: usize) -> usize {
-        let key = (self.row_masks[oy], self.col_masks[ox]);
+    /// The class of the output positions (oy, ox) of one tile.
+    fn of(&self, positions: &[(usize, usize)]) -> usize {
+        let key = positions.iter().fold((0, 0), |(r, c), &(oy, ox)| {
+            (r | self.row_masks[oy], c | self.col_masks[ox])
+        });
         self.keys
             .iter()
             .position(|&k| k == key)
@@ -207,24 +278,25 @@ fn select_taps<E: Operand>(
 /// Blocks of IMAGES images and a few output rows: the padded input rows about TASK_BYTES,
 /// the output tiles about SCRATCH_BYTES, and at least four blocks per thread when the
 /// batch allows.
-fn blocks<E: Operand>(g: &Geometry, n: usize) -> Vec<Block> {
+fn blocks<E: Operand>(g: &Geometry, n: usize, images: usize) -> Vec<Block> {
     let wp = g.w + 2 * g.pad.1;
-    let lanes = IMAGES * size_of::<f32>();
+    let lanes = images * size_of::<f32>();
     let m = g.c_out.div_ceil(MR) * MR;
-    let input_lanes = IMAGES * size_of::<E>();
+    let input_lanes = images * size_of::<E>();
     let by_input = TASK_BYTES / (groups::<E>(g).c_in * wp * input_lanes).max(1);
     let by_scratch = SCRATCH_BYTES / (g.out_w * m * lanes).max(1);
     let mut rows = by_input.min(by_scratch).clamp(1, g.out_h.max(1));
     let wanted = 4 * rayon::current_num_threads();
-    while rows > 1 && n.div_ceil(IMAGES) * g.out_h.div_ceil(rows) < wanted {
+    while rows > 1 && n.div_ceil(images) * g.out_h.div_ceil(rows) < wanted {
         rows = rows.div_ceil(2);
     }
     (0..n)
-        .step_by(IMAGES)
+        .step_by(images)
         .flat_map(|img| {
             (0..g.out_h).step_by(rows).map(move |r0| Block {
                 img,
-                count: IMAGES.min(n - img),
+                count: images.min(n - img),
+                images,
                 r0,
                 r1: (r0 + rows).min(g.out_h),
             })
@@ -233,19 +305,20 @@ fn blocks<E: Operand>(g: &Geometry, n: usize) -> Vec<Block> {
 }
 
 /// Copies the input rows block `b` reads, zero-padded, into `buf` as (channel groups
-/// ([`groups`]), rows_in, wp, IMAGES) elements, lanes past the block's images zero; returns
-/// rows_in.
+/// ([`groups`]), rows_in, wp, b.images) elements, lanes past the block's images zero;
+/// returns rows_in.
 fn pack_images<E: Operand>(x: &[f32], g: &Geometry, b: Block, buf: &mut Vec<E>) -> usize {
     let (ph, pw) = g.pad;
     let wp = g.w + 2 * pw;
     let rows_in = b.r1 - b.r0 + g.kh - 1;
     let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
     buf.clear();
-    buf.resize(groups::<E>(g).c_in * rows_in * wp * IMAGES, E::default());
-    for (cg, channel) in buf.chunks_exact_mut(rows_in * wp * IMAGES).enumerate() {
+    let images = b.images;
+    buf.resize(groups::<E>(g).c_in * rows_in * wp * images, E::default());
+    for (cg, channel) in buf.chunks_exact_mut(rows_in * wp * images).enumerate() {
         let c0 = cg * E::CHANNELS;
         let count = E::CHANNELS.min(g.c_in - c0);
-        for (i, row) in channel.chunks_exact_mut(wp * IMAGES).enumerate() {
+        for (i, row) in channel.chunks_exact_mut(wp * images).enumerate() {
             let y = (b.r0 + i).wrapping_sub(ph);
             if y >= g.h {
                 continue;
@@ -254,7 +327,7 @@ fn pack_images<E: Operand>(x: &[f32], g: &Geometry, b: Block, buf: &mut Vec<E>) 
                 let first = (b.img + j) * image + c0 * plane + y * g.w;
                 for xx in 0..g.w {
                     let value = |c: usize| x[first + c * plane + xx];
-                    row[(xx + pw) * IMAGES + j] = E::pack_with(count, value);
+                    row[(xx + pw) * images + j] = E::pack_with(count, value);
                 }
             }
         }
@@ -262,28 +335,47 @@ fn pack_images<E: Operand>(x: &[f32], g: &Geometry, b: Block, buf: &mut Vec<E>) 
     rows_in
 }
 
-/// One tile per output position of block `b`, row after row: both vectors at that position,
-/// the first 16 images then the next; and where each reads the packed rows.
-fn tiles(g: &Geometry, b: Block) -> (Vec<Tile>, Vec<usize>) {
+/// The tiles of block `b`, its positions row after row: with 32 images, one position a tile
+/// (the first 16 images, then the next); with 16, two successive positions a tile (the
+/// second possibly on the next row, or none after the last). Also where each tile reads the
+/// packed rows, and its class of taps.
+fn tiles<E: Operand>(
+    g: &Geometry,
+    b: Block,
+    classes: &BorderClasses<E>,
+) -> (Vec<Tile>, Vec<usize>, Vec<usize>) {
     let wp = g.w + 2 * g.pad.1;
-    let cols = [b.count.min(LANES), b.count.saturating_sub(LANES)];
-    let positions = (b.r0..b.r1).flat_map(|oy| (0..g.out_w).map(move |ox| (oy, ox)));
-    positions
-        .map(|(oy, ox)| {
-            let tile = Tile {
-                oy,
-                ox0: ox,
-                cols,
-                second: 0,
-                second_in: LANES,
-            };
-            (tile, ((oy - b.r0) * wp + ox) * IMAGES)
-        })
-        .unzip()
+    let at = |(oy, ox): (usize, usize)| ((oy - b.r0) * wp + ox) * b.images;
+    let positions: Vec<(usize, usize)> = (b.r0..b.r1)
+        .flat_map(|oy| (0..g.out_w).map(move |ox| (oy, ox)))
+        .collect();
+    let (mut tiles, mut bases, mut set_of) = (Vec::new(), Vec::new(), Vec::new());
+    for group in positions.chunks(b.positions_per_tile()) {
+        let (oy, ox) = group[0];
+        let (cols, second_in) = match group {
+            [_] if b.images == IMAGES => {
+                ([b.count.min(LANES), b.count.saturating_sub(LANES)], LANES)
+            }
+            [_] => ([b.count, 0], 0),
+            [first, second] => ([b.count; 2], at(*second) - at(*first)),
+            _ => unreachable!("tiles of one or two positions"),
+        };
+        tiles.push(Tile {
+            oy,
+            ox0: ox,
+            cols,
+            second: 0,
+            second_in,
+        });
+        bases.push(at(group[0]));
+        set_of.push(classes.of(group));
+    }
+    (tiles, bases, set_of)
 }
 
-/// Scatters block `b`'s sums from `scratch` (per tile, c_out rounded up to MR rows of
-/// IMAGES lanes) into the output planes, adding the bias.
+/// Scatters block `b`'s sums from `scratch` (per tile, c_out rounded up to MR rows of two
+/// vectors: 32 images of one position, or 16 images of each of two) into the output planes,
+/// adding the bias.
 ///
 /// # Safety
 /// `dst` is the output of all images; no other thread writes rows r0..r1 of these images.
@@ -296,7 +388,8 @@ unsafe fn write_out(
 ) {
     const CHUNK: usize = 64;
     let plane = g.out_h * g.out_w;
-    let tile_len = g.c_out.div_ceil(MR) * MR * IMAGES;
+    let tile_len = g.c_out.div_ceil(MR) * MR * 2 * LANES;
+    let per_tile = b.positions_per_tile();
     let positions = (b.r1 - b.r0) * g.out_w;
     // Transposed through a buffer in L1: the images' planes lie a power of two apart, and
     // writing them one position at a time thrashed one cache set.
@@ -307,7 +400,9 @@ unsafe fn write_out(
         for p0 in (0..positions).step_by(CHUNK) {
             let len = CHUNK.min(positions - p0);
             for p in 0..len {
-                let lanes = &scratch[(p0 + p) * tile_len + co * IMAGES..][..b.count];
+                let (tile, slot) = ((p0 + p) / per_tile, (p0 + p) % per_tile);
+                let at = tile * tile_len + co * 2 * LANES + slot * b.images;
+                let lanes = &scratch[at..][..b.count];
                 for (row, &v) in buf.iter_mut().zip(lanes) {
                     row[p] = v;
                 }
@@ -335,8 +430,14 @@ mod tests {
         }
         // (n, c_in, h, w, c_out, k, pad): whole blocks, a last block of 4 and of 25 images,
         // planes of 1 to 11, channels past a panel, 1x1 and 5x5 taps, taps across blocks of KC,
-        // blocks cut into rows (many input channels).
+        // blocks cut into rows (many input channels); blocks of 16 images (two positions a
+        // tile: a batch of 16, an odd plane whose pairs span rows and end in a single
+        // position, a last block of 12, and one with classes of pairs of positions).
         let cases = [
+            (16, 16, 8, 8, 32, 3, 1),
+            (13, 8, 3, 3, 8, 3, 1),
+            (44, 8, 4, 5, 16, 3, 1),
+            (44, 8, 10, 10, 8, 3, 1),
             (64, 16, 8, 8, 32, 3, 1),
             (100, 8, 4, 4, 16, 3, 1),
             (57, 8, 2, 2, 24, 3, 1),
@@ -366,6 +467,7 @@ mod tests {
             (32, 9, 2, 2, 8, 3, 1),
             (32, 3, 5, 7, 16, 5, 2),
             (32, 300, 2, 2, 8, 3, 1),
+            (16, 64, 8, 8, 512, 3, 1),
         ];
         check_forward_cases(
             &cases,
@@ -380,27 +482,32 @@ mod tests {
         if !has_kernel() {
             return;
         }
-        // Planes of 1, 2, 4 and 7 (every border class), a 5 x 5 kernel with padding 2, and
-        // taps across blocks of KC (512 input channels).
+        // Planes of 1, 2, 4 and 7 (every border class), a 5 x 5 kernel with padding 2, taps
+        // across blocks of KC (512 input channels), and blocks of 16 images (classes of pairs
+        // of positions, an odd plane).
         let cases = [
             (32, 8, 1, 1, 8, 3, 1),
             (32, 16, 2, 2, 16, 3, 1),
             (40, 64, 4, 4, 64, 3, 1),
             (32, 8, 7, 5, 8, 5, 2),
             (32, 512, 2, 2, 8, 3, 1),
+            (16, 16, 4, 4, 16, 3, 1),
+            (13, 8, 3, 3, 8, 3, 1),
         ];
         for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
             let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
+            let images = images_per_block(&g, n).expect("served");
             let x = values(n * c_in * h * w, 11 + i as u32);
             let packed = pack_weights::<f32>(&values(c_out * g.k(), 13 + i as u32), &g);
             let bias = values(c_out, 5);
             let [mut skipped, mut all] = [0, 1].map(|_| vec![f32::NAN; n * c_out * h * w]);
-            let border = BorderClasses::new(&g, &packed);
+            let border = BorderClasses::new(&g, packed.clone(), images < IMAGES, usize::MAX);
             let skips = border.taps.iter().any(|t| t.len() < g.k());
             assert!(skips, "case {i} has positions that skip taps");
-            convolve(&x, n, &g, &border, Some(&bias), &mut skipped);
-            let whole = BorderClasses::all_taps(&g, &packed);
-            convolve(&x, n, &g, &whole, Some(&bias), &mut all);
+            convolve(&x, (n, images), &g, &border, Some(&bias), &mut skipped);
+            let whole = BorderClasses::all_taps(&g, packed);
+            assert_eq!(whole.keys.len(), 1);
+            convolve(&x, (n, images), &g, &whole, Some(&bias), &mut all);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&skipped), bits(&all), "case {i}");
         }
@@ -409,8 +516,10 @@ mod tests {
     #[test]
     fn few_images_or_taps_are_left_to_other_paths() {
         let g = Geometry::new([16, 64, 4, 4], [64, 64, 3, 3], (1, 1));
-        assert!(!serves::<f32>(&g, 16), "16 images fill half of a block");
-        assert!(serves::<f32>(&g, 24));
+        assert!(!serves::<f32>(&g, 8), "8 images fill half of a block of 16");
+        assert_eq!(images_per_block(&g, 16), Some(16));
+        assert_eq!(images_per_block(&g, 40), Some(16));
+        assert_eq!(images_per_block(&g, 24), Some(32));
         let few_taps = Geometry::new([64, 3, 8, 8], [64, 3, 3, 3], (1, 1));
         assert!(!serves::<f32>(&few_taps, 64));
     }
