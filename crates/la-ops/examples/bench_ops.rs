@@ -9,15 +9,17 @@
 //! `cargo run --release -p la-ops --example bench_ops [-- --reps N] [--peak-only]`; `cargo
 //! xtask bench ops` runs it beside `scripts/bench_ops.py` (PyTorch) and writes the table into
 //! docs/benchmarks.md, and `cargo xtask bench ae` runs it with `--peak-only` (the FMA peak
-//! records alone) for the auto-encoder step's fraction of the peak.
+//! records alone) for the auto-encoder step's fraction of the peak. Where the CPU has
+//! AVX512-BF16, the batch-16 VGG layers run again with bf16 products (shapes ending in ", bf16
+//! products"), against the bf16 dot-product peak.
 #![allow(clippy::print_stdout)]
 
 use std::time::Instant;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use la_ops::{
-    BatchNormConfig, BatchNormMode, batch_norm2d, conv_transpose2d, conv2d, conv2d_weight_grad,
-    max_pool2d_with_indices, max_unpool2d,
+    BatchNormConfig, BatchNormMode, ConvPrecision, batch_norm2d, conv_transpose2d, conv2d,
+    conv2d_weight_grad, max_pool2d_with_indices, max_unpool2d,
 };
 
 const BATCH: usize = 16;
@@ -84,49 +86,99 @@ fn main() -> Result<()> {
     }
     for &(batch, ci, co, side) in CONVS {
         let shape = conv_shape(batch, ci, co, side);
-        let x = randn(&[batch, ci, side, side])?;
-        let w = randn(&[co, ci, 3, 3])?;
-        let wt = randn(&[ci, co, 3, 3])?;
-        let b = randn(&[co])?;
-        let g = randn(&[batch, co, side, side])?;
-        let b4 = b.reshape((1, co, 1, 1))?;
-        let timed = [
-            (
-                "conv_fwd",
-                time(reps, || conv2d(&x, &w, Some(&b), 1))?,
-                time(reps, || x.conv2d(&w, 1, 1, 1, 1)?.broadcast_add(&b4))?,
-            ),
-            (
-                "conv_input_grad",
-                time(reps, || conv_transpose2d(&g, &w, None, 1))?,
-                time(reps, || g.conv_transpose2d(&w, 1, 0, 1, 1))?,
-            ),
-            (
-                "conv_weight_grad",
-                time(reps, || conv2d_weight_grad(&x, &g, (3, 3), 1))?,
-                time(reps, || {
-                    x.transpose(0, 1)?
-                        .conv2d(&g.transpose(0, 1)?, 1, 1, 1, 1)?
-                        .transpose(0, 1)
-                })?,
-            ),
-            (
-                "convT_fwd",
-                time(reps, || conv_transpose2d(&x, &wt, Some(&b), 1))?,
-                time(reps, || {
-                    x.conv_transpose2d(&wt, 1, 0, 1, 1)?.broadcast_add(&b4)
-                })?,
-            ),
-        ];
-        let gflop = 2.0 * (batch * ci * co * 9 * side * side) as f64 / 1e9;
-        for (op, la, candle) in timed {
-            report(op, &shape, la, candle, Some(gflop));
+        let case = ConvCase::new(batch, ci, co, side)?;
+        let (la, candle) = (case.la_ops(reps)?, case.candle(reps)?);
+        for ((op, la), candle) in CONV_OPS.iter().zip(la).zip(candle) {
+            report(op, &shape, la, candle, Some(case.gflop));
         }
         if ci == co && batch == BATCH {
-            norm_and_pool(reps, &x)?;
+            norm_and_pool(reps, &case.x)?;
+        }
+    }
+    bf16_convs(reps)
+}
+
+/// The four timed convolution ops, in the order [`ConvCase`] times them.
+const CONV_OPS: [&str; 4] = [
+    "conv_fwd",
+    "conv_input_grad",
+    "conv_weight_grad",
+    "convT_fwd",
+];
+
+/// The batch-16 VGG layers of CONVS again with bf16 products (`ConvPrecision::Bf16`), shapes
+/// ending in ", bf16 products", la-ops alone; nothing where the CPU lacks AVX512-BF16.
+fn bf16_convs(reps: usize) -> Result<()> {
+    if !la_ops::has_bf16_products() {
+        return Ok(());
+    }
+    for &(batch, ci, co, side) in CONVS.iter().filter(|c| c.0 == BATCH && c.1 == c.2) {
+        let shape = format!("{}, bf16 products", conv_shape(batch, ci, co, side));
+        let case = ConvCase::new(batch, ci, co, side)?;
+        la_ops::set_conv_precision(ConvPrecision::Bf16);
+        let la = case.la_ops(reps);
+        la_ops::set_conv_precision(ConvPrecision::F32);
+        for (op, ms) in CONV_OPS.iter().zip(la?) {
+            println!(
+                r#"{{"op": "{op}", "shape": "{shape}", "impl": "la-ops", "ms": {ms:.3}, "gflop": {:.4}}}"#,
+                case.gflop
+            );
         }
     }
     Ok(())
+}
+
+/// One convolution layer's operands: input, weight, transposed convolution's weight, bias and
+/// output gradient, and the arithmetic of each op.
+struct ConvCase {
+    x: Tensor,
+    w: Tensor,
+    wt: Tensor,
+    b: Tensor,
+    g: Tensor,
+    gflop: f64,
+}
+
+impl ConvCase {
+    fn new(batch: usize, ci: usize, co: usize, side: usize) -> Result<Self> {
+        Ok(ConvCase {
+            x: randn(&[batch, ci, side, side])?,
+            w: randn(&[co, ci, 3, 3])?,
+            wt: randn(&[ci, co, 3, 3])?,
+            b: randn(&[co])?,
+            g: randn(&[batch, co, side, side])?,
+            gflop: 2.0 * (batch * ci * co * 9 * side * side) as f64 / 1e9,
+        })
+    }
+
+    /// la-ops' times of CONV_OPS.
+    fn la_ops(&self, reps: usize) -> Result<[f64; 4]> {
+        let (x, w, wt, b, g) = (&self.x, &self.w, &self.wt, &self.b, &self.g);
+        Ok([
+            time(reps, || conv2d(x, w, Some(b), 1))?,
+            time(reps, || conv_transpose2d(g, w, None, 1))?,
+            time(reps, || conv2d_weight_grad(x, g, (3, 3), 1))?,
+            time(reps, || conv_transpose2d(x, wt, Some(b), 1))?,
+        ])
+    }
+
+    /// Stock candle's times of CONV_OPS.
+    fn candle(&self, reps: usize) -> Result<[f64; 4]> {
+        let (x, w, wt, g) = (&self.x, &self.w, &self.wt, &self.g);
+        let b4 = self.b.reshape((1, self.b.dim(0)?, 1, 1))?;
+        Ok([
+            time(reps, || x.conv2d(w, 1, 1, 1, 1)?.broadcast_add(&b4))?,
+            time(reps, || g.conv_transpose2d(w, 1, 0, 1, 1))?,
+            time(reps, || {
+                x.transpose(0, 1)?
+                    .conv2d(&g.transpose(0, 1)?, 1, 1, 1, 1)?
+                    .transpose(0, 1)
+            })?,
+            time(reps, || {
+                x.conv_transpose2d(wt, 1, 0, 1, 1)?.broadcast_add(&b4)
+            })?,
+        ])
+    }
 }
 
 /// BN+ReLU, pool and unpool, each forward + backward, on the activations `x`.

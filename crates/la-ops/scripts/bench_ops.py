@@ -72,6 +72,29 @@ def main():
         report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
         if ci == co and batch == BATCH:
             norm_and_pool(r, x)
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        bf16_convs(r)
+
+
+def bf16_convs(r):
+    """The batch-16 VGG layers again on bf16 tensors (oneDNN's bf16 kernels, f32 sums), as
+    bench_ops.rs times them with bf16 products; shapes end in ", bf16 products"."""
+    for batch, ci, co, side in CONVS:
+        if batch != BATCH or ci != co:
+            continue
+        shape = f"{ci}->{co}@{side}, bf16 products"
+        gflop = 2 * batch * ci * co * 9 * side * side / 1e9
+        bf = torch.bfloat16
+        x = torch.randn(batch, ci, side, side, dtype=bf)
+        w, wt, b = (torch.randn(co, ci, 3, 3, dtype=bf), torch.randn(ci, co, 3, 3, dtype=bf),
+                    torch.randn(co, dtype=bf))
+        g = torch.randn(batch, co, side, side, dtype=bf)
+        report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)), gflop)
+        report("conv_input_grad", shape,
+               timed(r, lambda: conv_backward(g, x, w, [True, False, False])), gflop)
+        report("conv_weight_grad", shape,
+               timed(r, lambda: conv_backward(g, x, w, [False, True, False])), gflop)
+        report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
 
 
 def norm_and_pool(r, x):
