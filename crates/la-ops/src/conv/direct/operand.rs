@@ -7,7 +7,8 @@ use super::tile::Tile;
 /// An element of the padded input rows: one f32, one bf16, or a pair of bf16 values of two
 /// successive input channels.
 pub(super) trait Packed: Copy + Default + Send + Sync + 'static {
-    /// Input channels one element holds.
+    /// Values one element holds: successive input channels of the padded rows, or (as the
+    /// filter gradient's transposed output gradient) successive positions.
     const CHANNELS: usize;
 
     /// The element of `value(c)` for the element's channels c < `count` (the rest zero).
