@@ -60,41 +60,33 @@ def main():
         report("gemm", f"{m}x{k}x{n}", timed(r, lambda: torch.mm(lhs, rhs)), 2 * m * k * n / 1e9)
     for batch, ci, co, side in CONVS:
         shape = f"{ci}->{co}@{side}" + ("" if batch == BATCH else f", batch {batch}")
-        gflop = 2 * batch * ci * co * 9 * side * side / 1e9
-        x = torch.randn(batch, ci, side, side)
-        w, wt, b = torch.randn(co, ci, 3, 3), torch.randn(ci, co, 3, 3), torch.randn(co)
-        g = torch.randn(batch, co, side, side)
-        report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)), gflop)
-        report("conv_input_grad", shape,
-               timed(r, lambda: conv_backward(g, x, w, [True, False, False])), gflop)
-        report("conv_weight_grad", shape,
-               timed(r, lambda: conv_backward(g, x, w, [False, True, False])), gflop)
-        report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
+        x = time_convs(r, shape, (batch, ci, co, side), torch.float32)
         if ci == co and batch == BATCH:
             norm_and_pool(r, x)
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        bf16_convs(r)
+        # The batch-16 VGG layers again on bf16 tensors (oneDNN's bf16 kernels, f32 sums), as
+        # bench_ops.rs times them with bf16 products.
+        for batch, ci, co, side in CONVS:
+            if batch == BATCH and ci == co:
+                shape = f"{ci}->{co}@{side}, bf16 products"
+                time_convs(r, shape, (batch, ci, co, side), torch.bfloat16)
 
 
-def bf16_convs(r):
-    """The batch-16 VGG layers again on bf16 tensors (oneDNN's bf16 kernels, f32 sums), as
-    bench_ops.rs times them with bf16 products; shapes end in ", bf16 products"."""
-    for batch, ci, co, side in CONVS:
-        if batch != BATCH or ci != co:
-            continue
-        shape = f"{ci}->{co}@{side}, bf16 products"
-        gflop = 2 * batch * ci * co * 9 * side * side / 1e9
-        bf = torch.bfloat16
-        x = torch.randn(batch, ci, side, side, dtype=bf)
-        w, wt, b = (torch.randn(co, ci, 3, 3, dtype=bf), torch.randn(ci, co, 3, 3, dtype=bf),
-                    torch.randn(co, dtype=bf))
-        g = torch.randn(batch, co, side, side, dtype=bf)
-        report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)), gflop)
-        report("conv_input_grad", shape,
-               timed(r, lambda: conv_backward(g, x, w, [True, False, False])), gflop)
-        report("conv_weight_grad", shape,
-               timed(r, lambda: conv_backward(g, x, w, [False, True, False])), gflop)
-        report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
+def time_convs(r, shape, sizes, dtype):
+    """Times the four convolution ops of one layer on random tensors of `dtype`, reports them
+    under `shape` and returns the input."""
+    batch, ci, co, side = sizes
+    gflop = 2 * batch * ci * co * 9 * side * side / 1e9
+    x = torch.randn(batch, ci, side, side, dtype=dtype)
+    w, wt = torch.randn(co, ci, 3, 3, dtype=dtype), torch.randn(ci, co, 3, 3, dtype=dtype)
+    b, g = torch.randn(co, dtype=dtype), torch.randn(batch, co, side, side, dtype=dtype)
+    report("conv_fwd", shape, timed(r, lambda: F.conv2d(x, w, b, padding=1)), gflop)
+    report("conv_input_grad", shape,
+           timed(r, lambda: conv_backward(g, x, w, [True, False, False])), gflop)
+    report("conv_weight_grad", shape,
+           timed(r, lambda: conv_backward(g, x, w, [False, True, False])), gflop)
+    report("convT_fwd", shape, timed(r, lambda: F.conv_transpose2d(x, wt, b, padding=1)), gflop)
+    return x
 
 
 def norm_and_pool(r, x):

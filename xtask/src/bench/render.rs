@@ -97,6 +97,7 @@ const BF16_ROWS: &str = ", bf16 products";
 fn bf16_peak(records: &[OpTiming]) -> Option<f64> {
     find(records, |r| r.op == BF16_PEAK && r.shape == "2 threads").and_then(OpTiming::rate)
 }
+
 /// The op name of the matrix product records.
 const GEMM: &str = "gemm";
 /// Issue 15's target for matrix products, as a fraction of the FMA peak.

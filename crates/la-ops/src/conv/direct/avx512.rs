@@ -24,8 +24,7 @@ pub(super) unsafe fn kernel(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    let lanes = |n: usize| if n >= 16 { 0xffff } else { (1u16 << n) - 1 };
-    let masks = tile.cols.map(lanes);
+    let masks = column_masks(tile);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     assert!(offsets.len() >= kc && c.len() >= MR * 2 * LANES);
     // SAFETY: the caller guarantees the panel and the input reads; `c` is checked above.
@@ -61,8 +60,7 @@ pub(super) unsafe fn kernel_bf16(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    let lanes = |n: usize| if n >= 16 { 0xffff } else { (1u16 << n) - 1 };
-    let masks = tile.cols.map(lanes);
+    let masks = column_masks(tile);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     assert!(offsets.len() >= kc && c.len() >= MR * 2 * LANES);
     // SAFETY: the caller guarantees the panel and the input reads; `c` is checked above.
@@ -83,6 +81,12 @@ pub(super) unsafe fn kernel_bf16(
         }
         store_tile(&acc, c, accumulate);
     }
+}
+
+/// The lane masks of a tile's two vectors: its first `cols[h]` lanes.
+fn column_masks(tile: &Tile) -> [u16; 2] {
+    tile.cols
+        .map(|n| if n >= LANES { 0xffff } else { (1u16 << n) - 1 })
 }
 
 /// 32-bit lanes seen as pairs of bf16 values.

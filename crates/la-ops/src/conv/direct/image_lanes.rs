@@ -155,16 +155,18 @@ impl<E: Operand> BorderClasses<E> {
         let row_masks = (0..g.out_h).map(|oy| mask(oy, g.kh, g.pad.0, g.h));
         let col_masks = (0..g.out_w).map(|ox| mask(ox, g.kw, g.pad.1, g.w));
         let masks = (row_masks.collect(), col_masks.collect());
-        if work < IMAGE_POSITIONS_PER_CLASS * Self::keys(&masks, pairs).len() {
+        let keys = Self::keys(&masks, pairs);
+        if work < IMAGE_POSITIONS_PER_CLASS * keys.len() {
             return Self::all_taps(g, packed);
         }
-        Self::from_masks(g, packed, masks, pairs)
+        Self::from_masks(g, packed, masks, keys)
     }
 
     /// One class of every tap, padding included.
     fn all_taps(g: &Geometry, packed: Vec<E>) -> Self {
         let (rows, cols) = ((1u32 << g.kh) - 1, (1u32 << g.kw) - 1);
-        Self::from_masks(g, packed, (vec![rows; g.out_h], vec![cols; g.out_w]), false)
+        let masks = (vec![rows; g.out_h], vec![cols; g.out_w]);
+        Self::from_masks(g, packed, masks, vec![(rows, cols)])
     }
 
     /// The distinct (row mask, column mask) keys of single positions, and of pairs of
@@ -177,14 +179,11 @@ impl<E: Operand> BorderClasses<E> {
                 col_masks[p % col_masks.len()],
             )
         };
+        let union = |(r, c): (u32, u32), (r2, c2): (u32, u32)| (r | r2, c | c2);
         let mut keys = Vec::new();
         for p in 0..positions {
-            let mut found = vec![key(p)];
-            if pairs && p + 1 < positions {
-                let ((r, c), (r2, c2)) = (key(p), key(p + 1));
-                found.push((r | r2, c | c2));
-            }
-            for k in found {
+            let pair = (pairs && p + 1 < positions).then(|| union(key(p), key(p + 1)));
+            for k in std::iter::once(key(p)).chain(pair) {
                 if !keys.contains(&k) {
                     keys.push(k);
                 }
@@ -193,38 +192,32 @@ impl<E: Operand> BorderClasses<E> {
         keys
     }
 
-    /// The classes of positions whose kernel rows and columns inside the image are
-    /// `row_masks[oy]` and `col_masks[ox]`, alone or in pairs of successive positions (the
-    /// union of both's rows and columns).
+    /// The classes `keys` ([`Self::keys`]) of positions whose kernel rows and columns inside
+    /// the image are `row_masks[oy]` and `col_masks[ox]`.
     fn from_masks(
         g: &Geometry,
         packed: Vec<E>,
         (row_masks, col_masks): (Vec<u32>, Vec<u32>),
-        pairs: bool,
+        keys: Vec<(u32, u32)>,
     ) -> Self {
-        let masks = (row_masks, col_masks);
-        let keys = Self::keys(&masks, pairs);
-        let (row_masks, col_masks) = masks;
         let all_blocks = tap_blocks(g.k(), E::KC);
         let (mut taps, mut packed_sets, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
-        let mut all = Some(packed);
         for &(r, c) in &keys {
             let kept: Vec<usize> = (0..g.k())
                 .filter(|&t| r >> (t / g.kw % g.kh) & 1 == 1 && c >> (t % g.kw) & 1 == 1)
                 .collect();
-            let (p, b) = match &all {
+            let (p, b) = if kept.len() == g.k() {
                 // The class of every tap takes the weights as they are, below.
-                Some(_) if kept.len() == g.k() => (Vec::new(), Vec::new()),
-                Some(packed) => select_taps(g, packed, &all_blocks, &kept),
-                None => unreachable!("the weights are taken after the loop"),
+                (Vec::new(), Vec::new())
+            } else {
+                select_taps(g, &packed, &all_blocks, &kept)
             };
             taps.push(kept);
             packed_sets.push(p);
             blocks.push(b);
         }
         if let Some(i) = taps.iter().position(|t| t.len() == g.k()) {
-            packed_sets[i] = all.take().expect("taken once");
-            blocks[i] = all_blocks;
+            (packed_sets[i], blocks[i]) = (packed, all_blocks);
         }
         BorderClasses {
             row_masks,
