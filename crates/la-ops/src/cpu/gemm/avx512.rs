@@ -1,0 +1,444 @@
+//! An f32 matrix product for AVX-512: the output in tiles of MR rows x NR columns held in
+//! registers, the right operand packed a panel of KC x NR at a time (it stays in L1 while every
+//! row tile of the left operand, read in place from L2, passes over it).
+
+use std::arch::x86_64::*;
+
+/// Rows of an output tile: each is broadcast from the left operand once per product step.
+const MR: usize = 8;
+/// Vectors of 16 lanes in a tile's row.
+const NV: usize = 2;
+/// Columns of an output tile and of a packed panel of the right operand.
+const NR: usize = NV * 16;
+/// Steps of the inner dimension per panel: a panel of KC x NR f32 is 32 KiB, the L1 of the
+/// smallest AVX-512 cores in use.
+const KC: usize = 256;
+/// Largest left-operand block (bytes) the panel loop keeps hot: half of a 1 MiB L2.
+const A_BLOCK_BYTES: usize = 512 * 1024;
+/// Panels ahead of the one being packed whose rows are prefetched (rows far apart in memory
+/// defeat the hardware's stream prefetchers).
+const PREFETCH_PANELS: usize = 2;
+
+/// A strided f32 matrix: element (r, c) at `ptr + r * rs + c * cs`.
+#[derive(Clone, Copy)]
+pub(super) struct Strided {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// One packed right-operand panel, aligned to cache lines.
+#[repr(align(64))]
+struct Panel([f32; KC * NR]);
+
+/// Whether [`product`] is the faster kernel for a right operand with row stride `b_rs` and
+/// column stride `b_cs`: where its columns are contiguous (a transposed view, such as the filter
+/// gradient's patches or the memory bank), which it packs with 16 x 16 transposes in registers
+/// (docs/benchmarks.md, la-ops). The choice rests on the layout alone, so a product cut into
+/// blocks for threads takes one kernel whatever the number of threads.
+pub(super) fn serves(b_rs: usize, b_cs: usize) -> bool {
+    b_rs == 1 && b_cs != 1
+}
+
+/// Whether an m x k left operand fits the part of L2 the panel loop keeps for it.
+fn fits_l2(m: usize, k: usize) -> bool {
+    m * k * size_of::<f32>() <= A_BLOCK_BYTES
+}
+
+/// `c = a @ b` for an m x k `a` and a k x n `b`, or `c += a @ b` when `accumulate`; `c` is
+/// row-major with row stride `ldc`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` and `b` must be readable at every element of their m x k
+/// and k x n shapes, `b`'s rows or columns contiguous, and `c` writable at every element of
+/// m x n.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn product(
+    (m, k, n): (usize, usize, usize),
+    a: Strided,
+    b: Strided,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut panel = Panel([0.0; KC * NR]);
+    let mut step = |p0: usize, j0: usize, rows: (usize, usize)| {
+        // SAFETY: the panel's and the tiles' elements lie inside b, a and c (the caller's
+        // guarantee).
+        unsafe {
+            panel_step(
+                &mut panel,
+                (p0, j0, rows),
+                (k, n),
+                a,
+                b,
+                (c, ldc),
+                accumulate,
+            )
+        }
+    };
+    if fits_l2(m, k) {
+        // All of `a` stays in L2: each column panel's output tiles stay in cache while every
+        // step of k passes over them, so the output is written once.
+        for j0 in (0..n).step_by(NR) {
+            for p0 in (0..k).step_by(KC) {
+                step(p0, j0, (0, m));
+            }
+        }
+        return;
+    }
+    let block_rows = (A_BLOCK_BYTES / (KC * 4)).max(MR);
+    for p0 in (0..k).step_by(KC) {
+        for i0 in (0..m).step_by(block_rows) {
+            for j0 in (0..n).step_by(NR) {
+                step(p0, j0, (i0, (i0 + block_rows).min(m)));
+            }
+        }
+    }
+}
+
+/// Packs the panel of `b` at step `p0`, column `j0`, and runs every row tile of `rows` over it.
+///
+/// # Safety
+/// As [`product`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_step(
+    panel: &mut Panel,
+    (p0, j0, (i0, i1)): (usize, usize, (usize, usize)),
+    (k, n): (usize, usize),
+    a: Strided,
+    b: Strided,
+    (c, ldc): (*mut f32, usize),
+    accumulate: bool,
+) {
+    let (kc, cols) = (KC.min(k - p0), NR.min(n - j0));
+    // SAFETY: the panel lies inside b (the caller's guarantee).
+    unsafe {
+        let at = b.ptr.add(p0 * b.rs + j0 * b.cs);
+        let ahead = j0 + NR * (PREFETCH_PANELS + 1) <= n;
+        if b.cs == 1 {
+            pack_rows(kc, cols, at, b.rs, &mut panel.0, ahead);
+        } else {
+            pack_columns(kc, cols, at, b.cs, &mut panel.0, ahead);
+        }
+    }
+    for i in (i0..i1).step_by(MR) {
+        let tile = Tile {
+            rows: MR.min(i1 - i),
+            cols,
+            kc,
+        };
+        let a_tile = Strided {
+            // SAFETY: row i, column p0 of a.
+            ptr: unsafe { a.ptr.add(i * a.rs + p0 * a.cs) },
+            ..a
+        };
+        let add = accumulate || p0 > 0;
+        // SAFETY: the tile lies inside c (the caller's guarantee).
+        unsafe { kernel(&tile, a_tile, &panel.0, c.add(i * ldc + j0), ldc, add) };
+    }
+}
+
+/// The extent of one micro-kernel call.
+struct Tile {
+    rows: usize,
+    cols: usize,
+    kc: usize,
+}
+
+/// One output tile: `kc` steps of MR broadcast values of `a` times a panel row of NR values,
+/// summed in 2 * MR registers, then written to `c` (or added to it when `accumulate`); only
+/// the tile's `rows` x `cols` are read from `a` and written.
+///
+/// # Safety
+/// As [`product`], for this tile.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel(
+    tile: &Tile,
+    a: Strided,
+    panel: &[f32; KC * NR],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let masks = column_masks(tile.cols);
+    // Rows past the tile repeat its last row, so every broadcast reads inside `a`.
+    let rows: [*const f32; MR] =
+        std::array::from_fn(|r| a.ptr.wrapping_add(r.min(tile.rows - 1) * a.rs));
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    let mut b = panel.as_ptr();
+    let mut offset = 0;
+    // SAFETY: the panel holds kc rows of NR values; `a` is readable per the caller.
+    unsafe {
+        for _ in 0..tile.kc {
+            let bv: [__m512; NV] = std::array::from_fn(|v| _mm512_load_ps(b.add(v * 16)));
+            for (row, ptr) in acc.iter_mut().zip(&rows) {
+                let av = _mm512_set1_ps(*ptr.add(offset));
+                for (sum, &bv) in row.iter_mut().zip(&bv) {
+                    *sum = _mm512_fmadd_ps(av, bv, *sum);
+                }
+            }
+            b = b.add(NR);
+            offset += a.cs;
+        }
+        for (r, row) in acc.iter().enumerate().take(tile.rows) {
+            let dst = c.add(r * ldc);
+            for (v, (&sum, &mask)) in row.iter().zip(&masks).enumerate() {
+                let at = dst.add(v * 16);
+                let sum = if accumulate {
+                    _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, at))
+                } else {
+                    sum
+                };
+                _mm512_mask_storeu_ps(at, mask, sum);
+            }
+        }
+    }
+}
+
+/// The lane masks of a tile row's NV vectors when it has `cols` columns.
+fn column_masks(cols: usize) -> [u16; NV] {
+    std::array::from_fn(|v| match cols.saturating_sub(v * 16) {
+        n if n >= 16 => 0xffff,
+        n => (1u16 << n) - 1,
+    })
+}
+
+/// Packs `kc` rows of `cols` values (row stride `rs`, contiguous columns) into `panel`, NR
+/// values a row, zeros past `cols`; when `ahead`, prefetches the same rows PREFETCH_PANELS
+/// panels further right.
+///
+/// # Safety
+/// The CPU must have AVX-512F; the kc x cols values must be readable, and when `ahead` the
+/// prefetched ones lie inside the same matrix.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_rows(
+    kc: usize,
+    cols: usize,
+    b: *const f32,
+    rs: usize,
+    panel: &mut [f32; KC * NR],
+    ahead: bool,
+) {
+    let masks = column_masks(cols);
+    for (p, dst) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
+        // SAFETY: row p of the panel is readable (the caller's guarantee).
+        unsafe {
+            let src = b.add(p * rs);
+            if ahead {
+                let next = src.add(NR * PREFETCH_PANELS).cast::<i8>();
+                for line in 0..NR / 16 {
+                    _mm_prefetch::<_MM_HINT_T0>(next.add(line * 64));
+                }
+            }
+            for (v, &mask) in masks.iter().enumerate() {
+                let values = _mm512_maskz_loadu_ps(mask, src.add(v * 16));
+                _mm512_storeu_ps(dst.as_mut_ptr().add(v * 16), values);
+            }
+        }
+    }
+}
+
+/// Packs a panel whose columns are contiguous (column stride `cs`): blocks of 16 x 16 values
+/// are read along the columns and transposed in registers; when `ahead`, the same steps of the
+/// columns PREFETCH_PANELS panels further right are prefetched.
+///
+/// # Safety
+/// As [`pack_rows`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_columns(
+    kc: usize,
+    cols: usize,
+    b: *const f32,
+    cs: usize,
+    panel: &mut [f32; KC * NR],
+    ahead: bool,
+) {
+    for p0 in (0..kc).step_by(16) {
+        let steps = 16.min(kc - p0);
+        let mask = column_masks(steps)[0];
+        if ahead {
+            for col in 0..NR {
+                let next = b.wrapping_add((col + NR * PREFETCH_PANELS) * cs + p0);
+                _mm_prefetch::<_MM_HINT_T0>(next.cast::<i8>());
+            }
+        }
+        for v in 0..NV {
+            let block: [__m512; 16] = std::array::from_fn(|j| {
+                let col = v * 16 + j;
+                if col < cols {
+                    // SAFETY: column `col`, rows p0..p0 + steps are readable.
+                    unsafe { _mm512_maskz_loadu_ps(mask, b.add(col * cs + p0)) }
+                } else {
+                    _mm512_setzero_ps()
+                }
+            });
+            for (s, row) in transpose16(block).iter().enumerate().take(steps) {
+                // SAFETY: row p0 + s < kc <= KC of the panel.
+                unsafe { _mm512_storeu_ps(panel.as_mut_ptr().add((p0 + s) * NR + v * 16), *row) };
+            }
+        }
+    }
+}
+
+/// The transpose of a 16 x 16 block held as 16 row vectors.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    // Pairs of rows interleaved by element, then by pairs of elements, then 128-bit quarters
+    // exchanged twice.
+    let t: [__m512; 16] = std::array::from_fn(|i| {
+        let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(x, y)
+        } else {
+            _mm512_unpackhi_ps(x, y)
+        }
+    });
+    let u: [__m512; 16] = std::array::from_fn(|i| {
+        let base = i / 4 * 4;
+        let (x, y) = (t[base + (i % 4) / 2], t[base + 2 + (i % 4) / 2]);
+        if i % 2 == 0 {
+            _mm512_shuffle_ps::<0x44>(x, y)
+        } else {
+            _mm512_shuffle_ps::<0xEE>(x, y)
+        }
+    });
+    let w: [__m512; 16] = std::array::from_fn(|i| {
+        let base = i / 8 * 8;
+        let (x, y) = (u[base + i % 4], u[base + 4 + i % 4]);
+        if i % 8 < 4 {
+            _mm512_shuffle_f32x4::<0x88>(x, y)
+        } else {
+            _mm512_shuffle_f32x4::<0xDD>(x, y)
+        }
+    });
+    std::array::from_fn(|i| {
+        let (x, y) = (w[i % 8], w[8 + i % 8]);
+        if i < 8 {
+            _mm512_shuffle_f32x4::<0x88>(x, y)
+        } else {
+            _mm512_shuffle_f32x4::<0xDD>(x, y)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A matrix of `rows` x `cols` distinct values inside a buffer with room around it, laid out
+    /// row-major (row stride `cols + 3`) or column-major (column stride `rows + 5`).
+    fn matrix(rows: usize, cols: usize, column_major: bool, seed: u64) -> (Vec<f32>, usize, usize) {
+        let (rs, cs) = if column_major {
+            (1, rows + 5)
+        } else {
+            (cols + 3, 1)
+        };
+        let len = 7 + rows.max(1) * rs.max(cs) + cols * cs + 16;
+        let data = (0..len)
+            .map(|i| (((i as u64 * 2_654_435_761 + seed * 97) % 2001) as f32 - 1000.0) / 1000.0)
+            .collect();
+        (data, rs, cs)
+    }
+
+    #[test]
+    fn transpose16_swaps_rows_and_columns() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let rows: [__m512; 16] = std::array::from_fn(|r| {
+            let v: [f32; 16] = std::array::from_fn(|c| (r * 16 + c) as f32);
+            // SAFETY: plain data of the same size.
+            unsafe { std::mem::transmute::<[f32; 16], __m512>(v) }
+        });
+        // SAFETY: the CPU has AVX-512F (checked above).
+        let t = unsafe { transpose16(rows) };
+        for (c, col) in t.iter().enumerate() {
+            // SAFETY: plain data of the same size.
+            let v = unsafe { std::mem::transmute::<__m512, [f32; 16]>(*col) };
+            for (r, &x) in v.iter().enumerate() {
+                assert_eq!(x, (r * 16 + c) as f32, "row {r} column {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn product_matches_naive_loops() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // Edges in every dimension: partial tiles, several panels of KC, a second block of rows.
+        let shapes = [
+            (1, 1, 1),
+            (7, 3, 5),
+            (8, 256, 32),
+            (9, 257, 33),
+            (13, 600, 70),
+            (3, 40, 100),
+            (520, 20, 40),
+        ];
+        for &(m, k, n) in &shapes {
+            for (a_cm, b_cm, accumulate) in [
+                (false, false, false),
+                (true, false, true),
+                (false, true, false),
+                (true, true, true),
+            ] {
+                check(m, k, n, a_cm, b_cm, accumulate);
+            }
+        }
+    }
+
+    fn check(m: usize, k: usize, n: usize, a_cm: bool, b_cm: bool, accumulate: bool) {
+        let (a, ars, acs) = matrix(m, k, a_cm, 1);
+        let (b, brs, bcs) = matrix(k, n, b_cm, 2);
+        let (a_off, b_off, c_off, ldc) = (7, 7, 3, n + 2);
+        let fill = -3.0f32;
+        let mut c = vec![fill; c_off + m * ldc];
+        let before = c.clone();
+        let strided = |v: &[f32], off, rs, cs| Strided {
+            ptr: v[off..].as_ptr(),
+            rs,
+            cs,
+        };
+        // SAFETY: the CPU has AVX-512F; every operand lies inside its buffer.
+        unsafe {
+            product(
+                (m, k, n),
+                strided(&a, a_off, ars, acs),
+                strided(&b, b_off, brs, bcs),
+                c[c_off..].as_mut_ptr(),
+                ldc,
+                accumulate,
+            )
+        };
+        for (idx, (&got, &was)) in c.iter().zip(&before).enumerate() {
+            let (i, j) = (
+                (idx.wrapping_sub(c_off)) / ldc,
+                (idx.wrapping_sub(c_off)) % ldc,
+            );
+            if idx < c_off || j >= n {
+                assert_eq!(got, was, "{m}x{k}x{n}: padding at {idx} written");
+                continue;
+            }
+            let sum: f64 = (0..k)
+                .map(|p| {
+                    f64::from(a[a_off + i * ars + p * acs])
+                        * f64::from(b[b_off + p * brs + j * bcs])
+                })
+                .sum();
+            let want = sum + if accumulate { f64::from(fill) } else { 0.0 };
+            let tol = 1e-5 * (1.0 + (k as f64).sqrt());
+            assert!(
+                (f64::from(got) - want).abs() <= tol,
+                "{m}x{k}x{n} a_cm {a_cm} b_cm {b_cm} acc {accumulate}: ({i}, {j}) {got} vs {want}"
+            );
+        }
+    }
+}
