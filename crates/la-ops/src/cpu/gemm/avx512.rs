@@ -1,15 +1,14 @@
 //! An f32 matrix product for AVX-512: the output in tiles of MR rows x NR columns held in
 //! registers, the right operand packed a panel of KC x NR at a time (it stays in L1 while every
-//! row tile of the left operand, read in place from L2, passes over it).
+//! row tile of the left operand, read in place from L2, passes over it); a last panel of at most
+//! 16 columns runs tiles one vector wide.
 
 use std::arch::x86_64::*;
 
 /// Rows of an output tile: each is broadcast from the left operand once per product step.
 const MR: usize = 8;
-/// Vectors of 16 lanes in a tile's row.
-const NV: usize = 2;
-/// Columns of an output tile and of a packed panel of the right operand.
-const NR: usize = NV * 16;
+/// Columns of an output tile and of a packed panel of the right operand: two vectors of 16.
+const NR: usize = 32;
 /// Steps of the inner dimension per panel: a panel of KC x NR f32 is 32 KiB, the L1 of the
 /// smallest AVX-512 cores in use.
 const KC: usize = 256;
@@ -66,15 +65,12 @@ pub(super) unsafe fn product(
         // SAFETY: the panel's and the tiles' elements lie inside b, a and c (the caller's
         // guarantee).
         unsafe {
-            panel_step(
-                &mut panel,
-                (p0, j0, rows),
-                (k, n),
-                a,
-                b,
-                (c, ldc),
-                accumulate,
-            )
+            let at = (p0, j0, rows);
+            if n - j0 > 16 {
+                panel_step::<2>(&mut panel, at, (k, n), a, b, (c, ldc), accumulate)
+            } else {
+                panel_step::<1>(&mut panel, at, (k, n), a, b, (c, ldc), accumulate)
+            }
         }
     };
     if fits_l2(m, k) {
@@ -97,14 +93,15 @@ pub(super) unsafe fn product(
     }
 }
 
-/// Packs the panel of `b` at step `p0`, column `j0`, and runs every row tile of `rows` over it.
+/// Packs the panel of `b` at step `p0`, column `j0`, and runs every row tile of `rows` over it,
+/// V vectors of 16 columns wide.
 ///
 /// # Safety
-/// As [`product`].
+/// As [`product`]; the panel's columns fit V vectors.
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel_step(
+unsafe fn panel_step<const V: usize>(
     panel: &mut Panel,
     (p0, j0, (i0, i1)): (usize, usize, (usize, usize)),
     (k, n): (usize, usize),
@@ -119,9 +116,9 @@ unsafe fn panel_step(
         let at = b.ptr.add(p0 * b.rs + j0 * b.cs);
         let ahead = j0 + NR * (PREFETCH_PANELS + 1) <= n;
         if b.cs == 1 {
-            pack_rows(kc, cols, at, b.rs, &mut panel.0, ahead);
+            pack_rows::<V>(kc, cols, at, b.rs, &mut panel.0, ahead);
         } else {
-            pack_columns(kc, cols, at, b.cs, &mut panel.0, ahead);
+            pack_columns::<V>(kc, cols, at, b.cs, &mut panel.0, ahead);
         }
     }
     for i in (i0..i1).step_by(MR) {
@@ -137,7 +134,7 @@ unsafe fn panel_step(
         };
         let add = accumulate || p0 > 0;
         // SAFETY: the tile lies inside c (the caller's guarantee).
-        unsafe { kernel(&tile, a_tile, &panel.0, c.add(i * ldc + j0), ldc, add) };
+        unsafe { kernel::<V>(&tile, a_tile, &panel.0, c.add(i * ldc + j0), ldc, add) };
     }
 }
 
@@ -148,15 +145,15 @@ struct Tile {
     kc: usize,
 }
 
-/// One output tile: `kc` steps of MR broadcast values of `a` times a panel row of NR values,
-/// summed in 2 * MR registers, then written to `c` (or added to it when `accumulate`); only
+/// One output tile: `kc` steps of MR broadcast values of `a` times a panel row of V vectors,
+/// summed in V * MR registers, then written to `c` (or added to it when `accumulate`); only
 /// the tile's `rows` x `cols` are read from `a` and written.
 ///
 /// # Safety
 /// As [`product`], for this tile.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel(
+unsafe fn kernel<const V: usize>(
     tile: &Tile,
     a: Strided,
     panel: &[f32; KC * NR],
@@ -164,24 +161,24 @@ unsafe fn kernel(
     ldc: usize,
     accumulate: bool,
 ) {
-    let masks = column_masks(tile.cols);
+    let masks = column_masks::<V>(tile.cols);
     // Rows past the tile repeat its last row, so every broadcast reads inside `a`.
     let rows: [*const f32; MR] =
         std::array::from_fn(|r| a.ptr.wrapping_add(r.min(tile.rows - 1) * a.rs));
-    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    let mut acc = [[_mm512_setzero_ps(); V]; MR];
     let mut b = panel.as_ptr();
     let mut offset = 0;
-    // SAFETY: the panel holds kc rows of NR values; `a` is readable per the caller.
+    // SAFETY: the panel holds kc rows of V vectors; `a` is readable per the caller.
     unsafe {
         for _ in 0..tile.kc {
-            let bv: [__m512; NV] = std::array::from_fn(|v| _mm512_load_ps(b.add(v * 16)));
+            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_load_ps(b.add(v * 16)));
             for (row, ptr) in acc.iter_mut().zip(&rows) {
                 let av = _mm512_set1_ps(*ptr.add(offset));
                 for (sum, &bv) in row.iter_mut().zip(&bv) {
                     *sum = _mm512_fmadd_ps(av, bv, *sum);
                 }
             }
-            b = b.add(NR);
+            b = b.add(V * 16);
             offset += a.cs;
         }
         for (r, row) in acc.iter().enumerate().take(tile.rows) {
@@ -199,16 +196,16 @@ unsafe fn kernel(
     }
 }
 
-/// The lane masks of a tile row's NV vectors when it has `cols` columns.
-fn column_masks(cols: usize) -> [u16; NV] {
+/// The lane masks of a tile row's V vectors when it has `cols` columns.
+fn column_masks<const V: usize>(cols: usize) -> [u16; V] {
     std::array::from_fn(|v| match cols.saturating_sub(v * 16) {
         n if n >= 16 => 0xffff,
         n => (1u16 << n) - 1,
     })
 }
 
-/// Packs `kc` rows of `cols` values (row stride `rs`, contiguous columns) into `panel`, NR
-/// values a row, zeros past `cols`; when `ahead`, prefetches the same rows PREFETCH_PANELS
+/// Packs `kc` rows of `cols` values (row stride `rs`, contiguous columns) into `panel`, V
+/// vectors a row, zeros past `cols`; when `ahead`, prefetches the same rows PREFETCH_PANELS
 /// panels further right.
 ///
 /// # Safety
@@ -216,7 +213,7 @@ fn column_masks(cols: usize) -> [u16; NV] {
 /// prefetched ones lie inside the same matrix.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_rows(
+unsafe fn pack_rows<const V: usize>(
     kc: usize,
     cols: usize,
     b: *const f32,
@@ -224,14 +221,14 @@ unsafe fn pack_rows(
     panel: &mut [f32; KC * NR],
     ahead: bool,
 ) {
-    let masks = column_masks(cols);
-    for (p, dst) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
+    let masks = column_masks::<V>(cols);
+    for (p, dst) in panel.chunks_exact_mut(V * 16).take(kc).enumerate() {
         // SAFETY: row p of the panel is readable (the caller's guarantee).
         unsafe {
             let src = b.add(p * rs);
             if ahead {
                 let next = src.add(NR * PREFETCH_PANELS).cast::<i8>();
-                for line in 0..NR / 16 {
+                for line in 0..V {
                     _mm_prefetch::<_MM_HINT_T0>(next.add(line * 64));
                 }
             }
@@ -251,7 +248,7 @@ unsafe fn pack_rows(
 /// As [`pack_rows`].
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_columns(
+unsafe fn pack_columns<const V: usize>(
     kc: usize,
     cols: usize,
     b: *const f32,
@@ -261,14 +258,14 @@ unsafe fn pack_columns(
 ) {
     for p0 in (0..kc).step_by(16) {
         let steps = 16.min(kc - p0);
-        let mask = column_masks(steps)[0];
+        let [mask] = column_masks::<1>(steps);
         if ahead {
-            for col in 0..NR {
+            for col in 0..V * 16 {
                 let next = b.wrapping_add((col + NR * PREFETCH_PANELS) * cs + p0);
                 _mm_prefetch::<_MM_HINT_T0>(next.cast::<i8>());
             }
         }
-        for v in 0..NV {
+        for v in 0..V {
             let block: [__m512; 16] = std::array::from_fn(|j| {
                 let col = v * 16 + j;
                 if col < cols {
@@ -280,7 +277,8 @@ unsafe fn pack_columns(
             });
             for (s, row) in transpose16(block).iter().enumerate().take(steps) {
                 // SAFETY: row p0 + s < kc <= KC of the panel.
-                unsafe { _mm512_storeu_ps(panel.as_mut_ptr().add((p0 + s) * NR + v * 16), *row) };
+                let at = (p0 + s) * V * 16 + v * 16;
+                unsafe { _mm512_storeu_ps(panel.as_mut_ptr().add(at), *row) };
             }
         }
     }
