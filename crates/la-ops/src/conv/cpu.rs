@@ -10,7 +10,7 @@ use super::Geometry;
 use super::im2col::im2col;
 use super::task::Task;
 use crate::cpu::Shared;
-use crate::cpu::gemm::{Mat, matmul};
+use crate::cpu::gemm::{Kernel, Mat, matmul};
 use crate::cpu::{Float, LANES, lane_dot};
 
 /// Bytes of column matrix per task: big enough for an efficient GEMM, small enough to stay
@@ -92,23 +92,17 @@ pub(crate) fn forward<T: Float>(
                     }
                     .fill(b);
                 }
+                let kernel = Kernel::choose::<T>(tile, cols_mat, parallel);
                 // SAFETY: as above; `tile` lies inside `out`.
-                unsafe { matmul(dst.ptr(), tile, w, (cols, cols_mat), true, parallel) };
+                unsafe { matmul(dst.ptr(), tile, w, (cols, cols_mat), true, kernel) };
                 return;
             }
             // Several whole images: one GEMM into `tmp`, then each image's block into place.
             tmp.resize(g.c_out * cols_mat.cols, T::zero());
+            let block = Mat::dense(g.c_out, cols_mat.cols);
+            let kernel = Kernel::choose::<T>(block, cols_mat, parallel);
             // SAFETY: `tmp` is this task's own buffer of exactly this size.
-            unsafe {
-                matmul(
-                    tmp.as_mut_ptr(),
-                    Mat::dense(g.c_out, cols_mat.cols),
-                    w,
-                    (cols, cols_mat),
-                    false,
-                    parallel,
-                )
-            };
+            unsafe { matmul(tmp.as_mut_ptr(), block, w, (cols, cols_mat), false, kernel) };
             for j in 0..t.count {
                 for co in 0..g.c_out {
                     let b = bias.map_or(T::zero(), |b| b[co]);
@@ -181,15 +175,17 @@ pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry)
             for (i, &t) in chunk.iter().enumerate() {
                 let (cols, cols_mat) = patches(x, g, t, &mut buf);
                 let dy = grad_block(grad, g, t, &mut gbuf);
+                let dw = Mat::dense(g.c_out, g.k());
+                let kernel = Kernel::choose::<T>(dw, cols_mat.t(), parallel);
                 // SAFETY: `acc` is this task's own (c_out, K) buffer.
                 unsafe {
                     matmul(
                         acc.as_mut_ptr(),
-                        Mat::dense(g.c_out, g.k()),
+                        dw,
                         dy,
                         (cols, cols_mat.t()),
                         i > 0,
-                        parallel,
+                        kernel,
                     )
                 };
             }

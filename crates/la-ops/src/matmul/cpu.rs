@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, Layout, Result};
 use rayon::prelude::*;
 
-use crate::cpu::gemm::{Mat, matmul};
+use crate::cpu::gemm::{Kernel, Mat, matmul};
 use crate::cpu::{Float, Shared};
 
 /// Block edges fall on multiples of this many columns (or rows), the width of the `gemm`
@@ -26,6 +26,7 @@ pub(crate) fn product<T: Float>(
         return Ok(T::to_cpu_storage_owned(vec![T::zero(); m * n]));
     }
     let dst = Mat::dense(m, n);
+    let kernel = Kernel::choose::<T>(dst, bm, false);
     let mut out = Vec::<T>::with_capacity(m * n);
     let ptr = Shared(out.as_mut_ptr());
     let blocks = blocks(m, k, n, rayon::current_num_threads());
@@ -43,7 +44,7 @@ pub(crate) fn product<T: Float>(
                 lhs,
                 rhs,
                 false,
-                false,
+                kernel,
             )
         };
     });

@@ -183,6 +183,7 @@ mod tests {
             (300, 512, 40),
             (40, 1000, 64),
             (128, 300, 700),
+            (600, 300, 20),
         ] {
             let a = values((m, k), 3)?.to_dtype(DType::F32)?;
             let b = values((k, n), 4)?.to_dtype(DType::F32)?;

@@ -14,6 +14,9 @@ const NR: usize = 32;
 const KC: usize = 256;
 /// Largest left-operand block (bytes) the panel loop keeps hot: half of a 1 MiB L2.
 const A_BLOCK_BYTES: usize = 512 * 1024;
+/// Rows of the left operand that one packed panel serves before the next is packed: a block
+/// of KC steps of them fills A_BLOCK_BYTES.
+const ROW_BLOCK: usize = A_BLOCK_BYTES / (KC * size_of::<f32>());
 /// Panels ahead of the one being packed whose rows are prefetched (rows far apart in memory
 /// defeat the hardware's stream prefetchers).
 const PREFETCH_PANELS: usize = 2;
@@ -30,13 +33,14 @@ pub(super) struct Strided {
 #[repr(align(64))]
 struct Panel([f32; KC * NR]);
 
-/// Whether [`product`] is the faster kernel for a right operand with row stride `b_rs` and
-/// column stride `b_cs`: where its columns are contiguous (a transposed view, such as the filter
-/// gradient's patches or the memory bank), which it packs with 16 x 16 transposes in registers
-/// (docs/benchmarks.md, la-ops). The choice rests on the layout alone, so a product cut into
-/// blocks for threads takes one kernel whatever the number of threads.
-pub(super) fn serves(b_rs: usize, b_cs: usize) -> bool {
-    b_rs == 1 && b_cs != 1
+/// Whether [`product`] is the faster kernel for an m-row product whose right operand has row
+/// stride `b_rs` and column stride `b_cs`: where that operand's columns are contiguous (a
+/// transposed view, such as the filter gradient's patches or the bank in the memory bank's
+/// search), which it packs with 16 x 16 transposes in registers, and the rows are at most one
+/// block of ROW_BLOCK, so that each panel is packed once and feeds every row (docs/benchmarks.md,
+/// la-ops: with more rows the `gemm` crate, which packs the left operand, is faster).
+pub(super) fn serves(m: usize, b_rs: usize, b_cs: usize) -> bool {
+    b_rs == 1 && b_cs != 1 && m <= ROW_BLOCK
 }
 
 /// Whether an m x k left operand fits the part of L2 the panel loop keeps for it.
@@ -83,11 +87,10 @@ pub(super) unsafe fn product(
         }
         return;
     }
-    let block_rows = (A_BLOCK_BYTES / (KC * 4)).max(MR);
     for p0 in (0..k).step_by(KC) {
-        for i0 in (0..m).step_by(block_rows) {
+        for i0 in (0..m).step_by(ROW_BLOCK) {
             for j0 in (0..n).step_by(NR) {
-                step(p0, j0, (i0, (i0 + block_rows).min(m)));
+                step(p0, j0, (i0, (i0 + ROW_BLOCK).min(m)));
             }
         }
     }
@@ -371,7 +374,8 @@ mod tests {
         if !is_x86_feature_detected!("avx512f") {
             return;
         }
-        // Edges in every dimension: partial tiles, several panels of KC, a second block of rows.
+        // Edges in every dimension: partial tiles, several panels of KC, a second block of rows;
+        // both loop orders (all of a in L2, or not).
         let shapes = [
             (1, 1, 1),
             (7, 3, 5),
@@ -379,8 +383,9 @@ mod tests {
             (9, 257, 33),
             (13, 600, 70),
             (3, 40, 100),
-            (520, 20, 40),
+            (521, 260, 40),
         ];
+        assert!(fits_l2(13, 600) && !fits_l2(521, 260) && 521 > ROW_BLOCK);
         for &(m, k, n) in &shapes {
             for (a_cm, b_cm, accumulate) in [
                 (false, false, false),

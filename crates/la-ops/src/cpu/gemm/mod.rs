@@ -72,9 +72,41 @@ impl Mat {
     }
 }
 
-/// `dst = lhs @ rhs`, or `dst += lhs @ rhs` when `accumulate`, single-threaded unless
-/// `parallel` (the callers parallelise over images and tiles; `parallel` calls go to `gemm`,
-/// which threads them).
+/// Which kernel computes a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// The `gemm` crate, threading the product itself when `parallel`.
+    Gemm { parallel: bool },
+    /// la-ops' AVX-512 f32 kernel, on the calling thread.
+    Own,
+}
+
+impl Kernel {
+    /// The faster kernel for a product into `dst` with right operand `rhs`, on the calling
+    /// thread unless `parallel`: our own for f32 on a CPU with AVX-512F, a row-major output and
+    /// the shapes it serves faster, else `gemm`. A product cut into blocks for threads chooses
+    /// once, for the whole, so that its values do not depend on the number of threads.
+    pub fn choose<T: Float>(dst: Mat, rhs: Mat, parallel: bool) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if !parallel
+            && is_f32::<T>()
+            && dst.cs == 1
+            && avx512::serves(dst.rows, rhs.rs, rhs.cs)
+            && is_x86_feature_detected!("avx512f")
+        {
+            return Kernel::Own;
+        }
+        Kernel::Gemm { parallel }
+    }
+}
+
+/// Whether T is f32.
+fn is_f32<T: Float>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `dst = lhs @ rhs`, or `dst += lhs @ rhs` when `accumulate`, by `kernel` (the callers
+/// parallelise over images, tiles and blocks; see [`Kernel::choose`]).
 ///
 /// # Safety
 /// `dst` must point to a buffer of at least `dst_mat.end()` elements that no other thread
@@ -85,7 +117,7 @@ pub(crate) unsafe fn matmul<T: Float>(
     lhs: (&[T], Mat),
     rhs: (&[T], Mat),
     accumulate: bool,
-    parallel: bool,
+    kernel: Kernel,
 ) {
     let (l, lm) = lhs;
     let (r, rm) = rhs;
@@ -97,27 +129,35 @@ pub(crate) unsafe fn matmul<T: Float>(
     if lm.rows == 0 || rm.cols == 0 {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if !parallel && lm.cols > 0 && own_kernel::<T>(dst_mat, rm) {
-        let cast = |s: &[T], m: Mat| avx512::Strided {
-            ptr: s.as_ptr().wrapping_add(m.offset).cast::<f32>(),
-            rs: m.rs,
-            cs: m.cs,
-        };
-        // SAFETY: T is f32 and the CPU has AVX-512F (checked); the operands are bounds-checked
-        // above, and the caller guarantees `dst`.
-        unsafe {
-            avx512::product(
-                (lm.rows, lm.cols, rm.cols),
-                cast(l, lm),
-                cast(r, rm),
-                dst.add(dst_mat.offset).cast::<f32>(),
-                dst_mat.rs,
-                accumulate,
-            )
-        };
-        return;
-    }
+    let parallel = match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Own if lm.cols > 0 => {
+            assert!(
+                is_f32::<T>() && dst_mat.cs == 1 && is_x86_feature_detected!("avx512f"),
+                "the own matmul kernel is for f32 row-major outputs on AVX-512F"
+            );
+            let cast = |s: &[T], m: Mat| avx512::Strided {
+                ptr: s.as_ptr().wrapping_add(m.offset).cast::<f32>(),
+                rs: m.rs,
+                cs: m.cs,
+            };
+            // SAFETY: T is f32 and the CPU has AVX-512F (asserted); the operands are
+            // bounds-checked above, and the caller guarantees `dst`.
+            unsafe {
+                avx512::product(
+                    (lm.rows, lm.cols, rm.cols),
+                    cast(l, lm),
+                    cast(r, rm),
+                    dst.add(dst_mat.offset).cast::<f32>(),
+                    dst_mat.rs,
+                    accumulate,
+                )
+            };
+            return;
+        }
+        Kernel::Gemm { parallel } => parallel,
+        _ => false,
+    };
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -147,14 +187,4 @@ pub(crate) unsafe fn matmul<T: Float>(
             parallelism,
         )
     }
-}
-
-/// Whether our AVX-512 kernel computes this product: f32 on a CPU with AVX-512F, a row-major
-/// output, and a right operand whose layout it serves faster.
-#[cfg(target_arch = "x86_64")]
-fn own_kernel<T: Float>(dst: Mat, rhs: Mat) -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && dst.cs == 1
-        && avx512::serves(rhs.rs, rhs.cs)
-        && is_x86_feature_detected!("avx512f")
 }
