@@ -40,7 +40,8 @@ const CONVS: &[(usize, usize, usize, usize)] = &[
 
 /// (m, k, n) of the timed matrix products: per-task GEMMs of the convolutions above (output
 /// channels x taps x positions), then Local Aggregation's similarities of a batch of 128 with
-/// a 14,400 x 512 bank and the gradient into the embeddings.
+/// a 14,400 x 512 bank and the gradient into the embeddings. Each also with the right operand
+/// a transposed view (as the filter gradients read the patches, and the kNN search its bank).
 const GEMMS: &[(usize, usize, usize)] = &[
     (64, 576, 1792),
     (128, 1152, 1024),
@@ -49,6 +50,13 @@ const GEMMS: &[(usize, usize, usize)] = &[
     (128, 512, 14400),
     (128, 14400, 512),
 ];
+
+/// A GEMM's shape as the records name it; ", B transposed" where the right operand is a
+/// transposed view of a row-major (n, k) matrix.
+fn gemm_shape(m: usize, k: usize, n: usize, transposed: bool) -> String {
+    let suffix = if transposed { ", B transposed" } else { "" };
+    format!("{m}x{k}x{n}{suffix}")
+}
 
 fn main() -> Result<()> {
     // SAFETY: first thing in main, before any thread exists.
@@ -67,10 +75,15 @@ fn main() -> Result<()> {
         .num_threads(1)
         .build()
         .map_err(candle_core::Error::wrap)?;
-    for &(m, k, n) in GEMMS {
+    for (&(m, k, n), transposed) in GEMMS.iter().flat_map(|g| [(g, false), (g, true)]) {
         let a = randn(&[m, k])?;
-        let b = randn(&[k, n])?;
+        let b = if transposed {
+            randn(&[n, k])?.t()?
+        } else {
+            randn(&[k, n])?
+        };
         let gflop = 2.0 * (m * k * n) as f64 / 1e9;
+        let shape = gemm_shape(m, k, n, transposed);
         for (imp, ms) in [
             ("la-ops", time(reps, || la_ops::matmul(&a, &b))?),
             (
@@ -80,7 +93,7 @@ fn main() -> Result<()> {
             ("candle", time(reps, || a.matmul(&b))?),
         ] {
             println!(
-                r#"{{"op": "gemm", "shape": "{m}x{k}x{n}", "impl": "{imp}", "ms": {ms:.3}, "gflop": {gflop:.4}}}"#
+                r#"{{"op": "gemm", "shape": "{shape}", "impl": "{imp}", "ms": {ms:.3}, "gflop": {gflop:.4}}}"#
             );
         }
     }

@@ -56,8 +56,11 @@ def main():
     torch.set_num_threads(a.threads)
     r = a.reps
     for m, k, n in GEMMS:
-        lhs, rhs = torch.randn(m, k), torch.randn(k, n)
-        report("gemm", f"{m}x{k}x{n}", timed(r, lambda: torch.mm(lhs, rhs)), 2 * m * k * n / 1e9)
+        lhs = torch.randn(m, k)
+        # The right operand row-major, then a transposed view of a row-major (n, k) matrix.
+        for rhs, suffix in ((torch.randn(k, n), ""), (torch.randn(n, k).t(), ", B transposed")):
+            ms = timed(r, lambda: torch.mm(lhs, rhs))
+            report("gemm", f"{m}x{k}x{n}{suffix}", ms, 2 * m * k * n / 1e9)
     for batch, ci, co, side in CONVS:
         shape = f"{ci}->{co}@{side}" + ("" if batch == BATCH else f", batch {batch}")
         x = time_convs(r, shape, (batch, ci, co, side), torch.float32)
