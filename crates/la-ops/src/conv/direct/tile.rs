@@ -8,6 +8,7 @@ pub(super) const MR: usize = 8;
 /// column `ox0`, the second `cols[1]` positions `second` after them in the output, its input
 /// `second_in` after the first's in the padded rows.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) struct Tile {
     pub oy: usize,
     pub ox0: usize,
@@ -20,6 +21,7 @@ pub(super) struct Tile {
 /// input at `bases[r]` (plus the tap's offset) in the padded rows, its gradient at positions
 /// `r * width..`, each position's channels `ld` apart.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) struct Span<'a> {
     pub bases: &'a [usize],
     pub width: usize,

@@ -78,6 +78,7 @@ pub(crate) enum Kernel {
     /// The `gemm` crate, threading the product itself when `parallel`.
     Gemm { parallel: bool },
     /// la-ops' AVX-512 f32 kernel, on the calling thread.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     Own,
 }
 
@@ -96,11 +97,14 @@ impl Kernel {
         {
             return Kernel::Own;
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (dst, rhs);
         Kernel::Gemm { parallel }
     }
 }
 
 /// Whether T is f32.
+#[cfg(target_arch = "x86_64")]
 fn is_f32<T: Float>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
