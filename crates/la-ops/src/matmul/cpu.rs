@@ -1,5 +1,5 @@
 //! CPU kernel of the matrix product: the output cut into one block per thread, each block a
-//! single-threaded call of the `gemm` crate.
+//! single-threaded call of one GEMM kernel, chosen once for the whole product.
 
 use candle_core::{CpuStorage, Layout, Result};
 use rayon::prelude::*;

@@ -3,8 +3,9 @@
 //! candle's CPU matmul hands the whole product to the `gemm` crate's own threading, which on
 //! the shapes of Local Aggregation and the VGG convolutions ran at 60-73% of two cores' FMA
 //! peak where the same kernel, one call per thread on a block of output columns, ran at 70-89%
-//! (docs/benchmarks.md, la-ops). The CPU kernel (in `cpu`) does the latter; other devices and
-//! dtypes take candle's matmul (`generic`).
+//! (docs/benchmarks.md, la-ops); on a transposed right operand it ran at 44-66%, where la-ops'
+//! own AVX-512 kernel runs at 75-95%. The CPU kernel (in `cpu`) does the latter two; other
+//! devices and dtypes take candle's matmul (`generic`).
 
 mod cpu;
 pub(crate) mod generic;

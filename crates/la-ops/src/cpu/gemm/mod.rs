@@ -1,6 +1,7 @@
 //! The single-threaded matrix product of the CPU kernels (the convolutions' row-major blocks,
 //! the strided operands of the matrix product), checked: in f32 on CPUs with AVX-512 by our own
-//! kernel (it runs these shapes nearer the FMA peak), else by the `gemm` crate.
+//! kernel where it is faster (transposed right operands, at most 512 rows), else by the `gemm`
+//! crate.
 
 use crate::cpu::Float;
 
