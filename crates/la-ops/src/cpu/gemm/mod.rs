@@ -193,3 +193,51 @@ pub(crate) unsafe fn matmul<T: Float>(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_kernel_takes_transposed_f32_operands_of_at_most_512_rows() {
+        #[cfg(target_arch = "x86_64")]
+        let own = is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let own = false;
+        let transposed = Mat::dense(40, 300).t(); // 300 x 40, columns contiguous
+        let row_major = Mat::dense(300, 40);
+        let want = |ours: bool| {
+            if ours && own {
+                Kernel::Own
+            } else {
+                Kernel::Gemm { parallel: false }
+            }
+        };
+        let dst = |rows| Mat::dense(rows, 40);
+        assert_eq!(
+            Kernel::choose::<f32>(dst(512), transposed, false),
+            want(true)
+        );
+        assert_eq!(
+            Kernel::choose::<f32>(dst(513), transposed, false),
+            want(false)
+        );
+        assert_eq!(
+            Kernel::choose::<f32>(dst(64), row_major, false),
+            want(false)
+        );
+        assert_eq!(
+            Kernel::choose::<f64>(dst(64), transposed, false),
+            want(false)
+        );
+        // A strided output, or a product `gemm` threads itself, stays with `gemm`.
+        assert_eq!(
+            Kernel::choose::<f32>(dst(64).t(), transposed, false),
+            want(false)
+        );
+        assert_eq!(
+            Kernel::choose::<f32>(dst(64), transposed, true),
+            Kernel::Gemm { parallel: true }
+        );
+    }
+}
