@@ -34,17 +34,21 @@ pub(super) struct Strided {
 #[repr(align(64))]
 struct Panel([f32; KC * NR]);
 
-/// Whether [`product`] is the faster kernel for an m-row product whose right operand has row
-/// stride `b_rs` and column stride `b_cs`: where that operand's columns are contiguous (a
-/// transposed view, such as the filter gradient's patches or matmul's gradient operands), which
-/// it packs with 16 x 16 transposes in registers, and the rows are at most one
-/// block of ROW_BLOCK, so that each panel is packed once and feeds every row (docs/benchmarks.md,
-/// la-ops: with more rows the `gemm` crate, which packs the left operand, is faster).
-pub(super) fn serves(m: usize, b_rs: usize, b_cs: usize) -> bool {
-    b_rs == 1 && b_cs != 1 && m <= ROW_BLOCK
+/// Whether [`product`] is the faster kernel for an m x k by k x n product whose right operand
+/// has row stride `b_rs` and column stride `b_cs` (docs/benchmarks.md, la-ops): where that
+/// operand's columns are contiguous (a transposed view, such as the filter gradient's patches),
+/// which it packs with 16 x 16 transposes in registers; the rows at most one block of ROW_BLOCK,
+/// so that each panel is packed once and feeds every row (with more, the `gemm` crate, which
+/// packs the left operand, is faster); and the output is written once or stays in L2 (all of
+/// `a` in L2, one step of KC, or a small output), since each further step of KC otherwise
+/// reads and writes all of it in memory again (the kNN search's 256 x 784 x 16,384 ran 5-10%
+/// slower than on the `gemm` crate).
+pub(super) fn serves((m, k, n): (usize, usize, usize), b_rs: usize, b_cs: usize) -> bool {
+    let output_once = fits_l2(m, k) || k <= KC || fits_l2(m, n);
+    b_rs == 1 && b_cs != 1 && m <= ROW_BLOCK && output_once
 }
 
-/// Whether an m x k left operand fits the part of L2 the panel loop keeps for it.
+/// Whether an m x k matrix of f32 fits the part of L2 the panel loop keeps for an operand.
 fn fits_l2(m: usize, k: usize) -> bool {
     m * k * size_of::<f32>() <= A_BLOCK_BYTES
 }

@@ -93,7 +93,7 @@ impl Kernel {
         if !parallel
             && is_f32::<T>()
             && dst.cs == 1
-            && avx512::serves(dst.rows, rhs.rs, rhs.cs)
+            && avx512::serves((dst.rows, rhs.rows, dst.cols), rhs.rs, rhs.cs)
             && is_x86_feature_detected!("avx512f")
         {
             return Kernel::Own;
@@ -199,7 +199,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn our_kernel_takes_transposed_f32_operands_of_at_most_512_rows() {
+    fn our_kernel_takes_the_transposed_f32_operands_it_is_faster_on() {
         #[cfg(target_arch = "x86_64")]
         let own = is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
@@ -222,6 +222,12 @@ mod tests {
             Kernel::choose::<f32>(dst(513), transposed, false),
             want(false)
         );
+        // Several steps of k over an output too large for L2, with `a` too large too: `gemm`.
+        let (long, wide) = (Mat::dense(16_384, 784).t(), |rows| Mat::dense(rows, 16_384));
+        assert_eq!(Kernel::choose::<f32>(wide(128), long, false), want(true));
+        assert_eq!(Kernel::choose::<f32>(wide(256), long, false), want(false));
+        let short = Mat::dense(16_384, 256).t();
+        assert_eq!(Kernel::choose::<f32>(wide(256), short, false), want(true));
         assert_eq!(
             Kernel::choose::<f32>(dst(64), row_major, false),
             want(false)
