@@ -244,8 +244,9 @@ fn gemm_table(results: &Results<OpTiming>, peak: Option<f64>) -> String {
     format!(
         "\nMatrix products (`la_ops::matmul`, which la-train's products call: once per thread on \
          a block of the output, as la-ops' im2col convolutions run it, by the `gemm` crate's \
-         kernel or, for a right operand that is a transposed view and at most 512 output rows, by \
-         la-ops' own AVX-512 kernel; the same on one thread, against one thread's FMA peak; \
+         kernel or, for a right operand that is a transposed view (up to 512 output rows, the \
+         output written once or kept in L2), by la-ops' own AVX-512 kernel; the same on one \
+         thread, against one thread's FMA peak; \
          candle's matmul, the `gemm` crate with its own threading; PyTorch's `torch.mm`; \
          \", B transposed\": the right operand a transposed view of a row-major matrix, as \
          the filter gradients read their patches):\n\n{}\nTarget \
