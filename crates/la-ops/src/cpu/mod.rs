@@ -43,6 +43,12 @@ impl Float for f64 {}
 /// Lanes of the partial sums of [`lane_dot`] (16 f32 fill one AVX-512 register).
 pub(crate) const LANES: usize = 16;
 
+/// The mask of a register's first `n` of LANES lanes (all of them when `n >= LANES`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn lane_mask(n: usize) -> u16 {
+    if n >= LANES { 0xffff } else { (1u16 << n) - 1 }
+}
+
 /// lanes[i % LANES] += a[i] * b[i] for i < a.len(): independent lanes, so the loop
 /// vectorises without reordering a floating-point sum.
 pub(crate) fn lane_dot<T: Float>(lanes: &mut [T; LANES], a: &[T], b: &[T]) {

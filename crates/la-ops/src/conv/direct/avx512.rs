@@ -5,6 +5,7 @@ use std::arch::x86_64::*;
 
 use super::LANES;
 use super::tile::{MR, Span, Tile};
+use crate::cpu::lane_mask;
 
 /// Sums `kc` taps of one channel panel over one tile into `c` (MR rows of two vectors), or
 /// adds them to it when `accumulate`: `a` holds `kc` groups of MR weights (packed); tap p's
@@ -85,8 +86,7 @@ pub(super) unsafe fn kernel_bf16(
 
 /// The lane masks of a tile's two vectors: its first `cols[h]` lanes.
 fn column_masks(tile: &Tile) -> [u16; 2] {
-    tile.cols
-        .map(|n| if n >= LANES { 0xffff } else { (1u16 << n) - 1 })
+    tile.cols.map(lane_mask)
 }
 
 /// 32-bit lanes seen as pairs of bf16 values.
