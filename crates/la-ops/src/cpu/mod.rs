@@ -6,6 +6,8 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, Layout, Result, Storage, WithDType};
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod gemm;
 
 /// A raw pointer the tasks of one kernel share (convolution tiles, blocks of a matrix
@@ -42,12 +44,6 @@ impl Float for f64 {}
 
 /// Lanes of the partial sums of [`lane_dot`] (16 f32 fill one AVX-512 register).
 pub(crate) const LANES: usize = 16;
-
-/// The mask of a register's first `n` of LANES lanes (all of them when `n >= LANES`).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn lane_mask(n: usize) -> u16 {
-    if n >= LANES { 0xffff } else { (1u16 << n) - 1 }
-}
 
 /// lanes[i % LANES] += a[i] * b[i] for i < a.len(): independent lanes, so the loop
 /// vectorises without reordering a floating-point sum.

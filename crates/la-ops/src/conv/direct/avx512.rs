@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 use super::LANES;
 use super::tile::{MR, Span, Tile};
-use crate::cpu::lane_mask;
+use crate::cpu::avx512::{lane_mask, transpose16};
 
 /// Sums `kc` taps of one channel panel over one tile into `c` (MR rows of two vectors), or
 /// adds them to it when `accumulate`: `a` holds `kc` groups of MR weights (packed); tap p's
@@ -278,6 +278,138 @@ pub(super) unsafe fn plane_dots_3x3<const C: usize>(
         for (j, sums) in acc.iter().enumerate() {
             for (t, &s) in sums.iter().enumerate() {
                 _mm512_storeu_ps(lanes[j * 9 + t].as_mut_ptr(), s);
+            }
+        }
+    }
+}
+
+/// Turns runs of `count` (<= 16) images into image lanes by 16 x 16 transposes: for each flat
+/// index f < `dest.len()`, the values `src[j * stride + f]` of images j < count (zero in the
+/// lanes past count) as one vector at `dst[dest[f]..][..16]`.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn runs_to_lanes(
+    src: &[f32],
+    stride: usize,
+    count: usize,
+    dest: &[usize],
+    dst: &mut [f32],
+) {
+    let len = dest.len();
+    assert!(count <= LANES && (count == 0 || (count - 1) * stride + len <= src.len()));
+    assert!(dest.iter().all(|&d| d + LANES <= dst.len()));
+    for f0 in (0..len).step_by(LANES) {
+        let mask = lane_mask(len - f0);
+        // SAFETY: image j's run ends inside `src` (asserted), and the load stops at its end.
+        let rows = std::array::from_fn(|j| {
+            if j < count {
+                unsafe { _mm512_maskz_loadu_ps(mask, src.as_ptr().add(j * stride + f0)) }
+            } else {
+                _mm512_setzero_ps()
+            }
+        });
+        for (&d, v) in dest[f0..].iter().zip(transpose16(rows)) {
+            // SAFETY: every destination vector lies inside `dst` (asserted).
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add(d), v) };
+        }
+    }
+}
+
+/// The inverse of [`runs_to_lanes`], adding `bias`: for images j < count (<= 16) and flat
+/// indices f < `at.len()`, `dst[j * stride + f] = src[at[f] + j] + bias`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `dst + j * stride` must be valid for `at.len()` writes for
+/// every j < count, and no other thread may access them.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn lanes_to_runs(
+    src: &[f32],
+    at: &[usize],
+    count: usize,
+    (dst, stride): (*mut f32, usize),
+    bias: f32,
+) {
+    assert!(count <= LANES && at.iter().all(|&a| a + LANES <= src.len()));
+    let bias = _mm512_set1_ps(bias);
+    for (f0, at) in (0..at.len()).step_by(LANES).zip(at.chunks(LANES)) {
+        // SAFETY: every source vector lies inside `src` (asserted).
+        let rows = std::array::from_fn(|t| match at.get(t) {
+            Some(&a) => unsafe { _mm512_loadu_ps(src.as_ptr().add(a)) },
+            None => _mm512_setzero_ps(),
+        });
+        let mask = lane_mask(at.len());
+        for (j, v) in transpose16(rows).into_iter().take(count).enumerate() {
+            // SAFETY: the caller's contract covers f0..f0 + at.len() of image j.
+            unsafe {
+                _mm512_mask_storeu_ps(dst.add(j * stride + f0), mask, _mm512_add_ps(v, bias))
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::direct::test_values as values;
+
+    /// (count, len, stride): no image, a partial and a whole group of 16, runs shorter than,
+    /// equal to and past one vector.
+    const CASES: [(usize, usize, usize); 6] = [
+        (0, 5, 7),
+        (1, 1, 3),
+        (5, 16, 19),
+        (16, 17, 40),
+        (16, 37, 37),
+        (9, 4, 100),
+    ];
+
+    /// `len` distinct destination vectors, 16 apart and out of order, with gaps.
+    fn scattered(len: usize) -> Vec<usize> {
+        (0..len).map(|f| ((f * 7) % len) * 24 + 3).collect()
+    }
+
+    #[test]
+    fn runs_become_image_lanes() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        for (i, &(count, len, stride)) in CASES.iter().enumerate() {
+            let src = values(count.max(1) * stride + len, i as u32);
+            let dest = scattered(len);
+            let mut dst = vec![f32::NAN; len * 24 + 3 + LANES];
+            // SAFETY: the CPU has AVX-512F (checked above).
+            unsafe { runs_to_lanes(&src, stride, count, &dest, &mut dst) };
+            for (f, &d) in dest.iter().enumerate() {
+                for j in 0..LANES {
+                    let want = if j < count { src[j * stride + f] } else { 0.0 };
+                    assert_eq!(dst[d + j], want, "case {i}: index {f}, image {j}");
+                }
+            }
+            let written = dst.iter().filter(|v| !v.is_nan()).count();
+            assert_eq!(written, len * LANES, "case {i}: nothing else written");
+        }
+    }
+
+    #[test]
+    fn image_lanes_become_runs_plus_bias() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        for (i, &(count, len, stride)) in CASES.iter().enumerate() {
+            let at = scattered(len);
+            let src = values(len * 24 + 3 + LANES, 9 + i as u32);
+            let mut dst = vec![f32::NAN; LANES * stride + len];
+            // SAFETY: the CPU has AVX-512F; image j's run j * stride.. + len lies inside `dst`.
+            unsafe { lanes_to_runs(&src, &at, count, (dst.as_mut_ptr(), stride), 0.5) };
+            for (e, &v) in dst.iter().enumerate() {
+                let (j, f) = (e / stride, e % stride);
+                if j < count && f < len {
+                    assert_eq!(v, src[at[f] + j] + 0.5, "case {i}: index {f}, image {j}");
+                } else {
+                    assert!(v.is_nan(), "case {i}: element {e} must stay unwritten");
+                }
             }
         }
     }
