@@ -349,6 +349,35 @@ pub(super) unsafe fn lanes_to_runs(
     }
 }
 
+/// Copies `rows` rows of `width` values from `src` (rows `strides.0` apart) to `dst` (rows
+/// `strides.1` apart), a vector at a time: rows of a few values cost a call to memcpy each.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn copy_rows(
+    src: &[f32],
+    dst: &mut [f32],
+    (rows, width): (usize, usize),
+    (src_stride, dst_stride): (usize, usize),
+) {
+    if rows == 0 {
+        return;
+    }
+    assert!((rows - 1) * src_stride + width <= src.len());
+    assert!((rows - 1) * dst_stride + width <= dst.len());
+    for r in 0..rows {
+        for x0 in (0..width).step_by(LANES) {
+            let mask = lane_mask(width - x0);
+            // SAFETY: row r's values lie inside both slices (asserted); the masks stop there.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add(r * src_stride + x0));
+                _mm512_mask_storeu_ps(dst.as_mut_ptr().add(r * dst_stride + x0), mask, v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +436,33 @@ mod tests {
                 let (j, f) = (e / stride, e % stride);
                 if j < count && f < len {
                     assert_eq!(v, src[at[f] + j] + 0.5, "case {i}: index {f}, image {j}");
+                } else {
+                    assert!(v.is_nan(), "case {i}: element {e} must stay unwritten");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_are_copied_between_strides() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // (rows, width, source stride, destination stride): rows narrower than, as wide as
+        // and wider than a vector.
+        for (i, &(rows, width, ss, ds)) in
+            [(5, 4, 4, 6), (3, 16, 20, 18), (4, 37, 37, 40), (0, 3, 3, 3)]
+                .iter()
+                .enumerate()
+        {
+            let src = values(rows.max(1) * ss, 20 + i as u32);
+            let mut dst = vec![f32::NAN; rows * ds + 3];
+            // SAFETY: the CPU has AVX-512F (checked above).
+            unsafe { copy_rows(&src, &mut dst, (rows, width), (ss, ds)) };
+            for (e, &v) in dst.iter().enumerate() {
+                let (r, x) = (e / ds, e % ds);
+                if r < rows && x < width {
+                    assert_eq!(v, src[r * ss + x], "case {i}: row {r}, column {x}");
                 } else {
                     assert!(v.is_nan(), "case {i}: element {e} must stay unwritten");
                 }

@@ -5,11 +5,13 @@
 //! straight from the padded rows, the gradient is read from a transposed copy
 //! (positions x channels, made once per task).
 
+use std::any::Any;
+
 use rayon::prelude::*;
 
 use super::operand::{Bf16, Bf16Pair, Packed};
 use super::tile::Span;
-use super::{LANES, MIN_TAPS, fill, pad_rows, tap_offsets};
+use super::{LANES, MIN_TAPS, fill, pad_rows, runs_to_lanes, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
 
@@ -172,24 +174,35 @@ pub(super) fn run<O: FilterOperands>(
     if tasks.len() < 4 * threads && !few_large {
         return None;
     }
+    // Each thread sums dW transposed, (K, ld) as the tiles hold it, so that adding a tile is
+    // a vector per tap; transposed into (c_out, K) once at the end.
+    let ld = g.c_out.next_multiple_of(channels(g));
     let partials: Vec<Vec<f32>> = tasks
         .par_chunks(tasks.len().div_ceil(threads))
         .map(|chunk| {
-            let mut dw = vec![0.0; g.c_out * g.k()];
+            let mut dwt = vec![0.0; g.k() * ld];
             let (mut rows, mut offsets, mut dyt) = (Vec::new(), Vec::new(), Vec::new());
             for &t in chunk {
                 let rows_in = pad_rows::<O::Row>(x, g, t, &mut rows);
                 tap_offsets(g, rows_in, &mut offsets);
                 transpose_grad(grad, g, t, &mut dyt);
-                task::<O>(g, t, (&rows, &offsets, &dyt), &mut dw);
+                task::<O>(g, t, (&rows, &offsets, &dyt), &mut dwt);
             }
-            dw
+            dwt
         })
         .collect();
-    partials.into_iter().reduce(|mut a, b| {
+    let dwt = partials.into_iter().reduce(|mut a, b| {
         a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
         a
-    })
+    })?;
+    let k = g.k();
+    let mut dw = vec![0.0; g.c_out * k];
+    for (kk, sums) in dwt.chunks_exact(ld).enumerate() {
+        for (co, &s) in sums[..g.c_out].iter().enumerate() {
+            dw[co * k + kk] = s;
+        }
+    }
+    Some(dw)
 }
 
 /// The gradient of task `t`'s output rows as (position groups, c_out rounded up to a tile's
@@ -201,6 +214,9 @@ fn transpose_grad<G: Packed>(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<
     let groups = (t.r1 - t.r0) * g.out_w / G::CHANNELS;
     dyt.clear();
     dyt.resize(t.count * groups * ld, G::default());
+    if let Some(values) = (dyt as &mut dyn Any).downcast_mut::<Vec<f32>>() {
+        return transpose_grad_f32(grad, g, t, values);
+    }
     for j in 0..t.count {
         let dst = &mut dyt[j * groups * ld..][..groups * ld];
         // A tile's channels at a time, so that each position's writes fill whole cache lines.
@@ -217,13 +233,31 @@ fn transpose_grad<G: Packed>(grad: &[f32], g: &Geometry, t: Task, dyt: &mut Vec<
     }
 }
 
-/// Adds task `t`'s terms to `dw`: every tile over all its positions. `data` holds the task's
-/// padded rows, tap offsets and transposed gradient.
+/// [`transpose_grad`] for f32 elements into the zeroed `dyt`: 16 channels at a time through
+/// register transposes (the element-by-element copy took a sixth of the small planes'
+/// filter gradients).
+fn transpose_grad_f32(grad: &[f32], g: &Geometry, t: Task, dyt: &mut [f32]) {
+    let (plane, ld) = (g.out_h * g.out_w, g.c_out.next_multiple_of(channels(g)));
+    let positions = (t.r1 - t.r0) * g.out_w;
+    let dest: Vec<usize> = (0..positions).map(|q| q * ld).collect();
+    for j in 0..t.count {
+        for co0 in (0..g.c_out).step_by(LANES) {
+            let first = ((t.img + j) * g.c_out + co0) * plane + t.r0 * g.out_w;
+            let count = LANES.min(g.c_out - co0);
+            let dst = &mut dyt[j * positions * ld + co0..];
+            runs_to_lanes(&grad[first..], plane, count, &dest, dst);
+        }
+    }
+}
+
+/// Adds task `t`'s terms to `dwt` (dW transposed: K rows of c_out rounded up to a tile's
+/// channels): every tile over all its positions. `data` holds the task's padded rows, tap
+/// offsets and transposed gradient.
 fn task<O: FilterOperands>(
     g: &Geometry,
     t: Task,
     data: (&[O::Row], &[usize], &[O::Grad]),
-    dw: &mut [f32],
+    dwt: &mut [f32],
 ) {
     let wp = g.w + 2 * g.pad.1;
     let image = g.c_in * (t.r1 - t.r0 + g.kh - 1) * wp;
@@ -236,17 +270,17 @@ fn task<O: FilterOperands>(
         ld: g.c_out.next_multiple_of(channels(g)),
     };
     match vectors(g) {
-        1 => tiles::<O, { ACCUMULATORS }, 1>(g, data, span, dw),
-        _ => tiles::<O, { ACCUMULATORS / 2 }, 2>(g, data, span, dw),
+        1 => tiles::<O, { ACCUMULATORS }, 1>(g, data, span, dwt),
+        _ => tiles::<O, { ACCUMULATORS / 2 }, 2>(g, data, span, dwt),
     }
 }
 
-/// Runs the kernel on every tile of FR taps x NV vectors of channels.
+/// Runs the kernel on every tile of FR taps x NV vectors of channels, adding each into `dwt`.
 fn tiles<O: FilterOperands, const FR: usize, const NV: usize>(
     g: &Geometry,
     (rows, offsets, dyt): (&[O::Row], &[usize], &[O::Grad]),
     span: Span,
-    dw: &mut [f32],
+    dwt: &mut [f32],
 ) {
     let (k, nr) = (g.k(), NV * LANES);
     let mut tile = vec![0f32; FR * nr];
@@ -258,9 +292,8 @@ fn tiles<O: FilterOperands, const FR: usize, const NV: usize>(
             // SAFETY: the caller checked the CPU.
             unsafe { O::kernel::<FR, NV>(&taps, rows, &dyt[co0..], span, &mut tile) };
             for (i, sums) in tile.chunks_exact(nr).take(k - k0).enumerate() {
-                for (j, &s) in sums.iter().take(g.c_out - co0).enumerate() {
-                    dw[(co0 + j) * k + k0 + i] += s;
-                }
+                let row = &mut dwt[(k0 + i) * span.ld + co0..][..nr];
+                row.iter_mut().zip(sums).for_each(|(d, &s)| *d += s);
             }
         }
     }

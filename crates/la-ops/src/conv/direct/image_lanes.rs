@@ -20,7 +20,7 @@ use super::forward::{
 };
 use super::operand::Operand;
 use super::tile::{MR, Tile};
-use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, tap_offsets};
+use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, lanes_to_runs, runs_to_lanes, tap_offsets};
 use crate::conv::Geometry;
 use crate::cpu::Shared;
 
@@ -441,43 +441,6 @@ unsafe fn write_out(
                 )
             };
         }
-    }
-}
-
-/// `avx512::runs_to_lanes`: the direct kernels run only where the CPU has AVX-512F.
-fn runs_to_lanes(src: &[f32], stride: usize, count: usize, dest: &[usize], dst: &mut [f32]) {
-    // SAFETY: this module's kernels run only where the CPU has AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        super::avx512::runs_to_lanes(src, stride, count, dest, dst)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (src, stride, count, dest, dst);
-        unreachable!("no direct kernel on this architecture")
-    }
-}
-
-/// `avx512::lanes_to_runs`, whose contract on `dst` is this function's.
-///
-/// # Safety
-/// As `avx512::lanes_to_runs` (the CPU's AVX-512F is this module's own premise).
-unsafe fn lanes_to_runs(
-    src: &[f32],
-    at: &[usize],
-    count: usize,
-    dst: (*mut f32, usize),
-    bias: f32,
-) {
-    // SAFETY: the caller's contract; this module's kernels run only with AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        super::avx512::lanes_to_runs(src, at, count, dst, bias)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (src, at, count, dst, bias);
-        unreachable!("no direct kernel on this architecture")
     }
 }
 

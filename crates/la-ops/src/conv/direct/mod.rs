@@ -13,6 +13,8 @@ mod image_lanes;
 mod operand;
 mod tile;
 
+use std::any::Any;
+
 use super::Geometry;
 use super::task::Task;
 use crate::ConvPrecision;
@@ -187,6 +189,49 @@ pub(super) fn has_kernel() -> bool {
     false
 }
 
+/// `avx512::runs_to_lanes`: the direct kernels run only where the CPU has AVX-512F.
+pub(super) fn runs_to_lanes(
+    src: &[f32],
+    stride: usize,
+    count: usize,
+    dest: &[usize],
+    dst: &mut [f32],
+) {
+    // SAFETY: this module's kernels run only where the CPU has AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        avx512::runs_to_lanes(src, stride, count, dest, dst)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, stride, count, dest, dst);
+        unreachable!("no direct kernel on this architecture")
+    }
+}
+
+/// `avx512::lanes_to_runs`, whose contract on `dst` is this function's.
+///
+/// # Safety
+/// As `avx512::lanes_to_runs` (the CPU's AVX-512F is this module's own premise).
+pub(super) unsafe fn lanes_to_runs(
+    src: &[f32],
+    at: &[usize],
+    count: usize,
+    dst: (*mut f32, usize),
+    bias: f32,
+) {
+    // SAFETY: the caller's contract; this module's kernels run only with AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        avx512::lanes_to_runs(src, at, count, dst, bias)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, at, count, dst, bias);
+        unreachable!("no direct kernel on this architecture")
+    }
+}
+
 /// Copies the input rows task `t` reads, zero-padded, into `buf` as (image, channel groups
 /// ([`groups`]), rows_in, wp) elements; returns rows_in.
 fn pad_rows<E: Packed>(x: &[f32], g: &Geometry, t: Task, buf: &mut Vec<E>) -> usize {
@@ -196,6 +241,10 @@ fn pad_rows<E: Packed>(x: &[f32], g: &Geometry, t: Task, buf: &mut Vec<E>) -> us
     let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
     buf.clear();
     buf.resize(t.count * groups::<E>(g).c_in * rows_in * wp, E::default());
+    if let Some(values) = (buf as &mut dyn Any).downcast_mut::<Vec<f32>>() {
+        pad_rows_f32(x, g, t, rows_in, values);
+        return rows_in;
+    }
     let channels = (0..t.count).flat_map(|j| (0..g.c_in).step_by(E::CHANNELS).map(move |c| (j, c)));
     for ((j, c0), dst) in channels.zip(buf.chunks_exact_mut(rows_in * wp)) {
         let first = (t.img + j) * image + c0 * plane;
@@ -212,6 +261,39 @@ fn pad_rows<E: Packed>(x: &[f32], g: &Geometry, t: Task, buf: &mut Vec<E>) -> us
         }
     }
     rows_in
+}
+
+/// [`pad_rows`] for f32 elements into the zeroed `buf`: each plane's rows inside the image
+/// at once.
+fn pad_rows_f32(x: &[f32], g: &Geometry, t: Task, rows_in: usize, buf: &mut [f32]) {
+    let (ph, pw) = g.pad;
+    let wp = g.w + 2 * pw;
+    let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
+    // Input rows y of the task's padded rows r0 - ph .. r0 + rows_in - ph inside the image.
+    let y0 = t.r0.saturating_sub(ph).min(g.h);
+    let y1 = (t.r0 + rows_in).saturating_sub(ph).min(g.h);
+    if y0 == y1 {
+        return;
+    }
+    for (k, dst) in buf.chunks_exact_mut(rows_in * wp).enumerate() {
+        let src = &x[(t.img + k / g.c_in) * image + k % g.c_in * plane + y0 * g.w..];
+        let dst = &mut dst[(y0 + ph - t.r0) * wp + pw..];
+        copy_rows(src, dst, (y1 - y0, g.w), (g.w, wp));
+    }
+}
+
+/// `avx512::copy_rows`: the direct kernels run only where the CPU has AVX-512F.
+fn copy_rows(src: &[f32], dst: &mut [f32], shape: (usize, usize), strides: (usize, usize)) {
+    // SAFETY: this module's kernels run only where the CPU has AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        avx512::copy_rows(src, dst, shape, strides)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, dst, shape, strides);
+        unreachable!("no direct kernel on this architecture")
+    }
 }
 
 /// The geometry the kernels of element E index: input channels in groups of E::CHANNELS
