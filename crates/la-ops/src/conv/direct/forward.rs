@@ -40,19 +40,22 @@ pub(super) fn weights_fit<E: Operand>(g: &Geometry) -> bool {
     g.c_out.div_ceil(MR) * MR * E::KC * size_of::<E>() <= BLOCK_BYTES
 }
 
-/// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every task in parallel.
-pub(super) fn run<E: Operand>(
+/// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every task in parallel; every
+/// element of `out` is written.
+///
+/// # Safety
+/// `out` must be valid for writes of the whole output, which nothing else accesses meanwhile.
+pub(super) unsafe fn run<E: Operand>(
     x: &[f32],
     n: usize,
     g: &Geometry,
     weight: &[f32],
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    dst: Shared<f32>,
 ) {
     let packed = pack_weights::<E>(weight, g);
     let grouped = groups::<E>(g);
     let blocks = tap_blocks(grouped.k(), E::KC);
-    let dst = Shared(out.as_mut_ptr());
     tasks::<E>(g, n).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
         |(rows, offsets, scratch), &t| {
@@ -293,7 +296,8 @@ mod tests {
             |v| v,
             |g, _| serves::<f32>(g),
             |x, n, g, wt, bias, out| {
-                assert!(forward(x, n, g, wt, Some(bias), out));
+                // SAFETY: `out` is the whole output, this test's own.
+                assert!(unsafe { forward(x, n, g, wt, Some(bias), out.ptr()) });
             },
         );
     }
@@ -317,7 +321,8 @@ mod tests {
             &cases,
             round_bf16,
             |g, _| serves::<Bf16Pair>(g),
-            |x, n, g, wt, bias, out| run::<Bf16Pair>(x, n, g, wt, Some(bias), out),
+            // SAFETY: `out` is the whole output, this test's own.
+            |x, n, g, wt, bias, out| unsafe { run::<Bf16Pair>(x, n, g, wt, Some(bias), out) },
         );
         assert!(!serves::<f32>(&Geometry::new(
             [1, 64, 2, 28],
@@ -331,7 +336,9 @@ mod tests {
         let g = Geometry::new([1, 4, 8, 8], [8, 4, 3, 3], (1, 1));
         assert!(!serves::<f32>(&g));
         let mut out = vec![0f64; 8 * 64];
-        assert!(!forward(&[0f64; 256], 1, &g, &[0f64; 288], None, &mut out));
+        // SAFETY: `out` holds the whole output.
+        let served = unsafe { forward(&[0f64; 256], 1, &g, &[0f64; 288], None, out.as_mut_ptr()) };
+        assert!(!served);
         let few_channels = Geometry::new([1, 16, 8, 64], [3, 16, 3, 3], (1, 1));
         assert!(!serves::<f32>(&few_channels));
         let few_taps = Geometry::new([1, 3, 8, 64], [64, 3, 3, 3], (1, 1));

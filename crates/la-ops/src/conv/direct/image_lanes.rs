@@ -70,32 +70,39 @@ pub(super) fn serves<E: Operand>(g: &Geometry, n: usize) -> bool {
         && g.kh.max(g.kw) <= u32::BITS as usize
 }
 
-/// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every block in parallel.
-pub(super) fn run<E: Operand>(
+/// `out` (n, c_out, out_h, out_w) = conv(x, weight) + bias, every block in parallel; every
+/// element of `out` is written.
+///
+/// # Safety
+/// `out` must be valid for writes of the whole output, which nothing else accesses meanwhile.
+pub(super) unsafe fn run<E: Operand>(
     x: &[f32],
     n: usize,
     g: &Geometry,
     weight: &[f32],
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    out: Shared<f32>,
 ) {
     let images = images_per_block(g, n).expect("`serves` checked the block size");
     let (grouped, packed) = (groups::<E>(g), pack_weights::<E>(weight, g));
     let work = n * g.out_h * g.out_w;
     let classes = BorderClasses::new(&grouped, packed, images < IMAGES, work);
-    convolve(x, (n, images), g, &classes, bias, out);
+    // SAFETY: the caller's contract on `out`.
+    unsafe { convolve(x, (n, images), g, &classes, bias, out) };
 }
 
 /// `run` with the tap elements of `classes`.
-fn convolve<E: Operand>(
+///
+/// # Safety
+/// As [`run`].
+unsafe fn convolve<E: Operand>(
     x: &[f32],
     (n, images): (usize, usize),
     g: &Geometry,
     classes: &BorderClasses<E>,
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    dst: Shared<f32>,
 ) {
-    let dst = Shared(out.as_mut_ptr());
     let grouped = groups::<E>(g);
     blocks::<E>(g, n, images).par_iter().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
@@ -478,7 +485,8 @@ mod tests {
             &cases,
             |v| v,
             serves::<f32>,
-            |x, n, g, wt, bias, out| run::<f32>(x, n, g, wt, Some(bias), out),
+            // SAFETY: `out` is the whole output, this test's own.
+            |x, n, g, wt, bias, out| unsafe { run::<f32>(x, n, g, wt, Some(bias), out) },
         );
     }
 
@@ -500,7 +508,8 @@ mod tests {
             &cases,
             round_bf16,
             serves::<Bf16Pair>,
-            |x, n, g, wt, bias, out| run::<Bf16Pair>(x, n, g, wt, Some(bias), out),
+            // SAFETY: `out` is the whole output, this test's own.
+            |x, n, g, wt, bias, out| unsafe { run::<Bf16Pair>(x, n, g, wt, Some(bias), out) },
         );
     }
 
@@ -531,10 +540,29 @@ mod tests {
             let border = BorderClasses::new(&g, packed.clone(), images < IMAGES, usize::MAX);
             let skips = border.taps.iter().any(|t| t.len() < g.k());
             assert!(skips, "case {i} has positions that skip taps");
-            convolve(&x, (n, images), &g, &border, Some(&bias), &mut skipped);
+            // SAFETY: each output is whole and this test's own.
+            unsafe {
+                convolve(
+                    &x,
+                    (n, images),
+                    &g,
+                    &border,
+                    Some(&bias),
+                    Shared(skipped.as_mut_ptr()),
+                )
+            };
             let whole = BorderClasses::all_taps(&g, packed);
             assert_eq!(whole.keys.len(), 1);
-            convolve(&x, (n, images), &g, &whole, Some(&bias), &mut all);
+            unsafe {
+                convolve(
+                    &x,
+                    (n, images),
+                    &g,
+                    &whole,
+                    Some(&bias),
+                    Shared(all.as_mut_ptr()),
+                )
+            };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&skipped), bits(&all), "case {i}");
         }

@@ -18,7 +18,7 @@ use std::any::Any;
 use super::Geometry;
 use super::task::Task;
 use crate::ConvPrecision;
-use crate::cpu::Float;
+use crate::cpu::{Float, Shared};
 use filter_grad::{Bf16Products, F32, FilterOperands};
 use operand::{Bf16Pair, Operand, Packed};
 
@@ -33,24 +33,31 @@ pub(super) const MIN_TAPS: usize = 64;
 
 /// `out = conv(x, weight) + bias` by the direct kernel when it serves this convolution (f32,
 /// AVX-512, tiles mostly full: positions along rows, or else images in the lanes), in bf16
-/// products where the geometry asks for them and the CPU has them; false, with `out`
-/// untouched, otherwise.
-pub(crate) fn forward<T: Float>(
+/// products where the geometry asks for them and the CPU has them, writing every element of
+/// `out` (which may be uninitialised); false, with `out` untouched, otherwise.
+///
+/// # Safety
+/// `out` must be valid for writes of n * c_out * out_h * out_w elements that nothing else
+/// accesses during the call.
+pub(crate) unsafe fn forward<T: Float>(
     x: &[T],
     n: usize,
     g: &Geometry,
     weight: &[T],
     bias: Option<&[T]>,
-    out: &mut [T],
+    out: *mut T,
 ) -> bool {
     if !is_f32::<T>() || !has_kernel() {
         return false;
     }
-    // SAFETY: T is f32 (checked above), so the slice is an f32 slice of the same length.
-    let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
+    // T is f32 (checked above).
+    let out = Shared(out.cast::<f32>());
     let operands = (as_f32(x), as_f32(weight), bias.map(as_f32));
-    (uses_bf16(g) && forward_as::<Bf16Pair>(operands, n, g, out))
-        || forward_as::<f32>(operands, n, g, out)
+    // SAFETY: the caller's contract on `out`.
+    unsafe {
+        (uses_bf16(g) && forward_as::<Bf16Pair>(operands, n, g, out))
+            || forward_as::<f32>(operands, n, g, out)
+    }
 }
 
 /// Whether the convolution asks for bf16 products and this CPU has them.
@@ -59,11 +66,14 @@ fn uses_bf16(g: &Geometry) -> bool {
 }
 
 /// [`forward`] in elements E, if a direct kernel serves.
-fn forward_as<E: Operand>(
+///
+/// # Safety
+/// As [`forward`].
+unsafe fn forward_as<E: Operand>(
     (x, weight, bias): (&[f32], &[f32], Option<&[f32]>),
     n: usize,
     g: &Geometry,
-    out: &mut [f32],
+    out: Shared<f32>,
 ) -> bool {
     let run = if forward::serves::<E>(g) {
         forward::run::<E>
@@ -72,7 +82,8 @@ fn forward_as<E: Operand>(
     } else {
         return false;
     };
-    run(x, n, g, weight, bias, out);
+    // SAFETY: the caller's contract on `out`.
+    unsafe { run(x, n, g, weight, bias, out) };
     true
 }
 
@@ -368,7 +379,7 @@ fn check_forward_cases(
     cases: &[(usize, usize, usize, usize, usize, usize, usize)],
     round: fn(f32) -> f32,
     serves: impl Fn(&Geometry, usize) -> bool,
-    convolve: impl Fn(&[f32], usize, &Geometry, &[f32], &[f32], &mut [f32]),
+    convolve: impl Fn(&[f32], usize, &Geometry, &[f32], &[f32], Shared<f32>),
 ) {
     for (i, &(n, c_in, h, w, c_out, k, p)) in cases.iter().enumerate() {
         let g = Geometry::new([n, c_in, h, w], [c_out, c_in, k, k], (p, p));
@@ -378,7 +389,7 @@ fn check_forward_cases(
         let bias = test_values(c_out, 3);
         // NaN first: an element the kernels leave unwritten fails the comparison.
         let mut out = vec![f32::NAN; n * c_out * g.out_h * g.out_w];
-        convolve(&x, n, &g, &wt, &bias, &mut out);
+        convolve(&x, n, &g, &wt, &bias, Shared(out.as_mut_ptr()));
         let rounded = |v: &[f32]| v.iter().map(|&v| round(v)).collect::<Vec<_>>();
         let want = naive_forward(&rounded(&x), n, &g, &rounded(&wt), &bias);
         for (j, (&got, &want)) in out.iter().zip(&want).enumerate() {
