@@ -42,6 +42,35 @@ pub(crate) trait Float:
 impl Float for f32 {}
 impl Float for f64 {}
 
+/// Output elements per parallel task at the least: small planes are handled several to a
+/// task, so that deep layers (8 x 8 planes and less) do not pay a task per plane.
+const TASK_ELEMENTS: usize = 1 << 14;
+
+/// Planes of `plane` output elements that make one parallel task.
+pub(crate) fn planes_per_task(plane: usize) -> usize {
+    (TASK_ELEMENTS / plane.max(1)).max(1)
+}
+
+/// Whether T is f32, the only type the AVX-512 kernels are written for.
+pub(crate) fn is_f32<T: Float>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `s` as f32 values; panics unless T is f32 (the callers check [`is_f32`] first).
+pub(crate) fn as_f32<T: Float>(s: &[T]) -> &[f32] {
+    assert!(is_f32::<T>(), "the AVX-512 kernels are f32 only");
+    // SAFETY: T is f32 (asserted), so this is the same slice.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
+}
+
+/// `s` as f32 values, writable; panics unless T is f32.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32_mut<T: Float>(s: &mut [T]) -> &mut [f32] {
+    assert!(is_f32::<T>(), "the AVX-512 kernels are f32 only");
+    // SAFETY: T is f32 (asserted), so this is the same slice.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) }
+}
+
 /// Lanes of the partial sums of [`lane_dot`] (16 f32 fill one AVX-512 register).
 pub(crate) const LANES: usize = 16;
 

@@ -1,5 +1,7 @@
 //! `max_pool2d_with_indices`: max-pooling that also returns where each maximum came from.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;

@@ -4,16 +4,7 @@ use candle_core::{CpuStorage, Layout, Result};
 use rayon::prelude::*;
 
 use crate::OpError;
-use crate::cpu::{Float, slice};
-
-/// Output elements per parallel task at the least: small planes are handled several to a
-/// task, so that deep layers (8 x 8 planes) do not pay a task per plane.
-const TASK_ELEMENTS: usize = 1 << 14;
-
-/// Planes of `plane` elements that make one task.
-fn planes_per_task(plane: usize) -> usize {
-    (TASK_ELEMENTS / plane.max(1)).max(1)
-}
+use crate::cpu::{Float, planes_per_task, slice};
 
 /// `out[plane][idx[i]] += src[plane][i]` into zeroed planes of `out_plane` elements.
 pub(crate) fn scatter_add<T: Float>(

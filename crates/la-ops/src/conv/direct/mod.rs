@@ -18,7 +18,7 @@ use std::any::Any;
 use super::Geometry;
 use super::task::Task;
 use crate::ConvPrecision;
-use crate::cpu::{Float, Shared};
+use crate::cpu::{Float, Shared, as_f32, is_f32};
 use filter_grad::{Bf16Products, F32, FilterOperands};
 use operand::{Bf16Pair, Operand, Packed};
 
@@ -169,18 +169,6 @@ pub(crate) fn plane_dots_3x3<T: Float>(
         let _ = (dy, padded, out_h, lanes);
         false
     }
-}
-
-/// Whether the kernels' element type is f32, the only one the direct kernels are written for.
-fn is_f32<T: Float>() -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-}
-
-/// `s` as f32 values; panics unless T is f32 (the callers check [`is_f32`] first).
-fn as_f32<T: Float>(s: &[T]) -> &[f32] {
-    assert!(is_f32::<T>(), "direct convolution kernels are f32 only");
-    // SAFETY: T is f32 (asserted), so this is the same slice.
-    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
 }
 
 /// The fraction of `n` items' tiles of `tile` that holds items.

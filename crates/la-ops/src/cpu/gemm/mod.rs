@@ -4,6 +4,8 @@
 //! crate.
 
 use crate::cpu::Float;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::is_f32;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -102,12 +104,6 @@ impl Kernel {
         let _ = (dst, rhs);
         Kernel::Gemm { parallel }
     }
-}
-
-/// Whether T is f32.
-#[cfg(target_arch = "x86_64")]
-fn is_f32<T: Float>() -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
 /// `dst = lhs @ rhs`, or `dst += lhs @ rhs` when `accumulate`, by `kernel` (the callers
