@@ -4,37 +4,61 @@
 use std::arch::x86_64::*;
 
 use super::LANES;
-use super::tile::{MR, Span, Tile};
+use super::tile::{MR, Span, Taps, Tile};
 use crate::cpu::avx512::{lane_mask, transpose16};
 
-/// Sums `kc` taps of one channel panel over one tile into `c` (MR rows of two vectors), or
-/// adds them to it when `accumulate`: `a` holds `kc` groups of MR weights (packed); tap p's
-/// input for the tile's first vector starts at `b + offsets[p]`, for its second
-/// `tile.second_in` later (only the tile's columns are read).
+/// Sums the taps `taps` of one channel panel over one tile into `c` (MR rows of two
+/// vectors), or adds them to it when `accumulate`: tap p's MR weights are group
+/// `taps.weight(p)` of `a` (packed), its input for the tile's first vector starts at
+/// `b + taps.inputs[p]`, for its second `tile.second_in` later (only the tile's columns are
+/// read).
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `a` must hold `kc * MR` values and `offsets` `kc` entries;
-/// every input read must lie inside `b`'s allocation.
+/// The CPU must have AVX-512F; `a` must hold every group `taps` names; every input read must
+/// lie inside `b`'s allocation.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn kernel(
-    kc: usize,
     a: *const f32,
     b: *const f32,
-    offsets: &[usize],
+    taps: Taps,
+    tile: &Tile,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match taps.weights {
+            None => sum_f32(a, b, taps.inputs, |p| p, tile, c, accumulate),
+            Some(w) => sum_f32(a, b, taps.inputs, |p| w[p], tile, c, accumulate),
+        }
+    }
+}
+
+/// [`kernel`] with tap p's weights group `weight(p)`.
+///
+/// # Safety
+/// As [`kernel`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_f32(
+    a: *const f32,
+    b: *const f32,
+    inputs: &[usize],
+    weight: impl Fn(usize) -> usize,
     tile: &Tile,
     c: &mut [f32],
     accumulate: bool,
 ) {
     let masks = column_masks(tile);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    assert!(offsets.len() >= kc && c.len() >= MR * 2 * LANES);
+    assert!(c.len() >= MR * 2 * LANES);
     // SAFETY: the caller guarantees the panel and the input reads; `c` is checked above.
     unsafe {
-        for (p, &off) in offsets[..kc].iter().enumerate() {
+        for (p, &off) in inputs.iter().enumerate() {
             let bp = b.add(off);
             let b0 = _mm512_maskz_loadu_ps(masks[0], bp);
             let b1 = _mm512_maskz_loadu_ps(masks[1], bp.wrapping_add(tile.second_in));
-            let ap = a.add(p * MR);
+            let ap = a.add(weight(p) * MR);
             for (i, row) in acc.iter_mut().enumerate() {
                 let ai = _mm512_set1_ps(*ap.add(i));
                 row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
@@ -53,27 +77,50 @@ pub(super) unsafe fn kernel(
 /// As [`kernel`]; the CPU must have AVX512-BF16 besides.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub(super) unsafe fn kernel_bf16(
-    kc: usize,
     a: *const u32,
     b: *const u32,
-    offsets: &[usize],
+    taps: Taps,
+    tile: &Tile,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match taps.weights {
+            None => sum_bf16(a, b, taps.inputs, |p| p, tile, c, accumulate),
+            Some(w) => sum_bf16(a, b, taps.inputs, |p| w[p], tile, c, accumulate),
+        }
+    }
+}
+
+/// [`kernel_bf16`] with tap p's weights group `weight(p)`.
+///
+/// # Safety
+/// As [`kernel_bf16`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn sum_bf16(
+    a: *const u32,
+    b: *const u32,
+    inputs: &[usize],
+    weight: impl Fn(usize) -> usize,
     tile: &Tile,
     c: &mut [f32],
     accumulate: bool,
 ) {
     let masks = column_masks(tile);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    assert!(offsets.len() >= kc && c.len() >= MR * 2 * LANES);
+    assert!(c.len() >= MR * 2 * LANES);
     // SAFETY: the caller guarantees the panel and the input reads; `c` is checked above.
     unsafe {
-        for (p, &off) in offsets[..kc].iter().enumerate() {
+        for (p, &off) in inputs.iter().enumerate() {
             let bp = b.add(off).cast::<i32>();
             let b0 = pairs(_mm512_maskz_loadu_epi32(masks[0], bp));
             let b1 = pairs(_mm512_maskz_loadu_epi32(
                 masks[1],
                 bp.wrapping_add(tile.second_in),
             ));
-            let ap = a.add(p * MR);
+            let ap = a.add(weight(p) * MR);
             for (i, row) in acc.iter_mut().enumerate() {
                 let ai = pairs(_mm512_set1_epi32(*ap.add(i) as i32));
                 row[0] = _mm512_dpbf16_ps(row[0], ai, b0);

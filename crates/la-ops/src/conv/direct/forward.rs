@@ -9,7 +9,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::operand::Operand;
-use super::tile::{MR, Tile};
+use super::tile::{MR, Taps, Tile};
 use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
@@ -71,6 +71,7 @@ pub(super) unsafe fn run<E: Operand>(
                 packed: &packed,
                 offsets,
                 blocks: &blocks,
+                weights: None,
             };
             let sets = vec![0; tiles.len()];
             accumulate(g, (&tiles, &bases, &sets), &[taps], rows, scratch);
@@ -133,30 +134,50 @@ fn pack_panel<E: Operand>(
     panel: &mut [E],
 ) {
     let (k, taps) = (g.k(), g.kh * g.kw);
-    for i in 0..MR.min(g.c_out - ip * MR) {
-        let row = &w[(ip * MR + i) * k..][..k];
-        // Element q is (channel group q / taps, tap q % taps), counted without a division.
-        let (mut group, mut tap) = (elements.start / taps, elements.start % taps);
-        for p in 0..elements.len() {
-            let c0 = group * E::CHANNELS;
-            let count = E::CHANNELS.min(g.c_in - c0);
-            panel[p * MR + i] = E::pack_with(count, |c| row[(c0 + c) * taps + tap]);
-            tap += 1;
-            if tap == taps {
-                (group, tap) = (group + 1, 0);
-            }
+    let rows: Vec<&[f32]> = (ip * MR..g.c_out.min(ip * MR + MR))
+        .map(|co| &w[co * k..][..k])
+        .collect();
+    // Element q is (channel group q / taps, tap q % taps), counted without a division.
+    let (mut group, mut tap) = (elements.start / taps, elements.start % taps);
+    for dst in panel.chunks_exact_mut(MR).take(elements.len()) {
+        let c0 = group * E::CHANNELS;
+        let count = E::CHANNELS.min(g.c_in - c0);
+        for (d, row) in dst.iter_mut().zip(&rows) {
+            *d = E::pack_with(count, |c| row[(c0 + c) * taps + tap]);
+        }
+        tap += 1;
+        if tap == taps {
+            (group, tap) = (group + 1, 0);
         }
     }
 }
 
 /// Some tap elements of a convolution as the kernel reads them, block after block of KC:
 /// `blocks[i]` are the set's elements within block i (positions in `offsets`; none is
-/// allowed), each block's weights packed as [`pack_weights`] packs a block, from
-/// `packed[start * m..]`.
+/// allowed). `packed` holds the weights of all elements ([`pack_weights`]); where the set
+/// leaves out some, `weights` holds each of its elements' index within its block.
 pub(super) struct TapSet<'a, E> {
     pub packed: &'a [E],
     pub offsets: &'a [usize],
     pub blocks: &'a [Range<usize>],
+    pub weights: Option<&'a [usize]>,
+}
+
+impl<E> TapSet<'_, E> {
+    /// Whether the set's blocks follow `all` (the blocks of all elements) and its weights
+    /// lie inside them: every element where `weights` is None.
+    fn fits(&self, all: &[Range<usize>]) -> bool {
+        let same = |(own, full): (&Range<usize>, &Range<usize>)| match self.weights {
+            None => own.len() == full.len(),
+            Some(w) => w[own.clone()].iter().all(|&q| q < full.len()),
+        };
+        self.blocks.len() == all.len()
+            && self
+                .blocks
+                .last()
+                .is_none_or(|b| b.end <= self.offsets.len())
+            && self.blocks.iter().zip(all).all(same)
+    }
 }
 
 /// The blocks of `kc` tap elements of all `k`.
@@ -166,9 +187,9 @@ pub(super) fn tap_blocks(k: usize, kc: usize) -> Vec<Range<usize>> {
 
 /// Sums every tap block of every tile and channel panel into `scratch`: per (tile, panel),
 /// MR rows of two vectors, contiguous. Tile i sums the taps of `sets[set_of[i]]`, its first
-/// vector reading `rows` from `bases[i]` (plus each tap's offset). Every set has the same
-/// number of blocks, and each block's sum is added to the last, so that a set that leaves out
-/// taps reading only padding gives the same sums as all taps, bit for bit.
+/// vector reading `rows` from `bases[i]` (plus each tap's offset). Each block's sum is added
+/// to the last, so that a set that leaves out taps reading only padding gives the same sums
+/// as all taps, bit for bit.
 pub(super) fn accumulate<E: Operand>(
     g: &Geometry,
     (tiles, bases, set_of): (&[Tile], &[usize], &[usize]),
@@ -177,30 +198,27 @@ pub(super) fn accumulate<E: Operand>(
     scratch: &mut Vec<f32>,
 ) {
     let m = g.c_out.div_ceil(MR) * MR;
+    let k = groups::<E>(g).k();
+    let all = tap_blocks(k, E::KC);
+    assert!(sets.iter().all(|s| s.packed.len() >= k * m && s.fits(&all)));
     scratch.resize(tiles.len() * m * 2 * LANES, 0.0);
-    for block in 0..sets.first().map_or(0, |s| s.blocks.len()) {
+    for (block, full) in all.iter().enumerate() {
         let per_tile = tiles.iter().zip(bases).zip(set_of);
         for (((tile, &base), &set), acc) in per_tile.zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
-            let (b, taps) = (&rows[base..], &sets[set]);
-            let range = taps.blocks[block].clone();
-            let kc = range.len();
-            let weights = &taps.packed[range.start * m..][..kc * m];
+            let (b, set) = (&rows[base..], &sets[set]);
+            let own = set.blocks[block].clone();
+            let taps = Taps {
+                inputs: &set.offsets[own.clone()],
+                weights: set.weights.map(|w| &w[own]),
+            };
+            let weights = &set.packed[full.start * m..][..full.len() * m];
             for (ip, c) in acc.chunks_exact_mut(MR * 2 * LANES).enumerate() {
-                let a = &weights[ip * kc * MR..][..kc * MR];
-                // SAFETY: the caller checked the CPU; the panel holds kc * MR weights; every
-                // tap offset plus the tile's columns stays inside the padded rows; `c` holds
-                // MR x 2 vectors.
-                unsafe {
-                    E::kernel(
-                        kc,
-                        a.as_ptr(),
-                        b.as_ptr(),
-                        &taps.offsets[range.clone()],
-                        tile,
-                        c,
-                        block > 0,
-                    )
-                };
+                let a = &weights[ip * full.len() * MR..][..full.len() * MR];
+                // SAFETY: the caller checked the CPU; the panel holds the weights of every
+                // element of the block, of which the set's are (checked by `fits`); every tap
+                // offset plus the tile's columns stays inside the padded rows; `c` holds MR x
+                // 2 vectors.
+                unsafe { E::kernel(a.as_ptr(), b.as_ptr(), taps, tile, c, block > 0) };
             }
         }
     }
@@ -273,6 +291,38 @@ mod tests {
     use super::*;
     use crate::conv::direct::operand::{Bf16Pair, round_bf16};
     use crate::conv::direct::{check_forward_cases, forward, has_kernel};
+
+    #[test]
+    fn tap_sets_must_read_weights_inside_their_blocks() {
+        // All elements 0..300 in blocks of 256: 0..256 and 256..300.
+        let all = tap_blocks(300, 256);
+        assert_eq!(all, [0..256, 256..300]);
+        let offsets = vec![0; 300];
+        let set = |blocks: &[Range<usize>], weights: Option<&[usize]>| {
+            let packed: &[f32] = &[];
+            TapSet {
+                packed,
+                offsets: &offsets[..blocks.last().map_or(0, |b| b.end)],
+                blocks,
+                weights,
+            }
+            .fits(&all)
+        };
+        assert!(set(&all, None), "every element");
+        assert!(!set(&[0..256, 256..299], None), "one short without weights");
+        assert!(!set(&[0..256], None), "a block missing");
+        // Three elements of the first block, one of the second (index 43 = element 299).
+        let some = [0..3, 3..4];
+        assert!(set(&some, Some(&[0, 5, 255, 43])));
+        assert!(
+            !set(&some, Some(&[0, 5, 256, 43])),
+            "index past the first block"
+        );
+        assert!(
+            !set(&some, Some(&[0, 5, 255, 44])),
+            "index past the last block"
+        );
+    }
 
     #[test]
     fn direct_convolution_matches_naive_loops() {

@@ -54,11 +54,6 @@ fn images_per_block(g: &Geometry, n: usize) -> Option<usize> {
         .find(|&images| fill(g.c_out, MR) * fill(n, images) >= MIN_FILL)
 }
 
-/// Fewest position-images of the convolution per border class worth packing the class's own
-/// weights (a copy of the weights each): below it (a batch of 16 on 4 x 4 planes) the copies
-/// cost more than the skipped taps save, and every position sums all taps.
-const IMAGE_POSITIONS_PER_CLASS: usize = 256;
-
 /// Whether this path serves the convolution of `n` images (the caller checks the CPU): the
 /// blocks of images and the channel panels are mostly full, and there are taps enough (and
 /// kernel rows and columns fit the bit masks of [`BorderClasses`]).
@@ -85,8 +80,7 @@ pub(super) unsafe fn run<E: Operand>(
 ) {
     let images = images_per_block(g, n).expect("`serves` checked the block size");
     let (grouped, packed) = (groups::<E>(g), pack_weights::<E>(weight, g));
-    let work = n * g.out_h * g.out_w;
-    let classes = BorderClasses::new(&grouped, packed, images < IMAGES, work);
+    let classes = BorderClasses::new(&grouped, packed, images < IMAGES);
     // SAFETY: the caller's contract on `out`.
     unsafe { convolve(x, (n, images), g, &classes, bias, out) };
 }
@@ -118,9 +112,10 @@ unsafe fn convolve<E: Operand>(
                 .collect();
             let sets: Vec<TapSet<E>> = (0..classes.taps.len())
                 .map(|c| TapSet {
-                    packed: &classes.packed[c],
+                    packed: &classes.packed,
                     offsets: &offsets[c],
                     blocks: &classes.blocks[c],
+                    weights: classes.weights[c].as_deref(),
                 })
                 .collect();
             accumulate(g, (&tiles, &bases, &set_of), &sets, rows, scratch);
@@ -131,28 +126,31 @@ unsafe fn convolve<E: Operand>(
 }
 
 /// The output positions grouped by which taps read inside the image (not only padding), and
-/// for each group those taps' packed weights: a 4 x 4 plane's corner position reads 4 of the 9
-/// taps of each input channel, so it skips the other 5 (their products are zeros, adding
-/// nothing, so the sums stay the same bit for bit). Built on the geometry of the tap
-/// elements ([`groups`]).
+/// for each group those taps: a 4 x 4 plane's corner position reads 4 of the 9 taps of each
+/// input channel, so it skips the other 5 (their products are zeros, adding nothing, so the
+/// sums stay the same bit for bit). The kernel reads a group's weights in place among all
+/// taps' (copying them per group took a tenth of a 4 x 4 convolution's time). Built on the
+/// geometry of the tap elements ([`groups`]).
 struct BorderClasses<E> {
     /// Per output row, then per output column, the mask of kernel rows / columns it reads.
     row_masks: Vec<u32>,
     col_masks: Vec<u32>,
     /// The distinct (row mask, column mask) pairs: one class each.
     keys: Vec<(u32, u32)>,
-    /// Per class: its taps (indices into the weight's K), their packed weights, and their
-    /// blocks of KC.
+    /// Per class: its taps (indices into the weight's K), their blocks of KC (positions in
+    /// the class's taps), and, where the class leaves out taps, each tap's index within its
+    /// block.
     taps: Vec<Vec<usize>>,
-    packed: Vec<Vec<E>>,
     blocks: Vec<Vec<Range<usize>>>,
+    weights: Vec<Option<Vec<usize>>>,
+    /// The packed weights of all taps.
+    packed: Vec<E>,
 }
 
 impl<E: Operand> BorderClasses<E> {
     /// The classes of single positions, or of pairs of successive positions (row-major, a
-    /// pair may span two rows) when `pairs`; `packed` holds all taps' weights. One class of
-    /// all taps where `work` (position-images) is under IMAGE_POSITIONS_PER_CLASS a class.
-    fn new(g: &Geometry, packed: Vec<E>, pairs: bool, work: usize) -> Self {
+    /// pair may span two rows) when `pairs`; `packed` holds all taps' weights.
+    fn new(g: &Geometry, packed: Vec<E>, pairs: bool) -> Self {
         let inside =
             |out: usize, k: usize, pad: usize, len: usize| (out + k).wrapping_sub(pad) < len;
         let mask = |out: usize, taps: usize, pad: usize, len: usize| {
@@ -164,13 +162,11 @@ impl<E: Operand> BorderClasses<E> {
         let col_masks = (0..g.out_w).map(|ox| mask(ox, g.kw, g.pad.1, g.w));
         let masks = (row_masks.collect(), col_masks.collect());
         let keys = Self::keys(&masks, pairs);
-        if work < IMAGE_POSITIONS_PER_CLASS * keys.len() {
-            return Self::all_taps(g, packed);
-        }
         Self::from_masks(g, packed, masks, keys)
     }
 
     /// One class of every tap, padding included.
+    #[cfg(test)]
     fn all_taps(g: &Geometry, packed: Vec<E>) -> Self {
         let (rows, cols) = ((1u32 << g.kh) - 1, (1u32 << g.kw) - 1);
         let masks = (vec![rows; g.out_h], vec![cols; g.out_w]);
@@ -209,31 +205,37 @@ impl<E: Operand> BorderClasses<E> {
         keys: Vec<(u32, u32)>,
     ) -> Self {
         let all_blocks = tap_blocks(g.k(), E::KC);
-        let (mut taps, mut packed_sets, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut taps, mut blocks, mut weights) = (Vec::new(), Vec::new(), Vec::new());
         for &(r, c) in &keys {
-            let kept: Vec<usize> = (0..g.k())
-                .filter(|&t| r >> (t / g.kw % g.kh) & 1 == 1 && c >> (t % g.kw) & 1 == 1)
+            let per_channel = g.kh * g.kw;
+            let inside: Vec<usize> = (0..per_channel)
+                .filter(|&t| r >> (t / g.kw) & 1 == 1 && c >> (t % g.kw) & 1 == 1)
                 .collect();
-            let (p, b) = if kept.len() == g.k() {
-                // The class of every tap takes the weights as they are, below.
-                (Vec::new(), Vec::new())
-            } else {
-                select_taps(g, &packed, &all_blocks, &kept)
-            };
+            let kept: Vec<usize> = (0..g.c_in)
+                .flat_map(|ci| inside.iter().map(move |&t| ci * per_channel + t))
+                .collect();
+            let first = |end: usize| kept.partition_point(|&t| t < end);
+            let own: Vec<Range<usize>> = all_blocks
+                .iter()
+                .map(|full| first(full.start)..first(full.end))
+                .collect();
+            let index = own
+                .iter()
+                .zip(&all_blocks)
+                .flat_map(|(own, full)| kept[own.clone()].iter().map(|&t| t - full.start))
+                .collect();
+            weights.push((kept.len() < g.k()).then_some(index));
             taps.push(kept);
-            packed_sets.push(p);
-            blocks.push(b);
-        }
-        if let Some(i) = taps.iter().position(|t| t.len() == g.k()) {
-            (packed_sets[i], blocks[i]) = (packed, all_blocks);
+            blocks.push(own);
         }
         BorderClasses {
             row_masks,
             col_masks,
             keys,
             taps,
-            packed: packed_sets,
             blocks,
+            weights,
+            packed,
         }
     }
 
@@ -247,33 +249,6 @@ impl<E: Operand> BorderClasses<E> {
             .position(|&k| k == key)
             .expect("every position has a class")
     }
-}
-
-/// The packed weights of the taps `kept` (in order) and their blocks: within each of
-/// `all_blocks`, the kept taps' groups of MR weights, panel by panel.
-fn select_taps<E: Operand>(
-    g: &Geometry,
-    packed: &[E],
-    all_blocks: &[Range<usize>],
-    kept: &[usize],
-) -> (Vec<E>, Vec<Range<usize>>) {
-    let m = g.c_out.div_ceil(MR) * MR;
-    let mut out = vec![E::default(); kept.len() * m];
-    let mut blocks = Vec::with_capacity(all_blocks.len());
-    let mut start = 0;
-    for full in all_blocks {
-        let len = kept[start..].iter().take_while(|&&t| t < full.end).count();
-        let (src, dst) = (&packed[full.start * m..], &mut out[start * m..]);
-        for ip in 0..m / MR {
-            for (j, &t) in kept[start..start + len].iter().enumerate() {
-                let from = ip * full.len() * MR + (t - full.start) * MR;
-                dst[ip * len * MR + j * MR..][..MR].copy_from_slice(&src[from..][..MR]);
-            }
-        }
-        blocks.push(start..start + len);
-        start += len;
-    }
-    (out, blocks)
 }
 
 /// Blocks of IMAGES images and a few output rows: the padded input rows about TASK_BYTES,
@@ -537,7 +512,7 @@ mod tests {
             let packed = pack_weights::<f32>(&values(c_out * g.k(), 13 + i as u32), &g);
             let bias = values(c_out, 5);
             let [mut skipped, mut all] = [0, 1].map(|_| vec![f32::NAN; n * c_out * h * w]);
-            let border = BorderClasses::new(&g, packed.clone(), images < IMAGES, usize::MAX);
+            let border = BorderClasses::new(&g, packed.clone(), images < IMAGES);
             let skips = border.taps.iter().any(|t| t.len() < g.k());
             assert!(skips, "case {i} has positions that skip taps");
             // SAFETY: each output is whole and this test's own.

@@ -2,7 +2,7 @@
 //! in f32 (AVX512-BF16's dot product multiplies two pairs of bf16 values per f32 lane, so
 //! pairs of input channels share one element).
 
-use super::tile::Tile;
+use super::tile::{Taps, Tile};
 
 /// An element of the padded input rows: one f32, one bf16, or a pair of bf16 values of two
 /// successive input channels.
@@ -33,10 +33,9 @@ pub(super) trait Operand: Packed {
     /// # Safety
     /// As `avx512::kernel`, and the CPU must have this element's instructions.
     unsafe fn kernel(
-        kc: usize,
         a: *const Self,
         b: *const Self,
-        offsets: &[usize],
+        taps: Taps,
         tile: &Tile,
         c: &mut [f32],
         accumulate: bool,
@@ -59,10 +58,9 @@ impl Operand for f32 {
     const KC: usize = 256;
 
     unsafe fn kernel(
-        kc: usize,
         a: *const Self,
         b: *const Self,
-        offsets: &[usize],
+        taps: Taps,
         tile: &Tile,
         c: &mut [f32],
         accumulate: bool,
@@ -70,11 +68,11 @@ impl Operand for f32 {
         // SAFETY: the caller's contract is the kernel's.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            super::avx512::kernel(kc, a, b, offsets, tile, c, accumulate)
+            super::avx512::kernel(a, b, taps, tile, c, accumulate)
         };
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (kc, a, b, offsets, tile, c, accumulate);
+            let _ = (a, b, taps, tile, c, accumulate);
             unreachable!("no direct kernel on this architecture")
         }
     }
@@ -117,10 +115,9 @@ impl Operand for Bf16Pair {
     const KC: usize = 128;
 
     unsafe fn kernel(
-        kc: usize,
         a: *const Self,
         b: *const Self,
-        offsets: &[usize],
+        taps: Taps,
         tile: &Tile,
         c: &mut [f32],
         accumulate: bool,
@@ -128,11 +125,11 @@ impl Operand for Bf16Pair {
         // SAFETY: the caller's contract is the kernel's.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            super::avx512::kernel_bf16(kc, a.cast(), b.cast(), offsets, tile, c, accumulate)
+            super::avx512::kernel_bf16(a.cast(), b.cast(), taps, tile, c, accumulate)
         };
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (kc, a, b, offsets, tile, c, accumulate);
+            let _ = (a, b, taps, tile, c, accumulate);
             unreachable!("no direct kernel on this architecture")
         }
     }
