@@ -99,7 +99,8 @@ pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
 
 /// A vector of `len` elements written in parallel, chunk by chunk (`chunk` elements each, the
 /// last one shorter), by `fill(chunk index, chunk)`, without zeroing the memory first: a
-/// kernel's output that it overwrites entirely.
+/// kernel's output that it overwrites entirely. Small chunks (planes of a deep layer) go
+/// several to a parallel task ([`planes_per_task`]), at least four tasks per thread.
 ///
 /// # Safety
 /// `fill` must write every element of every chunk it is given.
@@ -108,11 +109,19 @@ pub(crate) unsafe fn par_filled<T: Send>(
     chunk: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
 ) -> Vec<T> {
+    let chunk = chunk.max(1);
+    let chunks = len.div_ceil(chunk);
+    let per_thread = chunks.div_ceil(4 * rayon::current_num_threads());
+    let group = planes_per_task(chunk).min(per_thread).max(1);
     let mut out = Vec::with_capacity(len);
     out.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
+        .par_chunks_mut(chunk * group)
         .enumerate()
-        .for_each(|(i, c)| fill(i, c));
+        .for_each(|(t, task)| {
+            for (i, c) in task.chunks_mut(chunk).enumerate() {
+                fill(t * group + i, c);
+            }
+        });
     // SAFETY: the first `len` elements are initialised: `fill` wrote every chunk.
     unsafe { out.set_len(len) };
     out
@@ -160,5 +169,30 @@ pub(crate) fn storage_slice<'a, T: WithDType>(
     match storage {
         Storage::Cpu(s) => slice(op, s, layout),
         _ => candle_core::bail!("{op}: internal error, expected a CPU tensor"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_filled_gives_each_chunk_its_index_once() {
+        // Chunks of 4 (many to a task, a short last one), of 1, and one chunk longer than len.
+        for (len, chunk) in [(100_003, 4), (70_000, 16), (37, 1), (10, 64), (0, 8)] {
+            // SAFETY: every element of every chunk is written.
+            let got: Vec<usize> = unsafe {
+                par_filled(len, chunk, |i, c| {
+                    let n = c.len();
+                    c.iter_mut().enumerate().for_each(|(j, v)| {
+                        v.write(i * chunk + j + n * len);
+                    });
+                })
+            };
+            let want: Vec<usize> = (0..len)
+                .map(|e| e + chunk.min(len - e / chunk * chunk) * len)
+                .collect();
+            assert_eq!(got, want, "len {len}, chunk {chunk}");
+        }
     }
 }
