@@ -168,9 +168,10 @@ unsafe fn store_tile(acc: &[[__m512; 2]; MR], c: &mut [f32], accumulate: bool) {
 }
 
 /// Sums, over every position of `span`, tap i's input value times the gradient vectors of
-/// NV * 16 channels into row i of `tile` (FR taps x NV * 16 channels): for output row r,
-/// column x, tap i's input is `rows[taps[i] + span.bases[r] + x]`, the gradient
-/// `dyt[p * span.ld..][..NV * 16]` with p = r * span.width + x.
+/// NV * 16 channels, and adds the sums of taps i < `count` to row i of `dwt` (rows `span.ld`
+/// apart, NV * 16 channels each): for output row r, column x, tap i's input is
+/// `rows[taps[i] + span.bases[r] + x]`, the gradient `dyt[p * span.ld..][..NV * 16]` with
+/// p = r * span.width + x.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
@@ -180,14 +181,14 @@ pub(super) unsafe fn filter_kernel<const FR: usize, const NV: usize>(
     rows: &[f32],
     dyt: &[f32],
     span: Span,
-    tile: &mut [f32],
+    (dwt, count): (&mut [f32], usize),
 ) {
     let nr = NV * LANES;
     let last = span.bases.iter().max().map_or(0, |b| b + span.width - 1);
     assert!(span.width > 0 && taps.iter().all(|&t| t + last < rows.len()));
     let positions = span.bases.len() * span.width;
     assert!(span.ld >= nr && (positions == 0 || (positions - 1) * span.ld + nr <= dyt.len()));
-    assert!(tile.len() >= FR * nr);
+    assert!(count <= FR && (count == 0 || (count - 1) * span.ld + nr <= dwt.len()));
     let mut acc = [[_mm512_setzero_ps(); NV]; FR];
     let src: [*const f32; FR] = taps.map(|t| rows[t..].as_ptr());
     // SAFETY: the asserts above bound every read and write.
@@ -204,7 +205,7 @@ pub(super) unsafe fn filter_kernel<const FR: usize, const NV: usize>(
                 }
             }
         }
-        store_filter_tile(&acc, tile);
+        add_filter_tile(&acc, dwt, span.ld, count);
     }
 }
 
@@ -221,7 +222,7 @@ pub(super) unsafe fn filter_kernel_bf16<const FR: usize, const NV: usize>(
     rows: &[u16],
     dyt: &[u32],
     span: Span,
-    tile: &mut [f32],
+    (dwt, count): (&mut [f32], usize),
 ) {
     let nr = NV * LANES;
     let last = span.bases.iter().max().map_or(0, |b| b + span.width - 1);
@@ -229,7 +230,7 @@ pub(super) unsafe fn filter_kernel_bf16<const FR: usize, const NV: usize>(
     assert!(taps.iter().all(|&t| t + last < rows.len()));
     let pairs_len = span.bases.len() * span.width / 2;
     assert!(span.ld >= nr && (pairs_len == 0 || (pairs_len - 1) * span.ld + nr <= dyt.len()));
-    assert!(tile.len() >= FR * nr);
+    assert!(count <= FR && (count == 0 || (count - 1) * span.ld + nr <= dwt.len()));
     let mut acc = [[_mm512_setzero_ps(); NV]; FR];
     let src: [*const u16; FR] = taps.map(|t| rows[t..].as_ptr());
     // SAFETY: the asserts above bound every read (the pair at an even x < width ends at
@@ -252,24 +253,29 @@ pub(super) unsafe fn filter_kernel_bf16<const FR: usize, const NV: usize>(
                 }
             }
         }
-        store_filter_tile(&acc, tile);
+        add_filter_tile(&acc, dwt, span.ld, count);
     }
 }
 
-/// Writes a filter tile's FR rows of NV vectors into `tile`.
+/// Adds a filter tile's first `count` rows of NV vectors to the rows of `dwt`, `ld` apart.
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `tile` must hold FR x NV vectors.
+/// The CPU must have AVX-512F; `dwt` must hold `count` rows of NV vectors, `ld` apart.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn store_filter_tile<const FR: usize, const NV: usize>(
+unsafe fn add_filter_tile<const FR: usize, const NV: usize>(
     acc: &[[__m512; NV]; FR],
-    tile: &mut [f32],
+    dwt: &mut [f32],
+    ld: usize,
+    count: usize,
 ) {
-    for (row, dst) in acc.iter().zip(tile.chunks_exact_mut(NV * LANES)) {
+    for (i, row) in acc.iter().take(count).enumerate() {
         for (v, &r) in row.iter().enumerate() {
-            // SAFETY: `dst` holds NV vectors.
-            unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add(v * LANES), r) };
+            // SAFETY: row i's NV vectors lie inside `dwt` (the caller's contract).
+            unsafe {
+                let d = dwt.as_mut_ptr().add(i * ld + v * LANES);
+                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), r));
+            }
         }
     }
 }

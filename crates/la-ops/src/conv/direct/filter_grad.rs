@@ -39,7 +39,7 @@ pub(super) trait FilterOperands {
         rows: &[Self::Row],
         dyt: &[Self::Grad],
         span: Span,
-        tile: &mut [f32],
+        dwt: (&mut [f32], usize),
     );
 }
 
@@ -59,16 +59,16 @@ impl FilterOperands for F32 {
         rows: &[f32],
         dyt: &[f32],
         span: Span,
-        tile: &mut [f32],
+        dwt: (&mut [f32], usize),
     ) {
         // SAFETY: the caller's contract is the kernel's.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            super::avx512::filter_kernel::<FR, NV>(taps, rows, dyt, span, tile)
+            super::avx512::filter_kernel::<FR, NV>(taps, rows, dyt, span, dwt)
         };
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (taps, rows, dyt, span, tile);
+            let _ = (taps, rows, dyt, span, dwt);
             unreachable!("no direct kernel on this architecture")
         }
     }
@@ -84,7 +84,7 @@ impl FilterOperands for Bf16Products {
         rows: &[Bf16],
         dyt: &[Bf16Pair],
         span: Span,
-        tile: &mut [f32],
+        dwt: (&mut [f32], usize),
     ) {
         // SAFETY: the caller's contract is the kernel's; Bf16 and Bf16Pair are transparent
         // wrappers of u16 and u32.
@@ -92,11 +92,11 @@ impl FilterOperands for Bf16Products {
         unsafe {
             let rows = std::slice::from_raw_parts(rows.as_ptr().cast::<u16>(), rows.len());
             let dyt = std::slice::from_raw_parts(dyt.as_ptr().cast::<u32>(), dyt.len());
-            super::avx512::filter_kernel_bf16::<FR, NV>(taps, rows, dyt, span, tile)
+            super::avx512::filter_kernel_bf16::<FR, NV>(taps, rows, dyt, span, dwt)
         };
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (taps, rows, dyt, span, tile);
+            let _ = (taps, rows, dyt, span, dwt);
             unreachable!("no direct kernel on this architecture")
         }
     }
@@ -297,18 +297,14 @@ fn tiles<O: FilterOperands, const FR: usize, const NV: usize>(
     dwt: &mut [f32],
 ) {
     let (k, nr) = (g.k(), NV * LANES);
-    let mut tile = vec![0f32; FR * nr];
     for co0 in (0..g.c_out).step_by(nr) {
         for k0 in (0..k).step_by(FR) {
             // Taps past K repeat the first one; their sums are dropped.
             let taps: [usize; FR] =
                 std::array::from_fn(|i| offsets[if k0 + i < k { k0 + i } else { k0 }]);
+            let dst = (&mut dwt[k0 * span.ld + co0..], FR.min(k - k0));
             // SAFETY: the caller checked the CPU.
-            unsafe { O::kernel::<FR, NV>(&taps, rows, &dyt[co0..], span, &mut tile) };
-            for (i, sums) in tile.chunks_exact(nr).take(k - k0).enumerate() {
-                let row = &mut dwt[(k0 + i) * span.ld + co0..][..nr];
-                row.iter_mut().zip(sums).for_each(|(d, &s)| *d += s);
-            }
+            unsafe { O::kernel::<FR, NV>(&taps, rows, &dyt[co0..], span, dst) };
         }
     }
 }
