@@ -402,8 +402,10 @@ pub(super) unsafe fn lanes_to_runs(
     }
 }
 
-/// Copies `rows` rows of `width` values from `src` (rows `strides.0` apart) to `dst` (rows
-/// `strides.1` apart), a vector at a time: rows of a few values cost a call to memcpy each.
+/// Copies `planes` planes of `rows` rows of `width` values from `src` to `dst`, a vector at a
+/// time: plane p's row r starts at `p * from.0 + r * from.1` in `src` and at `p * to.0 + r *
+/// to.1` in `dst` (rows of a few values cost a call to memcpy each, and the small planes of
+/// deep layers a call each).
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
@@ -411,21 +413,26 @@ pub(super) unsafe fn lanes_to_runs(
 pub(super) unsafe fn copy_rows(
     src: &[f32],
     dst: &mut [f32],
-    (rows, width): (usize, usize),
-    (src_stride, dst_stride): (usize, usize),
+    (planes, rows, width): (usize, usize, usize),
+    from: (usize, usize),
+    to: (usize, usize),
 ) {
-    if rows == 0 {
+    if planes == 0 || rows == 0 || width == 0 {
         return;
     }
-    assert!((rows - 1) * src_stride + width <= src.len());
-    assert!((rows - 1) * dst_stride + width <= dst.len());
-    for r in 0..rows {
-        for x0 in (0..width).step_by(LANES) {
-            let mask = lane_mask(width - x0);
-            // SAFETY: row r's values lie inside both slices (asserted); the masks stop there.
-            unsafe {
-                let v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add(r * src_stride + x0));
-                _mm512_mask_storeu_ps(dst.as_mut_ptr().add(r * dst_stride + x0), mask, v);
+    let last = |(plane, row): (usize, usize)| (planes - 1) * plane + (rows - 1) * row + width;
+    assert!(last(from) <= src.len() && last(to) <= dst.len());
+    for p in 0..planes {
+        for r in 0..rows {
+            let (s, d) = (p * from.0 + r * from.1, p * to.0 + r * to.1);
+            for x0 in (0..width).step_by(LANES) {
+                let mask = lane_mask(width - x0);
+                // SAFETY: the row's values lie inside both slices (asserted); the masks stop
+                // there.
+                unsafe {
+                    let v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add(s + x0));
+                    _mm512_mask_storeu_ps(dst.as_mut_ptr().add(d + x0), mask, v);
+                }
             }
         }
     }
@@ -501,23 +508,34 @@ mod tests {
         if !is_x86_feature_detected!("avx512f") {
             return;
         }
-        // (rows, width, source stride, destination stride): rows narrower than, as wide as
-        // and wider than a vector.
-        for (i, &(rows, width, ss, ds)) in
-            [(5, 4, 4, 6), (3, 16, 20, 18), (4, 37, 37, 40), (0, 3, 3, 3)]
-                .iter()
-                .enumerate()
-        {
-            let src = values(rows.max(1) * ss, 20 + i as u32);
-            let mut dst = vec![f32::NAN; rows * ds + 3];
+        // (planes, rows, width, source strides, destination strides): rows narrower than, as
+        // wide as and wider than a vector; several planes, planes of one row, nothing.
+        let cases = [
+            (1, 5, 4, (0, 4), (0, 6)),
+            (1, 3, 16, (0, 20), (0, 18)),
+            (1, 4, 37, (0, 37), (0, 40)),
+            (3, 2, 2, (4, 2), (16, 4)),
+            (4, 1, 7, (7, 7), (9, 9)),
+            (2, 0, 3, (3, 3), (3, 3)),
+        ];
+        for (i, &(planes, rows, width, from, to)) in cases.iter().enumerate() {
+            let end = |(p, r): (usize, usize)| planes * p.max(rows * r) + rows * r + width;
+            let src = values(end(from), 20 + i as u32);
+            let mut dst = vec![f32::NAN; end(to) + 3];
             // SAFETY: the CPU has AVX-512F (checked above).
-            unsafe { copy_rows(&src, &mut dst, (rows, width), (ss, ds)) };
-            for (e, &v) in dst.iter().enumerate() {
-                let (r, x) = (e / ds, e % ds);
-                if r < rows && x < width {
-                    assert_eq!(v, src[r * ss + x], "case {i}: row {r}, column {x}");
-                } else {
-                    assert!(v.is_nan(), "case {i}: element {e} must stay unwritten");
+            unsafe { copy_rows(&src, &mut dst, (planes, rows, width), from, to) };
+            let mut want = vec![None; dst.len()];
+            for p in 0..planes {
+                for r in 0..rows {
+                    for x in 0..width {
+                        want[p * to.0 + r * to.1 + x] = Some(src[p * from.0 + r * from.1 + x]);
+                    }
+                }
+            }
+            for (e, (&v, w)) in dst.iter().zip(&want).enumerate() {
+                match w {
+                    Some(w) => assert_eq!(v, *w, "case {i}: element {e}"),
+                    None => assert!(v.is_nan(), "case {i}: element {e} must stay unwritten"),
                 }
             }
         }

@@ -274,23 +274,18 @@ fn pad_rows_f32(x: &[f32], g: &Geometry, t: Task, rows_in: usize, buf: &mut [f32
     if y0 == y1 {
         return;
     }
-    for (k, dst) in buf.chunks_exact_mut(rows_in * wp).enumerate() {
-        let src = &x[(t.img + k / g.c_in) * image + k % g.c_in * plane + y0 * g.w..];
-        let dst = &mut dst[(y0 + ph - t.r0) * wp + pw..];
-        copy_rows(src, dst, (y1 - y0, g.w), (g.w, wp));
-    }
-}
-
-/// `avx512::copy_rows`: the direct kernels run only where the CPU has AVX-512F.
-fn copy_rows(src: &[f32], dst: &mut [f32], shape: (usize, usize), strides: (usize, usize)) {
+    // The task's images lie end to end, so their planes are `plane` apart: one copy of all.
+    let src = &x[t.img * image + y0 * g.w..];
+    let dst = &mut buf[(y0 + ph - t.r0) * wp + pw..];
+    let shape = (t.count * g.c_in, y1 - y0, g.w);
     // SAFETY: this module's kernels run only where the CPU has AVX-512F.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        avx512::copy_rows(src, dst, shape, strides)
+        avx512::copy_rows(src, dst, shape, (plane, g.w), (rows_in * wp, wp))
     };
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (src, dst, shape, strides);
+        let _ = (src, dst, shape, plane, rows_in);
         unreachable!("no direct kernel on this architecture")
     }
 }
