@@ -153,6 +153,10 @@ fn sum2<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
         .zip(bc.remainder())
         .map(|(&x, &y)| f(x, y).f64())
         .sum();
+    if a.len().min(b.len()) < LANES {
+        // The lanes would add zeros: planes under 16 values (the deepest layers) skip them.
+        return tail;
+    }
     for (x, y) in ac.zip(bc) {
         for l in 0..LANES {
             acc[l] += f(x[l], y[l]);
@@ -200,11 +204,13 @@ pub(crate) fn normalize<T: Float>(
     relu: bool,
 ) -> Vec<T> {
     let floor = if relu { T::zero() } else { T::neg_infinity() };
+    let maps: Vec<(T, T)> = (0..d.c)
+        .map(|ch| affine(weight[ch].f64(), bias[ch].f64(), s, ch))
+        .collect();
     // SAFETY: every chunk is written whole: `x` is as long as `y`.
     unsafe {
         par_filled(xs.len(), d.plane, |p, y| {
-            let ch = p % d.c;
-            let (scale, shift) = affine::<T>(weight[ch].f64(), bias[ch].f64(), s, ch);
+            let (scale, shift) = maps[p % d.c];
             let x = &xs[p * d.plane..][..y.len()];
             y.iter_mut().zip(x).for_each(|(y, &x)| {
                 y.write(num_traits::Float::max(x * scale + shift, floor));
@@ -248,10 +254,13 @@ impl<T: Float> Backward<'_, T> {
             .zip(&s.invstd)
             .map(|(sm, is)| sm.1 * is)
             .collect();
+        let maps: Vec<[T; 3]> = (0..d.c)
+            .map(|ch| self.input_grad_map(s, ch, sums[ch]))
+            .collect();
         // SAFETY: `input_grad` writes its whole plane: `dy` and `xs` are plane-long.
         let dx = unsafe {
             par_filled(self.xs.len(), d.plane, |p, dx| {
-                self.input_grad(dx, p, s, p % d.c, sums[p % d.c]);
+                self.input_grad(dx, p, s, maps[p % d.c]);
             })
         };
         (dx, dweight, dbias)
@@ -292,14 +301,9 @@ impl<T: Float> Backward<'_, T> {
         (sg, sgx)
     }
 
-    fn input_grad(
-        &self,
-        dx: &mut [MaybeUninit<T>],
-        p: usize,
-        s: &Stats,
-        ch: usize,
-        sums: (f64, f64),
-    ) {
+    /// Channel `ch`'s input gradient as (scale, shift, slope): dx = dy * scale + x * slope +
+    /// shift, given the channel's sums (Σdy, Σdy·(x - mean)).
+    fn input_grad_map(&self, s: &Stats, ch: usize, sums: (f64, f64)) -> [T; 3] {
         let w = self.weight[ch];
         let (scale, shift, slope) = if self.train {
             // dx = w·invstd·(dy - Σdy/n - xhat·Σ(dy·xhat)/n), as an affine map of dy and x.
@@ -313,7 +317,12 @@ impl<T: Float> Backward<'_, T> {
         } else {
             (w * s.invstd[ch], 0.0, 0.0)
         };
-        let (scale, shift, slope) = (T::of(scale), T::of(shift), T::of(slope));
+        [T::of(scale), T::of(shift), T::of(slope)]
+    }
+
+    /// The input gradient of plane `p`, by its channel's map ([`Self::input_grad_map`]).
+    fn input_grad(&self, dx: &mut [MaybeUninit<T>], p: usize, s: &Stats, map: [T; 3]) {
+        let [scale, shift, slope] = map;
         let x = &self.xs[p * self.dims.plane..(p + 1) * self.dims.plane];
         dx.iter_mut()
             .zip(self.dy(p, s).zip(x))
