@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::operand::{Bf16, Bf16Pair, Packed};
 use super::tile::Span;
-use super::{LANES, MIN_TAPS, fill, pad_rows, runs_to_lanes, tap_offsets};
+use super::{LANES, MIN_TAPS, PaddedRows, fill, pad_rows, runs_to_lanes, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
 
@@ -181,12 +181,12 @@ pub(super) fn run<O: FilterOperands>(
         .par_chunks(tasks.len().div_ceil(threads))
         .map(|chunk| {
             let mut dwt = vec![0.0; g.k() * ld];
-            let (mut rows, mut offsets, mut dyt) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut rows, mut offsets, mut dyt) = (PaddedRows::default(), Vec::new(), Vec::new());
             for &t in chunk {
                 let rows_in = pad_rows::<O::Row>(x, g, t, &mut rows);
                 tap_offsets(g, rows_in, &mut offsets);
                 transpose_grad(grad, g, t, &mut dyt);
-                task::<O>(g, t, (&rows, &offsets, &dyt), &mut dwt);
+                task::<O>(g, t, (&rows.values, &offsets, &dyt), &mut dwt);
             }
             dwt
         })

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::operand::Operand;
 use super::tile::{MR, Taps, Tile};
-use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, pad_rows, tap_offsets};
+use super::{LANES, MIN_FILL, MIN_TAPS, PaddedRows, fill, groups, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
 use crate::cpu::Shared;
@@ -57,7 +57,7 @@ pub(super) unsafe fn run<E: Operand>(
     let grouped = groups::<E>(g);
     let blocks = tap_blocks(grouped.k(), E::KC);
     tasks::<E>(g, n).par_iter().for_each_init(
-        || (Vec::new(), Vec::new(), Vec::new()),
+        || (PaddedRows::default(), Vec::new(), Vec::new()),
         |(rows, offsets, scratch), &t| {
             let rows_in = pad_rows::<E>(x, g, t, rows);
             tap_offsets(&grouped, rows_in, offsets);
@@ -74,7 +74,7 @@ pub(super) unsafe fn run<E: Operand>(
                 weights: None,
             };
             let sets = vec![0; tiles.len()];
-            accumulate(g, (&tiles, &bases, &sets), &[taps], rows, scratch);
+            accumulate(g, (&tiles, &bases, &sets), &[taps], &rows.values, scratch);
             // SAFETY: this task alone writes rows r0..r1 of image img, in every channel.
             unsafe { write_out(g, &tiles, scratch, bias, t.img, dst) };
         },
@@ -290,7 +290,7 @@ fn tiles(g: &Geometry, t: Task) -> Vec<Tile> {
 mod tests {
     use super::*;
     use crate::conv::direct::operand::{Bf16Pair, round_bf16};
-    use crate::conv::direct::{check_forward_cases, forward, has_kernel};
+    use crate::conv::direct::{check_forward_cases, forward, has_kernel, on_all_and_one_thread};
 
     #[test]
     fn tap_sets_must_read_weights_inside_their_blocks() {
@@ -341,15 +341,17 @@ mod tests {
             (1, 3, 6, 28, 8, 5, 2),
             (1, 40, 3, 32, 16, 3, 1),
         ];
-        check_forward_cases(
-            &cases,
-            |v| v,
-            |g, _| serves::<f32>(g),
-            |x, n, g, wt, bias, out| {
-                // SAFETY: `out` is the whole output, this test's own.
-                assert!(unsafe { forward(x, n, g, wt, Some(bias), out.ptr()) });
-            },
-        );
+        on_all_and_one_thread(|| {
+            check_forward_cases(
+                &cases,
+                |v| v,
+                |g, _| serves::<f32>(g),
+                |x, n, g, wt, bias, out| {
+                    // SAFETY: `out` is the whole output, this test's own.
+                    assert!(unsafe { forward(x, n, g, wt, Some(bias), out.ptr()) });
+                },
+            )
+        });
     }
 
     #[test]

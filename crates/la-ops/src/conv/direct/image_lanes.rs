@@ -20,7 +20,9 @@ use super::forward::{
 };
 use super::operand::Operand;
 use super::tile::{MR, Tile};
-use super::{LANES, MIN_FILL, MIN_TAPS, fill, groups, lanes_to_runs, runs_to_lanes, tap_offsets};
+use super::{
+    LANES, MIN_FILL, MIN_TAPS, PaddedRows, fill, groups, lanes_to_runs, runs_to_lanes, tap_offsets,
+};
 use crate::conv::Geometry;
 use crate::cpu::Shared;
 
@@ -280,34 +282,17 @@ fn blocks<E: Operand>(g: &Geometry, n: usize, images: usize) -> Vec<Block> {
         .collect()
 }
 
-/// The padded input rows of the blocks one thread runs, kept from block to block: the
-/// padding, and the lanes past a block's images, are zeroed only when a block's rows or
-/// image count differ from the last one's, since the copies write the same positions each
-/// time (zeroing the whole buffer per block took 3% of a 4 x 4 convolution).
-#[derive(Default)]
-struct PaddedRows<E> {
-    values: Vec<E>,
-    /// (r0, r1, count) of the last block copied into `values`.
-    layout: Option<(usize, usize, usize)>,
-}
-
-/// Copies the input rows block `b` reads, zero-padded, into `buf` as (channel groups
+/// Copies the input rows block `b` reads, zero-padded, into `rows` as (channel groups
 /// ([`groups`]), rows_in, wp, b.images) elements, lanes past the block's images zero;
 /// returns rows_in. f32 elements are transposed 16 images at a time ([`pack_f32`]).
-fn pack_images<E: Operand>(x: &[f32], g: &Geometry, b: Block, buf: &mut PaddedRows<E>) -> usize {
+fn pack_images<E: Operand>(x: &[f32], g: &Geometry, b: Block, rows: &mut PaddedRows<E>) -> usize {
     let (ph, pw) = g.pad;
     let wp = g.w + 2 * pw;
     let rows_in = b.r1 - b.r0 + g.kh - 1;
     let (plane, image) = (g.h * g.w, g.c_in * g.h * g.w);
     let images = b.images;
     let len = groups::<E>(g).c_in * rows_in * wp * images;
-    let layout = Some((b.r0, b.r1, b.count));
-    if buf.layout != layout || buf.values.len() != len {
-        buf.values.clear();
-        buf.values.resize(len, E::default());
-        buf.layout = layout;
-    }
-    let buf = &mut buf.values;
+    let buf = rows.for_layout((b.r0, b.r1, b.count), len);
     if let Some(values) = (buf as &mut dyn Any).downcast_mut::<Vec<f32>>() {
         pack_f32(x, g, b, rows_in, values);
         return rows_in;
@@ -447,7 +432,9 @@ unsafe fn write_out(
 mod tests {
     use super::*;
     use crate::conv::direct::operand::{Bf16Pair, round_bf16};
-    use crate::conv::direct::{check_forward_cases, has_kernel, test_values as values};
+    use crate::conv::direct::{
+        check_forward_cases, has_kernel, on_all_and_one_thread, test_values as values,
+    };
 
     #[test]
     fn image_lanes_convolution_matches_naive_loops() {
@@ -473,7 +460,7 @@ mod tests {
             (32, 40, 3, 5, 16, 3, 1),
             (64, 512, 8, 8, 8, 3, 1),
         ];
-        let check = || {
+        on_all_and_one_thread(|| {
             check_forward_cases(
                 &cases,
                 |v| v,
@@ -481,12 +468,7 @@ mod tests {
                 // SAFETY: `out` is the whole output, this test's own.
                 |x, n, g, wt, bias, out| unsafe { run::<f32>(x, n, g, wt, Some(bias), out) },
             )
-        };
-        check();
-        // One thread runs every block with the same padded rows: blocks of the same rows and
-        // images reuse their zeros, others (rows cut differently, a last smaller block) clear.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
-        pool.expect("a one-thread pool").install(check);
+        });
     }
 
     #[test]
