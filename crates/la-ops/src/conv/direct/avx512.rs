@@ -4,43 +4,19 @@
 use std::arch::x86_64::*;
 
 use super::LANES;
-use super::tile::{MR, Span, Taps, Tile};
+use super::tile::{MR, Span, Tile};
 use crate::cpu::avx512::{lane_mask, transpose16};
 
-/// Sums the taps `taps` of one channel panel over one tile into `c` (MR rows of two
-/// vectors), or adds them to it when `accumulate`: tap p's MR weights are group
-/// `taps.weight(p)` of `a` (packed), its input for the tile's first vector starts at
-/// `b + taps.inputs[p]`, for its second `tile.second_in` later (only the tile's columns are
-/// read).
+/// Sums the taps `inputs` of one channel panel over one tile into `c` (MR rows of two
+/// vectors), or adds them to it when `accumulate`: tap p's MR weights are group `weight(p)` of
+/// `a` (packed), its input for the tile's first vector starts at `b + inputs[p]`, for its second
+/// `tile.second_in` later (only the tile's columns are read).
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `a` must hold every group `taps` names; every input read must
+/// The CPU must have AVX-512F; `a` must hold every group `weight` names; every input read must
 /// lie inside `b`'s allocation.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn kernel(
-    a: *const f32,
-    b: *const f32,
-    taps: Taps,
-    tile: &Tile,
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        match taps.weights {
-            None => sum_f32(a, b, taps.inputs, |p| p, tile, c, accumulate),
-            Some(w) => sum_f32(a, b, taps.inputs, |p| w[p], tile, c, accumulate),
-        }
-    }
-}
-
-/// [`kernel`] with tap p's weights group `weight(p)`.
-///
-/// # Safety
-/// As [`kernel`].
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn sum_f32(
     a: *const f32,
     b: *const f32,
     inputs: &[usize],
@@ -77,29 +53,6 @@ unsafe fn sum_f32(
 /// As [`kernel`]; the CPU must have AVX512-BF16 besides.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub(super) unsafe fn kernel_bf16(
-    a: *const u32,
-    b: *const u32,
-    taps: Taps,
-    tile: &Tile,
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        match taps.weights {
-            None => sum_bf16(a, b, taps.inputs, |p| p, tile, c, accumulate),
-            Some(w) => sum_bf16(a, b, taps.inputs, |p| w[p], tile, c, accumulate),
-        }
-    }
-}
-
-/// [`kernel_bf16`] with tap p's weights group `weight(p)`.
-///
-/// # Safety
-/// As [`kernel_bf16`].
-#[inline]
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn sum_bf16(
     a: *const u32,
     b: *const u32,
     inputs: &[usize],

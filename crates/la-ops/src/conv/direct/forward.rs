@@ -9,7 +9,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::operand::Operand;
-use super::tile::{MR, Taps, Tile};
+use super::tile::{MR, Tile};
 use super::{LANES, MIN_FILL, MIN_TAPS, PaddedRows, fill, groups, pad_rows, tap_offsets};
 use crate::conv::Geometry;
 use crate::conv::task::Task;
@@ -71,7 +71,7 @@ pub(super) unsafe fn run<E: Operand>(
                 packed: &packed,
                 offsets,
                 blocks: &blocks,
-                weights: None,
+                taps: None,
             };
             let sets = vec![0; tiles.len()];
             accumulate(g, (&tiles, &bases, &sets), &[taps], &rows.values, scratch);
@@ -155,21 +155,22 @@ fn pack_panel<E: Operand>(
 /// Some tap elements of a convolution as the kernel reads them, block after block of KC:
 /// `blocks[i]` are the set's elements within block i (positions in `offsets`; none is
 /// allowed). `packed` holds the weights of all elements ([`pack_weights`]); where the set
-/// leaves out some, `weights` holds each of its elements' index within its block.
+/// leaves out some, `taps` holds its elements (indices into all), whose weights the kernel
+/// reads in place.
 pub(super) struct TapSet<'a, E> {
     pub packed: &'a [E],
     pub offsets: &'a [usize],
     pub blocks: &'a [Range<usize>],
-    pub weights: Option<&'a [usize]>,
+    pub taps: Option<&'a [usize]>,
 }
 
 impl<E> TapSet<'_, E> {
-    /// Whether the set's blocks follow `all` (the blocks of all elements) and its weights
-    /// lie inside them: every element where `weights` is None.
+    /// Whether the set's blocks follow `all` (the blocks of all elements) and hold only
+    /// their own block's elements: every element where `taps` is None.
     fn fits(&self, all: &[Range<usize>]) -> bool {
-        let same = |(own, full): (&Range<usize>, &Range<usize>)| match self.weights {
+        let same = |(own, full): (&Range<usize>, &Range<usize>)| match self.taps {
             None => own.len() == full.len(),
-            Some(w) => w[own.clone()].iter().all(|&q| q < full.len()),
+            Some(t) => t[own.clone()].iter().all(|q| full.contains(q)),
         };
         self.blocks.len() == all.len()
             && self
@@ -207,18 +208,26 @@ pub(super) fn accumulate<E: Operand>(
         for (((tile, &base), &set), acc) in per_tile.zip(scratch.chunks_exact_mut(m * 2 * LANES)) {
             let (b, set) = (&rows[base..], &sets[set]);
             let own = set.blocks[block].clone();
-            let taps = Taps {
-                inputs: &set.offsets[own.clone()],
-                weights: set.weights.map(|w| &w[own]),
-            };
+            let (inputs, taps) = (&set.offsets[own.clone()], set.taps.map(|t| &t[own]));
             let weights = &set.packed[full.start * m..][..full.len() * m];
             for (ip, c) in acc.chunks_exact_mut(MR * 2 * LANES).enumerate() {
-                let a = &weights[ip * full.len() * MR..][..full.len() * MR];
+                let a = (
+                    weights[ip * full.len() * MR..][..full.len() * MR].as_ptr(),
+                    b.as_ptr(),
+                );
                 // SAFETY: the caller checked the CPU; the panel holds the weights of every
                 // element of the block, of which the set's are (checked by `fits`); every tap
                 // offset plus the tile's columns stays inside the padded rows; `c` holds MR x
                 // 2 vectors.
-                unsafe { E::kernel(a.as_ptr(), b.as_ptr(), taps, tile, c, block > 0) };
+                unsafe {
+                    match taps {
+                        None => E::kernel(a.0, a.1, inputs, |p| p, tile, c, block > 0),
+                        Some(t) => {
+                            let weight = |p: usize| t[p] - full.start;
+                            E::kernel(a.0, a.1, inputs, weight, tile, c, block > 0)
+                        }
+                    }
+                };
             }
         }
     }
@@ -298,28 +307,28 @@ mod tests {
         let all = tap_blocks(300, 256);
         assert_eq!(all, [0..256, 256..300]);
         let offsets = vec![0; 300];
-        let set = |blocks: &[Range<usize>], weights: Option<&[usize]>| {
+        let set = |blocks: &[Range<usize>], taps: Option<&[usize]>| {
             let packed: &[f32] = &[];
             TapSet {
                 packed,
                 offsets: &offsets[..blocks.last().map_or(0, |b| b.end)],
                 blocks,
-                weights,
+                taps,
             }
             .fits(&all)
         };
         assert!(set(&all, None), "every element");
         assert!(!set(&[0..256, 256..299], None), "one short without weights");
         assert!(!set(&all[..1], None), "a block missing");
-        // Three elements of the first block, one of the second (index 43 = element 299).
+        // Three elements of the first block, one of the second.
         let some = [0..3, 3..4];
-        assert!(set(&some, Some(&[0, 5, 255, 43])));
+        assert!(set(&some, Some(&[0, 5, 255, 299])));
         assert!(
-            !set(&some, Some(&[0, 5, 256, 43])),
+            !set(&some, Some(&[0, 5, 256, 299])),
             "index past the first block"
         );
         assert!(
-            !set(&some, Some(&[0, 5, 255, 44])),
+            !set(&some, Some(&[0, 5, 255, 300])),
             "index past the last block"
         );
     }

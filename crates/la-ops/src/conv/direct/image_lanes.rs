@@ -117,7 +117,8 @@ unsafe fn convolve<E: Operand>(
                     packed: &classes.packed,
                     offsets: &offsets[c],
                     blocks: &classes.blocks[c],
-                    weights: classes.weights[c].as_deref(),
+                    // A class of every tap reads the weights in order.
+                    taps: Some(&classes.taps[c][..]).filter(|t| t.len() < grouped.k()),
                 })
                 .collect();
             accumulate(g, (&tiles, &bases, &set_of), &sets, &rows.values, scratch);
@@ -139,12 +140,10 @@ struct BorderClasses<E> {
     col_masks: Vec<u32>,
     /// The distinct (row mask, column mask) pairs: one class each.
     keys: Vec<(u32, u32)>,
-    /// Per class: its taps (indices into the weight's K), their blocks of KC (positions in
-    /// the class's taps), and, where the class leaves out taps, each tap's index within its
-    /// block.
+    /// Per class: its taps (indices into the weight's K) and their blocks of KC (positions in
+    /// the class's taps).
     taps: Vec<Vec<usize>>,
     blocks: Vec<Vec<Range<usize>>>,
-    weights: Vec<Option<Vec<usize>>>,
     /// The packed weights of all taps.
     packed: Vec<E>,
 }
@@ -207,7 +206,7 @@ impl<E: Operand> BorderClasses<E> {
         keys: Vec<(u32, u32)>,
     ) -> Self {
         let all_blocks = tap_blocks(g.k(), E::KC);
-        let (mut taps, mut blocks, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut taps, mut blocks) = (Vec::new(), Vec::new());
         for &(r, c) in &keys {
             let per_channel = g.kh * g.kw;
             let inside: Vec<usize> = (0..per_channel)
@@ -221,12 +220,6 @@ impl<E: Operand> BorderClasses<E> {
                 .iter()
                 .map(|full| first(full.start)..first(full.end))
                 .collect();
-            let index = own
-                .iter()
-                .zip(&all_blocks)
-                .flat_map(|(own, full)| kept[own.clone()].iter().map(|&t| t - full.start))
-                .collect();
-            weights.push((kept.len() < g.k()).then_some(index));
             taps.push(kept);
             blocks.push(own);
         }
@@ -236,7 +229,6 @@ impl<E: Operand> BorderClasses<E> {
             keys,
             taps,
             blocks,
-            weights,
             packed,
         }
     }

@@ -2,7 +2,7 @@
 //! in f32 (AVX512-BF16's dot product multiplies two pairs of bf16 values per f32 lane, so
 //! pairs of input channels share one element).
 
-use super::tile::{Taps, Tile};
+use super::tile::Tile;
 
 /// An element of the padded input rows: one f32, one bf16, or a pair of bf16 values of two
 /// successive input channels.
@@ -35,7 +35,8 @@ pub(super) trait Operand: Packed {
     unsafe fn kernel(
         a: *const Self,
         b: *const Self,
-        taps: Taps,
+        inputs: &[usize],
+        weight: impl Fn(usize) -> usize,
         tile: &Tile,
         c: &mut [f32],
         accumulate: bool,
@@ -60,7 +61,8 @@ impl Operand for f32 {
     unsafe fn kernel(
         a: *const Self,
         b: *const Self,
-        taps: Taps,
+        inputs: &[usize],
+        weight: impl Fn(usize) -> usize,
         tile: &Tile,
         c: &mut [f32],
         accumulate: bool,
@@ -68,11 +70,11 @@ impl Operand for f32 {
         // SAFETY: the caller's contract is the kernel's.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            super::avx512::kernel(a, b, taps, tile, c, accumulate)
+            super::avx512::kernel(a, b, inputs, weight, tile, c, accumulate)
         };
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (a, b, taps, tile, c, accumulate);
+            let _ = (a, b, inputs, weight, tile, c, accumulate);
             unreachable!("no direct kernel on this architecture")
         }
     }
@@ -117,7 +119,8 @@ impl Operand for Bf16Pair {
     unsafe fn kernel(
         a: *const Self,
         b: *const Self,
-        taps: Taps,
+        inputs: &[usize],
+        weight: impl Fn(usize) -> usize,
         tile: &Tile,
         c: &mut [f32],
         accumulate: bool,
@@ -125,11 +128,11 @@ impl Operand for Bf16Pair {
         // SAFETY: the caller's contract is the kernel's.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            super::avx512::kernel_bf16(a.cast(), b.cast(), taps, tile, c, accumulate)
+            super::avx512::kernel_bf16(a.cast(), b.cast(), inputs, weight, tile, c, accumulate)
         };
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (a, b, taps, tile, c, accumulate);
+            let _ = (a, b, inputs, weight, tile, c, accumulate);
             unreachable!("no direct kernel on this architecture")
         }
     }

@@ -17,16 +17,6 @@ pub(super) struct Tile {
     pub second_in: usize,
 }
 
-/// The taps a forward micro-kernel sums, in order: tap p reads the input at offset
-/// `inputs[p]` (from the tile's base) and the weights of group `weights[p]` of the panel, or
-/// of group p where `weights` is None (every tap of the panel).
-#[derive(Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(super) struct Taps<'a> {
-    pub inputs: &'a [usize],
-    pub weights: Option<&'a [usize]>,
-}
-
 /// The positions of a task as the filter kernel walks them: output rows of `width`, row r's
 /// input at `bases[r]` (plus the tap's offset) in the padded rows, its gradient at positions
 /// `r * width..`, each position's channels `ld` apart.
