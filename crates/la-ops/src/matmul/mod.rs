@@ -4,7 +4,8 @@
 //! the shapes of Local Aggregation and the VGG convolutions ran at 60-73% of two cores' FMA
 //! peak where the same kernel, one call per thread on a block of output columns, ran at 70-89%
 //! (docs/benchmarks.md, la-ops); on a transposed right operand it ran at 44-66%, where la-ops'
-//! own AVX-512 kernel runs at 75-95%. The CPU kernel (in `cpu`) does the latter two; other
+//! own AVX-512 kernels run at 75-95% (and products of 32-128 rows, on either right operand, by
+//! the kernel that packs the left one). The CPU kernel (in `cpu`) does the latter; other
 //! devices and dtypes take candle's matmul (`generic`).
 
 mod cpu;
@@ -23,8 +24,8 @@ const OP: &str = "matmul";
 ///
 /// On the CPU, f32 and f64 products are split into one block of output columns per thread
 /// (of rows, when the columns are too few), each computed on one thread by the `gemm` crate or,
-/// in f32 on CPUs with AVX-512 where it is faster (a transposed right operand), by la-ops' own
-/// kernel; each output element is summed in the same order whatever the
+/// in f32 on CPUs with AVX-512 where they are faster (32-128 rows, or a transposed right
+/// operand), by la-ops' own kernels; each output element is summed in the same order whatever the
 /// number of threads. Other dtypes and devices use candle's matmul.
 ///
 /// Fails, naming the op and the input, unless both are matrices of one dtype and device whose
@@ -178,9 +179,11 @@ mod tests {
 
     #[test]
     fn gives_the_same_values_on_any_number_of_threads() -> Result<()> {
-        // Row-major and transposed right operands, so both f32 kernels are on the path.
+        // Row-major and transposed right operands, so every f32 kernel is on the path; 128 rows
+        // too few columns to cut, so that the threads cut its panels of 32 rows.
         for &(m, k, n) in &[
             (64, 576, 300),
+            (128, 1100, 20),
             (300, 512, 40),
             (40, 1000, 64),
             (128, 300, 700),

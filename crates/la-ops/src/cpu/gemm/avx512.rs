@@ -6,6 +6,7 @@
 
 use std::arch::x86_64::*;
 
+use super::Strided;
 use crate::cpu::avx512::{lane_mask, transpose16};
 
 /// Rows of an output tile: each is broadcast from the left operand once per product step.
@@ -24,14 +25,6 @@ const ROW_BLOCK: usize = A_BLOCK_BYTES / (KC * size_of::<f32>());
 /// Panels ahead of the one being packed whose columns are prefetched (columns far apart in
 /// memory defeat the hardware's stream prefetchers).
 const PREFETCH_PANELS: usize = 2;
-
-/// A strided f32 matrix: element (r, c) at `ptr + r * rs + c * cs`.
-#[derive(Clone, Copy)]
-pub(super) struct Strided {
-    pub ptr: *const f32,
-    pub rs: usize,
-    pub cs: usize,
-}
 
 /// One packed right-operand panel, aligned to cache lines.
 #[repr(align(64))]
@@ -254,22 +247,8 @@ unsafe fn pack_columns<const V: usize>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::naive::check_product;
     use super::*;
-
-    /// A matrix of `rows` x `cols` distinct values inside a buffer with room around it, laid out
-    /// row-major (row stride `cols + 3`) or column-major (column stride `rows + 5`).
-    fn matrix(rows: usize, cols: usize, column_major: bool, seed: u64) -> (Vec<f32>, usize, usize) {
-        let (rs, cs) = if column_major {
-            (1, rows + 5)
-        } else {
-            (cols + 3, 1)
-        };
-        let len = 7 + rows.max(1) * rs.max(cs) + cols * cs + 16;
-        let data = (0..len)
-            .map(|i| (((i as u64 * 2_654_435_761 + seed * 97) % 2001) as f32 - 1000.0) / 1000.0)
-            .collect();
-        (data, rs, cs)
-    }
 
     #[test]
     fn product_matches_naive_loops() {
@@ -288,57 +267,10 @@ mod tests {
             (521, 260, 40),
         ];
         assert!(fits_l2(13, 600) && !fits_l2(521, 260) && 521 > ROW_BLOCK);
-        for &(m, k, n) in &shapes {
+        for &shape in &shapes {
             for (a_cm, accumulate) in [(false, false), (true, true), (false, true), (true, false)] {
-                check(m, k, n, a_cm, accumulate);
+                check_product(product, shape, (a_cm, true), accumulate);
             }
-        }
-    }
-
-    fn check(m: usize, k: usize, n: usize, a_cm: bool, accumulate: bool) {
-        let (a, ars, acs) = matrix(m, k, a_cm, 1);
-        let (b, brs, bcs) = matrix(k, n, true, 2);
-        let (a_off, b_off, c_off, ldc) = (7, 7, 3, n + 2);
-        let fill = -3.0f32;
-        let mut c = vec![fill; c_off + m * ldc];
-        let before = c.clone();
-        let strided = |v: &[f32], off, rs, cs| Strided {
-            ptr: v[off..].as_ptr(),
-            rs,
-            cs,
-        };
-        // SAFETY: the CPU has AVX-512F; every operand lies inside its buffer.
-        unsafe {
-            product(
-                (m, k, n),
-                strided(&a, a_off, ars, acs),
-                strided(&b, b_off, brs, bcs),
-                c[c_off..].as_mut_ptr(),
-                ldc,
-                accumulate,
-            )
-        };
-        for (idx, (&got, &was)) in c.iter().zip(&before).enumerate() {
-            let (i, j) = (
-                (idx.wrapping_sub(c_off)) / ldc,
-                (idx.wrapping_sub(c_off)) % ldc,
-            );
-            if idx < c_off || j >= n {
-                assert_eq!(got, was, "{m}x{k}x{n}: padding at {idx} written");
-                continue;
-            }
-            let sum: f64 = (0..k)
-                .map(|p| {
-                    f64::from(a[a_off + i * ars + p * acs])
-                        * f64::from(b[b_off + p * brs + j * bcs])
-                })
-                .sum();
-            let want = sum + if accumulate { f64::from(fill) } else { 0.0 };
-            let tol = 1e-5 * (1.0 + (k as f64).sqrt());
-            assert!(
-                (f64::from(got) - want).abs() <= tol,
-                "{m}x{k}x{n} a_cm {a_cm} acc {accumulate}: ({i}, {j}) {got} vs {want}"
-            );
         }
     }
 }

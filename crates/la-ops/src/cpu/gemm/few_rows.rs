@@ -1,0 +1,279 @@
+//! An f32 matrix product for AVX-512 with few output rows (a few panels of 32): the left
+//! operand packed, transposed into panels of 32 rows, a block of steps at a time, and the right
+//! operand read in place, 12 columns at a time broadcast against a panel's two vectors. Packing
+//! the right operand instead (the `gemm` crate, [`super::avx512`]) costs as much per element as
+//! a few rows of products earn from it (docs/benchmarks.md, la-ops).
+
+use std::arch::x86_64::*;
+
+use super::Strided;
+use crate::cpu::avx512::{lane_mask, transpose16};
+
+/// Rows of a packed panel and of an output tile: two vectors of 16.
+const MR: usize = 32;
+/// Columns of an output tile, each broadcast from the right operand once per step: with MR,
+/// 24 of the 32 vector registers hold sums.
+const NR: usize = 12;
+/// Most rows served: beyond four panels the right operand's elements are read often enough that
+/// packing them pays.
+const MAX_ROWS: usize = 4 * MR;
+/// Most steps of the inner dimension per block: a tile's 12 columns of the right operand, a
+/// cache line per step where its rows lie far apart, stay in a 48 KiB L1 (32 KiB) while every
+/// panel passes over them.
+const MAX_STEPS: usize = 512;
+
+/// Whether [`product`] is the faster kernel for a product with `m` output rows: whole panels,
+/// at most MAX_ROWS of them.
+pub(super) fn serves(m: usize) -> bool {
+    m.is_multiple_of(MR) && (MR..=MAX_ROWS).contains(&m)
+}
+
+/// Steps of the inner dimension per block: `k` in equal blocks of at most MAX_STEPS, so that no
+/// short last block pays a full pass over the output. Depends on `k` alone, so a product cut
+/// into blocks of rows or columns sums every element in the same order.
+fn block_steps(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(MAX_STEPS).max(1))
+}
+
+/// A cache line of packed values, so that each panel row's two vectors are aligned loads.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Line(#[allow(dead_code, reason = "read through pointers")] [f32; 16]);
+
+/// `c = a @ b` for an m x k `a` and a k x n `b`, or `c += a @ b` when `accumulate`; `c` is
+/// row-major with row stride `ldc`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` and `b` must be readable at every element of their m x k
+/// and k x n shapes and `c` writable at every element of m x n.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn product(
+    (m, k, n): (usize, usize, usize),
+    a: Strided,
+    b: Strided,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let steps = block_steps(k);
+    let panels = m.div_ceil(MR);
+    let lines_per_panel = steps * MR / 16;
+    let mut packed = vec![Line([0.0; 16]); panels * lines_per_panel];
+    let mut edge = Vec::new();
+    for p0 in (0..k).step_by(steps) {
+        let kc = steps.min(k - p0);
+        for (i, panel) in packed.chunks_exact_mut(lines_per_panel).enumerate() {
+            let rows = MR.min(m - i * MR);
+            // SAFETY: rows i * MR.., steps p0.. of a (the caller's guarantee).
+            unsafe { pack_panel(a.at(i * MR, p0), (rows, kc), panel) };
+        }
+        let add = accumulate || p0 > 0;
+        for j0 in (0..n).step_by(NR) {
+            let cols = NR.min(n - j0);
+            let b_tile = if cols == NR {
+                b.at(p0, j0)
+            } else {
+                // SAFETY: the last `cols` columns of b at steps p0.. (the caller's guarantee).
+                unsafe { padded_columns(b.at(p0, j0), (kc, cols), &mut edge) }
+            };
+            for (i, panel) in packed.chunks_exact(lines_per_panel).enumerate() {
+                let tile = Tile {
+                    rows: MR.min(m - i * MR),
+                    cols,
+                    kc,
+                };
+                // SAFETY: the tile lies inside b and c (the caller's guarantee).
+                unsafe { kernel(&tile, panel, b_tile, c.add(i * MR * ldc + j0), ldc, add) };
+            }
+        }
+    }
+}
+
+/// The extent of one micro-kernel call.
+struct Tile {
+    rows: usize,
+    cols: usize,
+    kc: usize,
+}
+
+/// One output tile: `kc` steps of NR values broadcast from `b` times a panel row's two
+/// vectors, summed in 2 * NR registers, then transposed into rows of `c` and written (or added
+/// when `accumulate`); only the tile's `rows` x `cols` are read from `b` and written.
+///
+/// # Safety
+/// As [`product`], for this tile; `panel` holds `kc` packed steps.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel(
+    tile: &Tile,
+    panel: &[Line],
+    b: Strided,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    // SAFETY: as this function's.
+    let acc = unsafe { tile_sums(tile.kc, panel, b) };
+    let mask = lane_mask(tile.cols);
+    for v in 0..2 {
+        let block = std::array::from_fn(|j| acc.get(j).map_or(_mm512_setzero_ps(), |s| s[v]));
+        for (r, row) in transpose16(block).iter().enumerate() {
+            if v * 16 + r >= tile.rows {
+                break;
+            }
+            // SAFETY: row v * 16 + r of the tile, its first `cols` columns.
+            unsafe {
+                let at = c.add((v * 16 + r) * ldc);
+                let sum = if accumulate {
+                    _mm512_add_ps(*row, _mm512_maskz_loadu_ps(mask, at))
+                } else {
+                    *row
+                };
+                _mm512_mask_storeu_ps(at, mask, sum);
+            }
+        }
+    }
+}
+
+/// The sums of one tile, column j's two vectors of rows at `[j]`.
+///
+/// # Safety
+/// As [`kernel`]'s, for NR columns of `b`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_sums(kc: usize, panel: &[Line], b: Strided) -> [[__m512; 2]; NR] {
+    // Column j at bases[j / 3] + (j % 3) * cs: four pointers and a stride, so that the loop
+    // addresses all twelve without spilling their offsets.
+    let cs = b.cs;
+    let mut bases: [*const f32; NR / 3] = std::array::from_fn(|i| b.ptr.wrapping_add(3 * i * cs));
+    let mut acc = [[_mm512_setzero_ps(); 2]; NR];
+    let mut a = panel.as_ptr().cast::<f32>();
+    for _ in 0..kc {
+        // SAFETY: the panel holds kc rows of two aligned vectors; b is readable at this step
+        // of each column (the caller's guarantee).
+        unsafe {
+            let av = [_mm512_load_ps(a), _mm512_load_ps(a.add(16))];
+            for j in 0..NR {
+                let bv = _mm512_set1_ps(*bases[j / 3].add(j % 3 * cs));
+                acc[j][0] = _mm512_fmadd_ps(av[0], bv, acc[j][0]);
+                acc[j][1] = _mm512_fmadd_ps(av[1], bv, acc[j][1]);
+            }
+            a = a.add(MR);
+        }
+        for base in &mut bases {
+            *base = base.wrapping_add(b.rs);
+        }
+    }
+    acc
+}
+
+/// The `cols` (< NR) columns of `b` over `kc` steps copied into `buf` as a row-major kc x NR
+/// matrix, columns past `cols` zero: the last tile of a product reads NR columns like the
+/// others.
+///
+/// # Safety
+/// The kc x cols values of `b` must be readable.
+unsafe fn padded_columns(b: Strided, (kc, cols): (usize, usize), buf: &mut Vec<f32>) -> Strided {
+    buf.clear();
+    buf.resize(kc * NR, 0.0);
+    for (p, row) in buf.chunks_exact_mut(NR).enumerate() {
+        for (j, x) in row.iter_mut().enumerate().take(cols) {
+            // SAFETY: element (p, j) of b.
+            *x = unsafe { *b.at(p, j).ptr };
+        }
+    }
+    Strided {
+        ptr: buf.as_ptr(),
+        rs: NR,
+        cs: 1,
+    }
+}
+
+/// Packs `rows` (at most MR) rows of `a` over `kc` steps as `kc` panel rows of MR values,
+/// rows past `rows` zero: through 16 x 16 register transposes where `a`'s rows are contiguous,
+/// vector copies where its columns are, element by element otherwise.
+///
+/// # Safety
+/// The CPU must have AVX-512F; the rows x kc values must be readable.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_panel(a: Strided, (rows, kc): (usize, usize), panel: &mut [Line]) {
+    let out = panel.as_mut_ptr().cast::<f32>();
+    for v in 0..2 {
+        let (first, count) = (v * 16, rows.saturating_sub(v * 16).min(16));
+        if a.cs == 1 {
+            for p0 in (0..kc).step_by(16) {
+                let steps = 16.min(kc - p0);
+                let block = std::array::from_fn(|r| {
+                    if r < count {
+                        // SAFETY: row first + r, steps p0.. of a.
+                        unsafe { _mm512_maskz_loadu_ps(lane_mask(steps), a.at(first + r, p0).ptr) }
+                    } else {
+                        _mm512_setzero_ps()
+                    }
+                });
+                for (s, row) in transpose16(block).iter().enumerate().take(steps) {
+                    // SAFETY: panel row p0 + s < kc, vector v.
+                    unsafe { _mm512_storeu_ps(out.add((p0 + s) * MR + first), *row) };
+                }
+            }
+        } else if a.rs == 1 {
+            for p in 0..kc {
+                // SAFETY: rows first..first + count of step p are contiguous in a.
+                unsafe {
+                    let x = _mm512_maskz_loadu_ps(lane_mask(count), a.at(first, p).ptr);
+                    _mm512_storeu_ps(out.add(p * MR + first), x);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for r in 0..16 {
+                    // SAFETY: element (first + r, p) of a, read only for r < count.
+                    let x = if r < count {
+                        unsafe { *a.at(first + r, p).ptr }
+                    } else {
+                        0.0
+                    };
+                    // SAFETY: panel row p < kc.
+                    unsafe { *out.add(p * MR + first + r) = x };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::naive::check_product;
+    use super::*;
+
+    #[test]
+    fn product_matches_naive_loops() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // Partial tiles and panels, several blocks of steps (k = 1100: three of 367), one
+        // panel and four; every layout of both operands.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (32, 5, 13),
+            (17, 40, 12),
+            (64, 600, 37),
+            (128, 1100, 25),
+        ] {
+            for layouts in [(false, false), (true, true), (false, true), (true, false)] {
+                for accumulate in [false, true] {
+                    check_product(product, (m, k, n), layouts, accumulate);
+                }
+            }
+        }
+        assert_eq!(block_steps(1100), 367);
+        assert_eq!(block_steps(512), 512);
+        assert_eq!(block_steps(0), 0);
+    }
+
+    #[test]
+    fn serves_whole_panels_up_to_four() {
+        assert!(serves(32) && serves(64) && serves(128));
+        assert!(!serves(16) && !serves(48) && !serves(160) && !serves(256));
+    }
+}
