@@ -29,7 +29,10 @@ pub(crate) fn product<T: Float>(
     let kernel = Kernel::choose::<T>(dst, bm, false);
     let mut out = Vec::<T>::with_capacity(m * n);
     let ptr = Shared(out.as_mut_ptr());
-    let blocks = blocks(m, k, n, rayon::current_num_threads());
+    // The `gemm` crate sums a block of fewer rows in another order (128 x 1100 x 20 differed
+    // between one block and two of 64 rows), so its products are cut by columns only.
+    let cut_rows = !matches!(kernel, Kernel::Gemm { .. });
+    let blocks = blocks((m, k, n), rayon::current_num_threads(), cut_rows);
     blocks.par_iter().for_each(|&(rows, cols)| {
         let (r0, r1) = rows;
         let (c0, c1) = cols;
@@ -74,9 +77,13 @@ fn operand<'a, T: Float>((storage, layout): (&'a CpuStorage, &Layout)) -> Result
 }
 
 /// The (rows, columns) ranges of the output each thread computes: the columns cut into
-/// `threads` blocks when there are at least `ALIGN` for each, else the rows likewise, else
-/// (or when the product is small) the whole output in one block.
-fn blocks(m: usize, k: usize, n: usize, threads: usize) -> Vec<((usize, usize), (usize, usize))> {
+/// `threads` blocks when there are at least `ALIGN` for each, else, when `cut_rows`, the rows
+/// likewise, else (or when the product is small) the whole output in one block.
+fn blocks(
+    (m, k, n): (usize, usize, usize),
+    threads: usize,
+    cut_rows: bool,
+) -> Vec<((usize, usize), (usize, usize))> {
     let whole = vec![((0, m), (0, n))];
     if threads < 2 || m * k * n < MIN_SPLIT_WORK {
         return whole;
@@ -90,7 +97,7 @@ fn blocks(m: usize, k: usize, n: usize, threads: usize) -> Vec<((usize, usize), 
     };
     if n >= threads * ALIGN {
         cut(n).into_iter().map(|c| ((0, m), c)).collect()
-    } else if m >= threads * ALIGN {
+    } else if cut_rows && m >= threads * ALIGN {
         cut(m).into_iter().map(|r| (r, (0, n))).collect()
     } else {
         whole
@@ -112,7 +119,7 @@ mod tests {
             (64, 576, 1792, 7),
         ] {
             let mut covered = vec![0u8; m * n];
-            for ((r0, r1), (c0, c1)) in blocks(m, k, n, threads) {
+            for ((r0, r1), (c0, c1)) in blocks((m, k, n), threads, true) {
                 for r in r0..r1 {
                     for c in c0..c1 {
                         covered[r * n + c] += 1;
@@ -121,11 +128,15 @@ mod tests {
             }
             assert!(covered.iter().all(|&c| c == 1), "{m}x{k}x{n} on {threads}");
         }
-        assert_eq!(blocks(128, 512, 14_400, 2).len(), 2);
+        assert_eq!(blocks((128, 512, 14_400), 2, true).len(), 2);
         assert_eq!(
-            blocks(14_400, 512, 20, 2),
+            blocks((14_400, 512, 20), 2, true),
             [((0, 7200), (0, 20)), ((7200, 14_400), (0, 20))]
         );
-        assert_eq!(blocks(10, 10, 10, 2).len(), 1);
+        assert_eq!(
+            blocks((14_400, 512, 20), 2, false),
+            [((0, 14_400), (0, 20))]
+        );
+        assert_eq!(blocks((10, 10, 10), 2, true).len(), 1);
     }
 }
