@@ -23,10 +23,11 @@ const OP: &str = "matmul";
 /// operands.
 ///
 /// On the CPU, f32 and f64 products are split into one block of output columns per thread
-/// (of rows, when the columns are too few), each computed on one thread by the `gemm` crate or,
-/// in f32 on CPUs with AVX-512 where they are faster (32-128 rows, or a transposed right
-/// operand), by la-ops' own kernels; each output element is summed in the same order whatever the
-/// number of threads. Other dtypes and devices use candle's matmul.
+/// (of rows, when the columns are too few and la-ops' own kernel computes it), each computed
+/// on one thread by the `gemm` crate or, in f32 on CPUs with AVX-512 where they are faster
+/// (32-128 rows, or a transposed right operand), by la-ops' own kernels; each output element
+/// is summed in the same order whatever the number of threads. Other dtypes and devices use
+/// candle's matmul.
 ///
 /// Fails, naming the op and the input, unless both are matrices of one dtype and device whose
 /// inner dimensions agree.
@@ -180,9 +181,11 @@ mod tests {
     #[test]
     fn gives_the_same_values_on_any_number_of_threads() -> Result<()> {
         // Row-major and transposed right operands, so every f32 kernel is on the path; 128 rows
-        // too few columns to cut, so that the threads cut its panels of 32 rows.
+        // of too few columns for four threads to cut, so that they cut its panels of 32 rows;
+        // too few columns for any kernel but the `gemm` crate's, which is not cut by rows.
         for &(m, k, n) in &[
             (64, 576, 300),
+            (128, 1100, 50),
             (128, 1100, 20),
             (300, 512, 40),
             (40, 1000, 64),
@@ -198,7 +201,10 @@ mod tests {
                     matmul(&a, &bt)?.to_vec2::<f32>()?,
                 ))
             };
-            assert_eq!(on_threads(1, run)?, on_threads(3, run)?, "{m}x{k}x{n}");
+            let one = on_threads(1, run)?;
+            assert_eq!(one, on_threads(2, run)?, "{m}x{k}x{n}");
+            assert_eq!(one, on_threads(3, run)?, "{m}x{k}x{n}");
+            assert_eq!(one, on_threads(4, run)?, "{m}x{k}x{n}");
         }
         Ok(())
     }

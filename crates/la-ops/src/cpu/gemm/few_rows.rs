@@ -22,10 +22,17 @@ const MAX_ROWS: usize = 4 * MR;
 /// panel passes over them.
 const MAX_STEPS: usize = 512;
 
-/// Whether [`product`] is the faster kernel for a product with `m` output rows: whole panels,
-/// at most MAX_ROWS of them.
-pub(super) fn serves(m: usize) -> bool {
-    m.is_multiple_of(MR) && (MR..=MAX_ROWS).contains(&m)
+/// Fewest steps of the inner dimension served: a tile's transposed store costs about as much
+/// as 16 of its steps (the first layer's 27-tap products ran 1.6x slower than on the `gemm`
+/// crate).
+const MIN_STEPS: usize = 64;
+/// Fewest output columns served, so that the last, partial tile of 12 is a small part.
+const MIN_COLUMNS: usize = 4 * NR;
+
+/// Whether [`product`] is the faster kernel for an m x k by k x n product: whole panels of
+/// rows, at most MAX_ROWS of them, and enough steps and columns to amortise a tile's store.
+pub(super) fn serves((m, k, n): (usize, usize, usize)) -> bool {
+    m.is_multiple_of(MR) && (MR..=MAX_ROWS).contains(&m) && k >= MIN_STEPS && n >= MIN_COLUMNS
 }
 
 /// Steps of the inner dimension per block: `k` in equal blocks of at most MAX_STEPS, so that no
@@ -272,8 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn serves_whole_panels_up_to_four() {
-        assert!(serves(32) && serves(64) && serves(128));
-        assert!(!serves(16) && !serves(48) && !serves(160) && !serves(256));
+    fn serves_whole_panels_up_to_four_with_enough_steps_and_columns() {
+        for m in [32, 64, 96, 128] {
+            assert!(serves((m, 64, 48)), "{m} rows");
+        }
+        for m in [16, 48, 160, 256] {
+            assert!(!serves((m, 576, 1792)), "{m} rows");
+        }
+        assert!(!serves((64, 27, 4096)) && !serves((64, 4096, 27)));
     }
 }

@@ -119,7 +119,7 @@ impl Kernel {
     pub fn choose<T: Float>(dst: Mat, rhs: Mat, parallel: bool) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         if !parallel && is_f32::<T>() && dst.cs == 1 && is_x86_feature_detected!("avx512f") {
-            if few_rows::serves(dst.rows) {
+            if few_rows::serves((dst.rows, rhs.rows, dst.cols)) {
                 return Kernel::PackedLeft;
             }
             if avx512::serves((dst.rows, rhs.rows, dst.cols), rhs.rs, rhs.cs) {
@@ -344,8 +344,8 @@ mod tests {
         let own = is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
         let own = false;
-        let transposed = Mat::dense(40, 300).t(); // 300 x 40, columns contiguous
-        let row_major = Mat::dense(300, 40);
+        let transposed = Mat::dense(48, 300).t(); // 300 x 48, columns contiguous
+        let row_major = Mat::dense(300, 48);
         let want = |kernel| {
             if own {
                 kernel
@@ -353,19 +353,26 @@ mod tests {
                 Kernel::Gemm { parallel: false }
             }
         };
-        let dst = |rows| Mat::dense(rows, 40);
-        // 32-128 rows in whole panels of 32: the left operand packed, either right operand.
+        let dst = |rows| Mat::dense(rows, 48);
+        // 32-128 rows in whole panels of 32 (at least 64 steps and 48 columns): the left
+        // operand packed, either right operand.
         for rows in [32, 64, 96, 128] {
             for rhs in [transposed, row_major] {
                 let got = Kernel::choose::<f32>(dst(rows), rhs, false);
                 assert_eq!(got, want(Kernel::PackedLeft), "{rows} rows");
             }
         }
-        // Other row counts up to 512 with a transposed right operand: the right one packed.
+        // Other row counts up to 512 with a transposed right operand, or too few steps: the
+        // right one packed.
         for rows in [16, 48, 160, 512] {
             let got = Kernel::choose::<f32>(dst(rows), transposed, false);
             assert_eq!(got, want(Kernel::PackedRight), "{rows} rows");
         }
+        let first_layer = Mat::dense(4096, 27).t();
+        assert_eq!(
+            Kernel::choose::<f32>(Mat::dense(64, 4096), first_layer, false),
+            want(Kernel::PackedRight)
+        );
         assert_eq!(
             Kernel::choose::<f32>(dst(513), transposed, false),
             Kernel::Gemm { parallel: false }
