@@ -244,8 +244,10 @@ fn gemm_table(results: &Results<OpTiming>, peak: Option<f64>) -> String {
     format!(
         "\nMatrix products (`la_ops::matmul`, which la-train's products call: once per thread on \
          a block of the output, as la-ops' im2col convolutions run it, by the `gemm` crate's \
-         kernel or, for a right operand that is a transposed view (up to 512 output rows, the \
-         output written once or kept in L2), by la-ops' own AVX-512 kernel; the same on one \
+         kernel or one of la-ops' own AVX-512 kernels: for 32-128 output rows (whole panels \
+         of 32, at least 64 steps and 48 columns) the one that packs the left operand, else, \
+         for a right operand that is a transposed view (up to 512 output rows, the output \
+         written once or kept in L2), the one that packs the right operand; the same on one \
          thread, against one thread's FMA peak; \
          candle's matmul, the `gemm` crate with its own threading; PyTorch's `torch.mm`; \
          \", B transposed\": the right operand a transposed view of a row-major matrix, as \
