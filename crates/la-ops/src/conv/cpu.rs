@@ -32,6 +32,28 @@ fn tasks(g: &Geometry, n: usize, elem: usize) -> Vec<Task> {
     Task::split(g, n, rows.min(g.out_h))
 }
 
+/// [`super::winograd::forward`] where it exists (x86-64), else false.
+///
+/// # Safety
+/// As [`super::winograd::forward`].
+unsafe fn winograd_forward<T: Float>(
+    x: &[T],
+    n: usize,
+    g: &Geometry,
+    weight: &[T],
+    bias: Option<&[T]>,
+    out: *mut T,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's contract.
+    return unsafe { super::winograd::forward(x, n, g, weight, bias, out) };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, n, g, weight, bias, out);
+        false
+    }
+}
+
 /// The input patches of a task as a K x columns matrix: the input itself for one image of a
 /// 1x1 convolution without padding, else an im2col copy in `buf`.
 fn patches<'a, T: Float>(x: &'a [T], g: &Geometry, t: Task, buf: &'a mut Vec<T>) -> (&'a [T], Mat) {
@@ -71,6 +93,12 @@ pub(crate) fn forward<T: Float>(
     // a 64-channel layer at 64 x 64).
     let mut out = Vec::with_capacity(len);
     // SAFETY: `out` has room for `len` elements and is this function's own.
+    if unsafe { winograd_forward(x, n, g, weight, bias, out.as_mut_ptr()) } {
+        // SAFETY: the Winograd kernel wrote all `len` elements.
+        unsafe { out.set_len(len) };
+        return out;
+    }
+    // SAFETY: as above.
     if unsafe { super::direct::forward(x, n, g, weight, bias, out.as_mut_ptr()) } {
         // SAFETY: the direct kernel wrote all `len` elements.
         unsafe { out.set_len(len) };

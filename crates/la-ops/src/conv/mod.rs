@@ -15,6 +15,8 @@ pub(crate) mod generic;
 mod grad_ops;
 mod im2col;
 mod task;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;

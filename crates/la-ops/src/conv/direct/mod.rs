@@ -337,7 +337,7 @@ pub(super) fn tap_offsets(g: &Geometry, rows_in: usize, offsets: &mut Vec<usize>
 
 /// Pseudo-random values in [-1, 1) for the kernels' tests, a different sequence per seed.
 #[cfg(test)]
-fn test_values(len: usize, seed: u32) -> Vec<f32> {
+pub(super) fn test_values(len: usize, seed: u32) -> Vec<f32> {
     (0..len)
         .map(|i| {
             let bits = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
@@ -348,7 +348,13 @@ fn test_values(len: usize, seed: u32) -> Vec<f32> {
 
 /// The forward convolution by naive loops in f64, for the kernels' tests: out[img][co][oy][ox].
 #[cfg(test)]
-fn naive_forward(x: &[f32], n: usize, g: &Geometry, w: &[f32], bias: &[f32]) -> Vec<f64> {
+pub(super) fn naive_forward(
+    x: &[f32],
+    n: usize,
+    g: &Geometry,
+    w: &[f32],
+    bias: &[f32],
+) -> Vec<f64> {
     let mut out = Vec::new();
     for img in 0..n {
         for (co, &b) in bias.iter().enumerate() {
@@ -393,7 +399,7 @@ fn on_all_and_one_thread(check: impl Fn() + Send + Sync) {
 /// and weights as `round` rounds them (the kernel's operands); `serves` must accept each
 /// case, so that the path under test is the one taken.
 #[cfg(test)]
-fn check_forward_cases(
+pub(super) fn check_forward_cases(
     cases: &[(usize, usize, usize, usize, usize, usize, usize)],
     round: fn(f32) -> f32,
     serves: impl Fn(&Geometry, usize) -> bool,

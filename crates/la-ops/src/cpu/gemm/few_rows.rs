@@ -96,6 +96,70 @@ pub(super) unsafe fn product(
     }
 }
 
+/// A left operand packed once for many products with it (Winograd's transformed weights):
+/// `rows` x `steps`, every step in one block.
+pub(crate) struct PackedLeft {
+    lines: Vec<Line>,
+    rows: usize,
+    steps: usize,
+}
+
+impl PackedLeft {
+    /// Rows of a panel; [`PackedLeft::product`] takes ranges of whole panels.
+    pub const PANEL_ROWS: usize = MR;
+
+    /// Packs the `rows` x `steps` matrix `a`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; the rows x steps values of `a` must be readable.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn new(a: Strided, (rows, steps): (usize, usize)) -> Self {
+        let per_panel = steps * MR / 16;
+        let mut lines = vec![Line([0.0; 16]); rows.div_ceil(MR) * per_panel];
+        for (i, panel) in lines.chunks_exact_mut(per_panel.max(1)).enumerate() {
+            // SAFETY: rows i * MR.. of a (the caller's guarantee).
+            unsafe { pack_panel(a.at(i * MR, 0), (MR.min(rows - i * MR), steps), panel) };
+        }
+        PackedLeft { lines, rows, steps }
+    }
+
+    /// `c = a[panels] @ b` for the rows of panels `panels` (c's first row is the first panel's)
+    /// and a `steps` x `n` operand `b`; `c` row-major with row stride `ldc`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; `b` must be readable at every element of steps x n and `c`
+    /// writable at every element of the panels' rows x n; `panels` within the operand's.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn product(
+        &self,
+        panels: std::ops::Range<usize>,
+        (b, n): (Strided, usize),
+        (c, ldc): (*mut f32, usize),
+        edge: &mut Vec<f32>,
+    ) {
+        let per_panel = self.steps * MR / 16;
+        for j0 in (0..n).step_by(NR) {
+            let cols = NR.min(n - j0);
+            let b_tile = if cols == NR {
+                b.at(0, j0)
+            } else {
+                // SAFETY: the last `cols` columns of b (the caller's guarantee).
+                unsafe { padded_columns(b.at(0, j0), (self.steps, cols), edge) }
+            };
+            for (i, p) in panels.clone().enumerate() {
+                let tile = Tile {
+                    rows: MR.min(self.rows - p * MR),
+                    cols,
+                    kc: self.steps,
+                };
+                let panel = &self.lines[p * per_panel..(p + 1) * per_panel];
+                // SAFETY: the tile lies inside b and c (the caller's guarantee).
+                unsafe { kernel(&tile, panel, b_tile, c.add(i * MR * ldc + j0), ldc, false) };
+            }
+        }
+    }
+}
+
 /// The extent of one micro-kernel call.
 struct Tile {
     rows: usize,

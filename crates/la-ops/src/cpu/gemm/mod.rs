@@ -10,7 +10,7 @@ use crate::cpu::is_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
-mod few_rows;
+pub(crate) mod few_rows;
 
 /// A strided f32 matrix: element (r, c) at `ptr + r * rs + c * cs`.
 #[cfg(target_arch = "x86_64")]
@@ -24,7 +24,7 @@ pub(crate) struct Strided {
 #[cfg(target_arch = "x86_64")]
 impl Strided {
     /// The same matrix from element (r, c) on.
-    fn at(self, r: usize, c: usize) -> Self {
+    pub(crate) fn at(self, r: usize, c: usize) -> Self {
         Strided {
             ptr: self.ptr.wrapping_add(r * self.rs + c * self.cs),
             ..self
