@@ -17,20 +17,36 @@ use crate::cpu::{Float, Shared, as_f32, is_f32};
 
 /// Positions of a transformed tile: 4 x 4.
 const POSITIONS: usize = 16;
-/// Tiles per task, a multiple of the GEMM kernel's 12 columns (rows of tiles are cut to it).
+/// Most tiles per task, a multiple of the GEMM kernel's 12 columns (rows of tiles are cut to
+/// it).
 const TILES_PER_TASK: usize = 96;
+/// Bytes of transformed inputs per task at most: fewer tiles per task for more input channels
+/// (48 at 512 channels, three 8 x 8 images; 24 tiles, not a multiple of 8 x 8 images' 16,
+/// left a third of the products' columns padding and ran 2x slower).
+const INPUT_BYTES: usize = 1536 * 1024;
+
+/// Tiles per task for `c_in` input channels: within INPUT_BYTES, a multiple of 12, at least 12.
+fn tiles_per_task(c_in: usize) -> usize {
+    let fit = INPUT_BYTES / (POSITIONS * c_in * size_of::<f32>());
+    (fit / 12 * 12).clamp(12, TILES_PER_TASK)
+}
 /// Output channels transformed back at a time: the products of a chunk (16 x 64 x 96 values)
 /// stay in L2.
 const CHUNK: usize = 64;
-/// Channels served: from 64 (fewer leave the transforms' cost uncovered) to 256 (more let a
-/// task's transformed inputs outgrow L2).
-const CHANNELS: std::ops::RangeInclusive<usize> = 64..=256;
-/// Fewest rows and columns of a plane served: smaller planes have too few tiles per image.
-const MIN_SIDE: usize = 16;
+/// Channels served: from 64 (fewer leave the transforms' cost uncovered) to 512.
+const CHANNELS: std::ops::RangeInclusive<usize> = 64..=512;
+/// Fewest rows and columns of a plane served.
+const MIN_SIDE: usize = 8;
 
 /// Whether this convolution is computed here: f32 3 x 3 with padding 1 on even planes of at
-/// least MIN_SIDE, channels in CHANNELS, output channels in whole panels of the GEMM kernel.
+/// least MIN_SIDE, channels in CHANNELS, output channels in whole panels of the GEMM kernel,
+/// and enough channels for the plane's width: the transforms hold a row's tiles in the lanes
+/// of a vector (all 16 from 32 columns on), so their cost per tile grows as rows narrow while
+/// the products saved grow with c_in * c_out / (c_in + c_out) (64 -> 64 @ 8 x 8 ran no faster
+/// than the direct kernel, 128 -> 128 @ 8 x 8 and 64 -> 64 @ 16 x 16 did).
 pub(super) fn serves(g: &Geometry) -> bool {
+    let lanes_used = (g.w / 2).min(16);
+    let channels = g.c_in * g.c_out / (g.c_in + g.c_out).max(1);
     (g.kh, g.kw, g.pad) == (3, 3, (1, 1))
         && g.precision == ConvPrecision::F32
         && CHANNELS.contains(&g.c_in)
@@ -40,6 +56,7 @@ pub(super) fn serves(g: &Geometry) -> bool {
         && g.w >= MIN_SIDE
         && g.h.is_multiple_of(2)
         && g.w.is_multiple_of(2)
+        && channels * lanes_used >= 16 * 16
 }
 
 /// `out = conv(x, weight) + bias` when [`serves`] and the CPU has AVX-512F, writing every
@@ -62,39 +79,67 @@ pub(super) unsafe fn forward<T: Float>(
     let (x, weight, bias) = (as_f32(x), as_f32(weight), bias.map(as_f32));
     // SAFETY: the CPU has AVX-512F (checked above).
     let u = unsafe { transformed_weights(weight, g) };
-    let (th, tw) = (g.h / 2, g.w / 2);
-    let rows = (TILES_PER_TASK / tw).clamp(1, th);
-    let tasks: Vec<(usize, usize)> = (0..n)
-        .flat_map(|img| (0..th).step_by(rows).map(move |ty0| (img, ty0)))
-        .collect();
     let out = Shared(out.cast::<f32>());
-    tasks
+    tasks(n, g)
         .par_iter()
-        .for_each_init(Scratch::default, |scratch, &(img, ty0)| {
-            let task = Task {
-                img,
-                ty: (ty0, (ty0 + rows).min(th)),
-                tw,
-            };
-            // SAFETY: the CPU has AVX-512F; this task alone writes its tile rows of image img.
+        .for_each_init(Scratch::default, |scratch, &task| {
+            // SAFETY: the CPU has AVX-512F; this task alone writes its tile rows of its images.
             unsafe { convolve_tiles(x, g, (&u, bias), task, scratch, out) };
         });
     true
 }
 
-/// One task: the tile rows `ty` of image `img`, `tw` tiles to a row.
-#[derive(Clone, Copy)]
+/// One task: tile rows `ty` of images `imgs`, `tw` tiles to a row.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Task {
-    img: usize,
+    imgs: (usize, usize),
     ty: (usize, usize),
     tw: usize,
 }
 
 impl Task {
-    /// Tiles of the task.
-    fn tiles(self) -> usize {
+    /// Tiles of one image in the task.
+    fn tiles_per_image(self) -> usize {
         (self.ty.1 - self.ty.0) * self.tw
     }
+
+    /// Tiles of the task, image by image.
+    fn tiles(self) -> usize {
+        (self.imgs.1 - self.imgs.0) * self.tiles_per_image()
+    }
+}
+
+/// The tasks of `n` images, about [`tiles_per_task`] tiles each: blocks of tile rows of one image,
+/// or whole images when an image has fewer tiles.
+fn tasks(n: usize, g: &Geometry) -> Vec<Task> {
+    let (th, tw) = (g.h / 2, g.w / 2);
+    let per_task = tiles_per_task(g.c_in);
+    let rows = (per_task / tw).clamp(1, th);
+    if rows < th || n == 1 {
+        let blocks = (0..th).step_by(rows).map(|ty0| (ty0, (ty0 + rows).min(th)));
+        let blocks: Vec<_> = blocks.collect();
+        return (0..n)
+            .flat_map(|img| {
+                blocks.iter().map(move |&ty| Task {
+                    imgs: (img, img + 1),
+                    ty,
+                    tw,
+                })
+            })
+            .collect();
+    }
+    // Whole images, at least two tasks per thread.
+    let imgs = (per_task / (th * tw))
+        .min(n.div_ceil(2 * rayon::current_num_threads()))
+        .max(1);
+    (0..n)
+        .step_by(imgs)
+        .map(|img| Task {
+            imgs: (img, (img + imgs).min(n)),
+            ty: (0, th),
+            tw,
+        })
+        .collect()
 }
 
 /// A thread's buffers, kept from task to task.
@@ -109,43 +154,88 @@ struct Scratch {
 }
 
 /// U = G g G^T of every (output, input) channel pair, one packed c_out x c_in matrix per
-/// position.
+/// position, written straight into the packed panels: 16 output channels at a time, their
+/// taps gathered into vectors; panels in parallel.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 unsafe fn transformed_weights(w: &[f32], g: &Geometry) -> Vec<PackedLeft> {
-    let (co, ci) = (g.c_out, g.c_in);
-    let mut u = vec![0f32; POSITIONS * co * ci];
-    for (pair, taps) in w.chunks_exact(9).enumerate() {
-        // G g: rows of the 3 x 3 filter combined into 4; then the same on its columns.
-        let gg: [[f32; 3]; 4] = std::array::from_fn(|c| {
-            std::array::from_fn(|k| {
-                let col = [taps[k], taps[3 + k], taps[6 + k]];
-                weight_rows(col)[c]
-            })
+    let mut u: Vec<PackedLeft> = (0..POSITIONS)
+        .map(|_| PackedLeft::zeroed((g.c_out, g.c_in)))
+        .collect();
+    let panels = g.c_out.div_ceil(PackedLeft::PANEL_ROWS);
+    let mut by_panel: Vec<Vec<&mut [f32]>> = (0..panels).map(|_| Vec::new()).collect();
+    for position in &mut u {
+        for (p, values) in position.panels_mut().enumerate() {
+            by_panel[p].push(values);
+        }
+    }
+    by_panel
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(p, mut out)| {
+            for half in 0..2 {
+                let first = p * PackedLeft::PANEL_ROWS + half * 16;
+                // SAFETY: the CPU has AVX-512F (the caller's guarantee).
+                unsafe { transform_filters(w, g, first, half * 16, &mut out) };
+            }
         });
+    u
+}
+
+/// U of output channels `first..first + 16` (those that exist) for every input channel, into
+/// lanes `lane0..lane0 + 16` of each position's panel `out[position]`.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_filters(
+    w: &[f32],
+    g: &Geometry,
+    first: usize,
+    lane0: usize,
+    out: &mut [&mut [f32]],
+) {
+    let (filter, rows) = (g.c_in * 9, PackedLeft::PANEL_ROWS);
+    let mask = lane_mask(g.c_out.saturating_sub(first));
+    if mask == 0 {
+        return;
+    }
+    let lanes: [i32; 16] = std::array::from_fn(|l| (l * filter) as i32);
+    // SAFETY: plain data of the same size.
+    let offsets = unsafe { std::mem::transmute::<[i32; 16], __m512i>(lanes) };
+    let half = _mm512_set1_ps(0.5);
+    let weight_rows = |[a, b, c]: [__m512; 3]| {
+        let (sum, diff) = (_mm512_add_ps(a, c), b);
+        [
+            a,
+            _mm512_mul_ps(half, _mm512_add_ps(sum, diff)),
+            _mm512_mul_ps(half, _mm512_sub_ps(sum, diff)),
+            c,
+        ]
+    };
+    for c in 0..g.c_in {
+        let base = w.as_ptr().wrapping_add(first * filter + c * 9);
+        // SAFETY: tap k of filter (first + l, c) for the lanes l of existing channels.
+        let taps: [__m512; 9] = std::array::from_fn(|k| unsafe {
+            _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, offsets, base.add(k).cast())
+        });
+        // G g, column by column, then (G g) G^T, row by row.
+        let mut gg = [[_mm512_setzero_ps(); 3]; 4];
+        for k in 0..3 {
+            let col = weight_rows([taps[k], taps[3 + k], taps[6 + k]]);
+            for r in 0..4 {
+                gg[r][k] = col[r];
+            }
+        }
         for (r, row) in gg.iter().enumerate() {
-            for (s, &v) in weight_rows(*row).iter().enumerate() {
-                u[(r * 4 + s) * co * ci + pair] = v;
+            for (s, v) in weight_rows(*row).iter().enumerate() {
+                let at = c * rows + lane0;
+                // SAFETY: step c of the panel, lanes lane0..lane0 + 16 of its PANEL_ROWS.
+                unsafe { _mm512_storeu_ps(out[r * 4 + s][at..at + 16].as_mut_ptr(), *v) };
             }
         }
     }
-    (0..POSITIONS)
-        .map(|xi| {
-            let a = Strided {
-                ptr: u[xi * co * ci..].as_ptr(),
-                rs: ci,
-                cs: 1,
-            };
-            // SAFETY: the CPU has AVX-512F; position xi's c_out x c_in values lie in u.
-            unsafe { PackedLeft::new(a, (co, ci)) }
-        })
-        .collect()
-}
-
-/// G times three filter values: (a, (a + b + c) / 2, (a - b + c) / 2, c).
-fn weight_rows([a, b, c]: [f32; 3]) -> [f32; 4] {
-    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
 }
 
 /// Transforms a task's inputs, multiplies them by the transformed weights a chunk of output
@@ -171,16 +261,20 @@ unsafe fn convolve_tiles(
     scratch.m.resize(POSITIONS * m_stride, 0.0);
     // The task's input rows of a channel: 2 * ty0 - 1 ..= 2 * ty1, inside the plane.
     let rows = (2 * task.ty.0).saturating_sub(1)..(2 * task.ty.1 + 1).min(g.h);
-    for ci in 0..g.c_in {
-        let plane = &x[(task.img * g.c_in + ci) * g.h * g.w..][..g.h * g.w];
-        if ci + 1 < g.c_in {
-            // The next channel's rows lie a plane away, too far for the stream prefetchers.
-            let next = plane.as_ptr().wrapping_add(g.h * g.w + rows.start * g.w);
-            for line in (0..rows.len() * g.w).step_by(16) {
-                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line).cast::<i8>());
+    let plane_len = g.h * g.w;
+    for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
+        for ci in 0..g.c_in {
+            let plane = &x[(img * g.c_in + ci) * plane_len..][..plane_len];
+            if ci + 1 < g.c_in {
+                // The next channel's rows lie a plane away, too far for the stream prefetchers.
+                let next = plane.as_ptr().wrapping_add(plane_len + rows.start * g.w);
+                for line in (0..rows.len() * g.w).step_by(16) {
+                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line).cast::<i8>());
+                }
             }
+            let first_tile = i * task.tiles_per_image();
+            transform_inputs(plane, g, (task, first_tile), (ci, v_stride), &mut scratch.v);
         }
-        transform_inputs(plane, g, task, (ci, v_stride), &mut scratch.v);
     }
     for c0 in (0..g.c_out).step_by(CHUNK) {
         let chunk = CHUNK.min(g.c_out - c0);
@@ -195,27 +289,21 @@ unsafe fn convolve_tiles(
             // SAFETY: v is c_in x tiles, m holds chunk x tiles at this position.
             unsafe { u.product(panels.clone(), (v, tiles), (m, tiles), &mut scratch.edge) };
         }
-        for co in c0..c0 + chunk {
-            let b = bias.map_or(0.0, |b| b[co]);
-            let image = out
-                .ptr()
-                .wrapping_add((task.img * g.c_out + co) * g.h * g.w);
-            // The next channel's output rows, for writing.
-            let next = image.wrapping_add(g.h * g.w + 2 * task.ty.0 * g.w);
-            for line in (0..2 * (task.ty.1 - task.ty.0) * g.w).step_by(16) {
-                _mm_prefetch::<_MM_HINT_ET0>(next.wrapping_add(line).cast::<i8>());
+        for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
+            for co in c0..c0 + chunk {
+                let b = bias.map_or(0.0, |b| b[co]);
+                let plane = out.ptr().wrapping_add((img * g.c_out + co) * g.h * g.w);
+                // The next channel's output rows, for writing.
+                let next = plane.wrapping_add(g.h * g.w + 2 * task.ty.0 * g.w);
+                for line in (0..2 * (task.ty.1 - task.ty.0) * g.w).step_by(16) {
+                    _mm_prefetch::<_MM_HINT_ET0>(next.wrapping_add(line).cast::<i8>());
+                }
+                let products = (co - c0) * tiles + i * task.tiles_per_image();
+                // SAFETY: this task's rows of plane co of image img.
+                unsafe {
+                    transform_products((&scratch.m, m_stride), products, task, g.w, b, plane)
+                };
             }
-            // SAFETY: this task's rows of plane co of image img.
-            unsafe {
-                transform_products(
-                    (&scratch.m, m_stride),
-                    (co - c0) * tiles,
-                    task,
-                    g.w,
-                    b,
-                    image,
-                )
-            };
         }
     }
 }
@@ -227,14 +315,15 @@ fn position_stride(len: usize) -> usize {
     len.next_multiple_of(16) + 16
 }
 
-/// V = B^T d B of every tile of the task for input channel `ci`, into `v`: each
+/// V = B^T d B of the task's tiles of one image (from `first_tile` on) for input channel `ci`,
+/// into `v`: each
 /// vector of inputs is read straight from the plane, every other column by a permute, with
 /// the padding's lanes masked off.
 #[target_feature(enable = "avx512f")]
 fn transform_inputs(
     plane: &[f32],
     g: &Geometry,
-    task: Task,
+    (task, first_tile): (Task, usize),
     (ci, stride): (usize, usize),
     v: &mut [f32],
 ) {
@@ -273,11 +362,11 @@ fn transform_inputs(
                     t[a][j] = r[a];
                 }
             }
-            let first_tile = (ty - task.ty.0) * task.tw + tx0;
+            let tile = first_tile + (ty - task.ty.0) * task.tw + tx0;
             for (a, row) in t.iter().enumerate() {
                 for (b, value) in input_rows(*row).iter().enumerate() {
-                    let at = (a * 4 + b) * stride + ci * tiles + first_tile;
-                    // SAFETY: tiles first_tile.. + lanes of position (a, b), channel ci.
+                    let at = (a * 4 + b) * stride + ci * tiles + tile;
+                    // SAFETY: tiles tile.. + lanes of position (a, b), channel ci.
                     unsafe {
                         _mm512_mask_storeu_ps(v.as_mut_ptr().add(at), lane_mask(lanes), *value)
                     };
@@ -394,6 +483,8 @@ mod tests {
             (1, 96, 22, 32, 160, 3, 1),
             (1, 64, 18, 16, 96, 3, 1),
             (1, 256, 16, 16, 64, 3, 1),
+            (7, 128, 8, 8, 128, 3, 1),
+            (3, 512, 8, 10, 96, 3, 1),
         ];
         check_forward_cases(
             &cases,
@@ -404,6 +495,34 @@ mod tests {
                 assert!(unsafe { forward(x, n, g, w, Some(b), out.ptr()) });
             },
         );
+    }
+
+    #[test]
+    fn tasks_cover_every_tile_once() {
+        for (n, side) in [(16, 64), (16, 8), (7, 8), (1, 8), (3, 22)] {
+            let g = Geometry::new([n, 64, side, side], [64, 64, 3, 3], (1, 1));
+            let (th, tw) = (side / 2, side / 2);
+            let mut seen = vec![0; n * th];
+            for t in tasks(n, &g) {
+                assert_eq!(t.tw, tw);
+                assert!(t.tiles() <= tiles_per_task(64).max(tw), "{t:?}");
+                for img in t.imgs.0..t.imgs.1 {
+                    (t.ty.0..t.ty.1).for_each(|ty| seen[img * th + ty] += 1);
+                }
+            }
+            assert!(seen.iter().all(|&c| c == 1), "{n} x {side}");
+        }
+    }
+
+    #[test]
+    fn tasks_hold_fewer_tiles_for_more_input_channels() {
+        assert_eq!(tiles_per_task(64), 96);
+        assert_eq!(tiles_per_task(256), 96);
+        assert_eq!(tiles_per_task(512), 48);
+        let g = Geometry::new([16, 512, 8, 8], [512, 512, 3, 3], (1, 1));
+        let on_two = rayon::ThreadPoolBuilder::new().num_threads(2).build();
+        let tasks = on_two.expect("a pool").install(|| tasks(16, &g));
+        assert_eq!(tasks.len(), 6, "three images a task");
     }
 
     #[test]
@@ -420,8 +539,9 @@ mod tests {
     fn serves_padded_3x3_on_planes_of_16_and_more() {
         let g =
             |c_in, side, c_out| Geometry::new([1, c_in, side, side], [c_out, c_in, 3, 3], (1, 1));
-        assert!(serves(&g(64, 16, 64)) && serves(&g(256, 64, 256)));
-        assert!(!serves(&g(32, 64, 64)) && !serves(&g(64, 64, 48)) && !serves(&g(512, 8, 512)));
-        assert!(!serves(&g(64, 14, 64)) && !serves(&g(64, 17, 64)));
+        assert!(serves(&g(64, 16, 64)) && serves(&g(256, 64, 256)) && serves(&g(512, 8, 512)));
+        assert!(serves(&g(128, 8, 128)) && !serves(&g(64, 8, 64)) && !serves(&g(64, 8, 128)));
+        assert!(!serves(&g(32, 64, 64)) && !serves(&g(64, 64, 48)) && !serves(&g(1024, 8, 64)));
+        assert!(!serves(&g(64, 6, 64)) && !serves(&g(64, 17, 64)));
     }
 }

@@ -108,19 +108,24 @@ impl PackedLeft {
     /// Rows of a panel; [`PackedLeft::product`] takes ranges of whole panels.
     pub const PANEL_ROWS: usize = MR;
 
-    /// Packs the `rows` x `steps` matrix `a`.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F; the rows x steps values of `a` must be readable.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn new(a: Strided, (rows, steps): (usize, usize)) -> Self {
-        let per_panel = steps * MR / 16;
-        let mut lines = vec![Line([0.0; 16]); rows.div_ceil(MR) * per_panel];
-        for (i, panel) in lines.chunks_exact_mut(per_panel.max(1)).enumerate() {
-            // SAFETY: rows i * MR.. of a (the caller's guarantee).
-            unsafe { pack_panel(a.at(i * MR, 0), (MR.min(rows - i * MR), steps), panel) };
-        }
+    /// A zero `rows` x `steps` operand whose panels [`PackedLeft::panels_mut`] fills.
+    pub fn zeroed((rows, steps): (usize, usize)) -> Self {
+        let lines = vec![Line([0.0; 16]); rows.div_ceil(MR) * steps * MR / 16];
         PackedLeft { lines, rows, steps }
+    }
+
+    /// Each panel's values: `steps` groups of PANEL_ROWS, row r of the panel at `s *
+    /// PANEL_ROWS + r` for step s (rows past the operand's stay zero).
+    pub fn panels_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        let len = self.steps * MR;
+        // SAFETY: a Line is 16 f32 values, so the lines are their values in order.
+        let values = unsafe {
+            std::slice::from_raw_parts_mut(
+                self.lines.as_mut_ptr().cast::<f32>(),
+                self.lines.len() * 16,
+            )
+        };
+        values.chunks_exact_mut(len.max(1))
     }
 
     /// `c = a[panels] @ b` for the rows of panels `panels` (c's first row is the first panel's)
