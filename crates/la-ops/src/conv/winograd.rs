@@ -498,6 +498,44 @@ mod tests {
     }
 
     #[test]
+    fn input_gradient_matches_the_generic_convolution() -> candle_core::Result<()> {
+        use candle_core::{Device, Tensor, Var};
+        if !is_x86_feature_detected!("avx512f") {
+            return Ok(());
+        }
+        for &(n, ci, co, side) in &[
+            (2usize, 64usize, 64usize, 16usize),
+            (3, 128, 128, 8),
+            (1, 64, 128, 32),
+            (16, 512, 512, 8),
+        ] {
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1., (n, ci, side, side), &Device::Cpu)?)?;
+            let w = Var::from_tensor(&Tensor::randn(0f32, 0.1, (co, ci, 3, 3), &Device::Cpu)?)?;
+            let dy = Tensor::randn(0f32, 1., (n, co, side, side), &Device::Cpu)?;
+            let g = Geometry::new([n, ci, side, side], [co, ci, 3, 3], (1, 1));
+            let gt = Geometry::new([n, co, side, side], [ci, co, 3, 3], (1, 1));
+            assert!(serves(&g) && serves(&gt), "{n} {ci} {co} {side}");
+            let grads = |conv: &dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>| -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+                let y = conv(x.as_tensor(), w.as_tensor())?;
+                let gs = (y.mul(&dy)?).sum_all()?.backward()?;
+                Ok((y, gs.get(x.as_tensor()).unwrap().clone(), gs.get(w.as_tensor()).unwrap().clone()))
+            };
+            let ours = grads(&|x, w| crate::conv2d(x, w, None, 1))?;
+            let stock = grads(&|x, w| x.conv2d(w, 1, 1, 1, 1))?;
+            for (name, a, b) in [
+                ("y", &ours.0, &stock.0),
+                ("dx", &ours.1, &stock.1),
+                ("dw", &ours.2, &stock.2),
+            ] {
+                let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff <= 1e-4 * scale, "{name}: {diff} of {scale}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
     fn tasks_cover_every_tile_once() {
         for (n, side) in [(16, 64), (16, 8), (7, 8), (1, 8), (3, 22)] {
             let g = Geometry::new([n, 64, side, side], [64, 64, 3, 3], (1, 1));
