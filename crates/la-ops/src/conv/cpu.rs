@@ -93,14 +93,12 @@ pub(crate) fn forward<T: Float>(
     // a 64-channel layer at 64 x 64).
     let mut out = Vec::with_capacity(len);
     // SAFETY: `out` has room for `len` elements and is this function's own.
-    if unsafe { winograd_forward(x, n, g, weight, bias, out.as_mut_ptr()) } {
-        // SAFETY: the Winograd kernel wrote all `len` elements.
-        unsafe { out.set_len(len) };
-        return out;
-    }
-    // SAFETY: as above.
-    if unsafe { super::direct::forward(x, n, g, weight, bias, out.as_mut_ptr()) } {
-        // SAFETY: the direct kernel wrote all `len` elements.
+    let written = unsafe {
+        winograd_forward(x, n, g, weight, bias, out.as_mut_ptr())
+            || super::direct::forward(x, n, g, weight, bias, out.as_mut_ptr())
+    };
+    if written {
+        // SAFETY: the Winograd or direct kernel wrote all `len` elements.
         unsafe { out.set_len(len) };
         return out;
     }

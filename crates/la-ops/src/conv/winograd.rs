@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::Geometry;
 use crate::ConvPrecision;
+use crate::cpu::avx512::lane_mask;
 use crate::cpu::gemm::Strided;
 use crate::cpu::gemm::few_rows::PackedLeft;
 use crate::cpu::{Float, Shared, as_f32, is_f32};
@@ -287,7 +288,15 @@ unsafe fn convolve_tiles(
             };
             let m = scratch.m[xi * m_stride..].as_mut_ptr();
             // SAFETY: v is c_in x tiles, m holds chunk x tiles at this position.
-            unsafe { u.product(panels.clone(), (v, tiles), (m, tiles), &mut scratch.edge) };
+            unsafe {
+                u.product(
+                    panels.clone(),
+                    (v, tiles),
+                    (m, tiles),
+                    false,
+                    &mut scratch.edge,
+                )
+            };
         }
         for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
             for co in c0..c0 + chunk {
@@ -459,11 +468,6 @@ unsafe fn transform_products(
             }
         }
     }
-}
-
-/// The mask of a register's first `n` lanes.
-fn lane_mask(n: usize) -> u16 {
-    crate::cpu::avx512::lane_mask(n)
 }
 
 #[cfg(test)]

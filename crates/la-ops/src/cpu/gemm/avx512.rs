@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::Strided;
+use super::{Strided, Tile};
 use crate::cpu::avx512::{lane_mask, transpose16};
 
 /// Rows of an output tile: each is broadcast from the left operand once per product step.
@@ -136,13 +136,6 @@ unsafe fn panel_step<const V: usize>(
         // SAFETY: the tile lies inside c (the caller's guarantee).
         unsafe { kernel::<V>(&tile, a_tile, &panel.0, c.add(i * ldc + j0), ldc, add) };
     }
-}
-
-/// The extent of one micro-kernel call.
-struct Tile {
-    rows: usize,
-    cols: usize,
-    kc: usize,
 }
 
 /// One output tile: `kc` steps of MR broadcast values of `a` times a panel row of V vectors,

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::Strided;
+use super::{Strided, Tile};
 use crate::cpu::avx512::{lane_mask, transpose16};
 
 /// Rows of a packed panel and of an output tile: two vectors of 16.
@@ -63,41 +63,20 @@ pub(super) unsafe fn product(
     accumulate: bool,
 ) {
     let steps = block_steps(k);
-    let panels = m.div_ceil(MR);
-    let lines_per_panel = steps * MR / 16;
-    let mut packed = vec![Line([0.0; 16]); panels * lines_per_panel];
     let mut edge = Vec::new();
     for p0 in (0..k).step_by(steps) {
-        let kc = steps.min(k - p0);
-        for (i, panel) in packed.chunks_exact_mut(lines_per_panel).enumerate() {
-            let rows = MR.min(m - i * MR);
-            // SAFETY: rows i * MR.., steps p0.. of a (the caller's guarantee).
-            unsafe { pack_panel(a.at(i * MR, p0), (rows, kc), panel) };
-        }
-        let add = accumulate || p0 > 0;
-        for j0 in (0..n).step_by(NR) {
-            let cols = NR.min(n - j0);
-            let b_tile = if cols == NR {
-                b.at(p0, j0)
-            } else {
-                // SAFETY: the last `cols` columns of b at steps p0.. (the caller's guarantee).
-                unsafe { padded_columns(b.at(p0, j0), (kc, cols), &mut edge) }
-            };
-            for (i, panel) in packed.chunks_exact(lines_per_panel).enumerate() {
-                let tile = Tile {
-                    rows: MR.min(m - i * MR),
-                    cols,
-                    kc,
-                };
-                // SAFETY: the tile lies inside b and c (the caller's guarantee).
-                unsafe { kernel(&tile, panel, b_tile, c.add(i * MR * ldc + j0), ldc, add) };
-            }
+        // SAFETY: every block of steps of a, b and c lies inside them (the caller's guarantee).
+        unsafe {
+            let packed = PackedLeft::pack(a.at(0, p0), (m, steps.min(k - p0)));
+            let panels = 0..m.div_ceil(MR);
+            let add = accumulate || p0 > 0;
+            packed.product(panels, (b.at(p0, 0), n), (c, ldc), add, &mut edge);
         }
     }
 }
 
-/// A left operand packed once for many products with it (Winograd's transformed weights):
-/// `rows` x `steps`, every step in one block.
+/// A packed left operand, `rows` x `steps` in panels of PANEL_ROWS rows: one block of steps of
+/// [`product`], or an operand packed once for many products (Winograd's transformed weights).
 pub(crate) struct PackedLeft {
     lines: Vec<Line>,
     rows: usize,
@@ -107,6 +86,21 @@ pub(crate) struct PackedLeft {
 impl PackedLeft {
     /// Rows of a panel; [`PackedLeft::product`] takes ranges of whole panels.
     pub const PANEL_ROWS: usize = MR;
+
+    /// The `rows` x `steps` matrix `a`, packed.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; the rows x steps values of `a` must be readable.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack(a: Strided, (rows, steps): (usize, usize)) -> Self {
+        let mut packed = Self::zeroed((rows, steps));
+        let per_panel = steps * MR / 16;
+        for (i, panel) in packed.lines.chunks_exact_mut(per_panel.max(1)).enumerate() {
+            // SAFETY: rows i * MR.. of a (the caller's guarantee).
+            unsafe { pack_panel(a.at(i * MR, 0), (MR.min(rows - i * MR), steps), panel) };
+        }
+        packed
+    }
 
     /// A zero `rows` x `steps` operand whose panels [`PackedLeft::panels_mut`] fills.
     pub fn zeroed((rows, steps): (usize, usize)) -> Self {
@@ -128,8 +122,9 @@ impl PackedLeft {
         values.chunks_exact_mut(len.max(1))
     }
 
-    /// `c = a[panels] @ b` for the rows of panels `panels` (c's first row is the first panel's)
-    /// and a `steps` x `n` operand `b`; `c` row-major with row stride `ldc`.
+    /// `c = a[panels] @ b`, or `c += a[panels] @ b` when `accumulate`, for the rows of panels
+    /// `panels` (c's first row is the first panel's) and a `steps` x `n` operand `b`; `c`
+    /// row-major with row stride `ldc`; `edge` holds the copy of a last, narrow tile of `b`.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; `b` must be readable at every element of steps x n and `c`
@@ -140,6 +135,7 @@ impl PackedLeft {
         panels: std::ops::Range<usize>,
         (b, n): (Strided, usize),
         (c, ldc): (*mut f32, usize),
+        accumulate: bool,
         edge: &mut Vec<f32>,
     ) {
         let per_panel = self.steps * MR / 16;
@@ -158,18 +154,12 @@ impl PackedLeft {
                     kc: self.steps,
                 };
                 let panel = &self.lines[p * per_panel..(p + 1) * per_panel];
+                let at = c.wrapping_add(i * MR * ldc + j0);
                 // SAFETY: the tile lies inside b and c (the caller's guarantee).
-                unsafe { kernel(&tile, panel, b_tile, c.add(i * MR * ldc + j0), ldc, false) };
+                unsafe { kernel(&tile, panel, b_tile, at, ldc, accumulate) };
             }
         }
     }
-}
-
-/// The extent of one micro-kernel call.
-struct Tile {
-    rows: usize,
-    cols: usize,
-    kc: usize,
 }
 
 /// One output tile: `kc` steps of NR values broadcast from `b` times a panel row's two

@@ -21,6 +21,15 @@ pub(crate) struct Strided {
     pub cs: usize,
 }
 
+/// The extent of one call of an own kernel's micro-kernel: rows and columns of the output tile,
+/// steps of the inner dimension.
+#[cfg(target_arch = "x86_64")]
+struct Tile {
+    rows: usize,
+    cols: usize,
+    kc: usize,
+}
+
 #[cfg(target_arch = "x86_64")]
 impl Strided {
     /// The same matrix from element (r, c) on.
