@@ -54,6 +54,17 @@ unsafe fn winograd_forward<T: Float>(
     }
 }
 
+/// [`super::winograd::filter_grad`] where it exists (x86-64), else None.
+fn winograd_filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Option<Vec<T>> {
+    #[cfg(target_arch = "x86_64")]
+    return super::winograd::filter_grad(x, grad, n, g);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, grad, n, g);
+        None
+    }
+}
+
 /// The input patches of a task as a K x columns matrix: the input itself for one image of a
 /// 1x1 convolution without padding, else an im2col copy in `buf`.
 fn patches<'a, T: Float>(x: &'a [T], g: &Geometry, t: Task, buf: &'a mut Vec<T>) -> (&'a [T], Mat) {
@@ -187,13 +198,14 @@ fn grad_block<'a, T: Float>(
 const PLANE_DOTS_MAX_C_OUT: usize = 4;
 
 /// dW = sum over images of grad (c_out x P) @ patches(x)^T (P x K), as (c_out, K): as plane
-/// dot products for a few output channels, by the direct kernels where they serve, else by
-/// im2col + GEMM.
+/// dot products for a few output channels, by Winograd's transforms or the direct kernels
+/// where they serve, else by im2col + GEMM.
 pub(crate) fn filter_grad<T: Float>(x: &[T], grad: &[T], n: usize, g: &Geometry) -> Vec<T> {
     if g.c_out <= PLANE_DOTS_MAX_C_OUT {
         return filter_grad_plane_dots(x, grad, n, g);
     }
-    if let Some(dw) = super::direct::filter_grad(x, grad, n, g) {
+    let fast = winograd_filter_grad(x, grad, n, g);
+    if let Some(dw) = fast.or_else(|| super::direct::filter_grad(x, grad, n, g)) {
         return dw;
     }
     let tasks = tasks(g, n, size_of::<T>());

@@ -313,34 +313,7 @@ fn tiles<O: FilterOperands, const FR: usize, const NV: usize>(
 mod tests {
     use super::*;
     use crate::conv::direct::operand::round_bf16;
-    use crate::conv::direct::{has_kernel, test_values as values};
-
-    /// dW by naive loops in f64.
-    fn naive(x: &[f32], dy: &[f32], n: usize, g: &Geometry) -> Vec<f64> {
-        let mut dw = vec![0.0; g.c_out * g.k()];
-        for img in 0..n {
-            for co in 0..g.c_out {
-                for (k, d) in dw[co * g.k()..][..g.k()].iter_mut().enumerate() {
-                    let (ci, ky, kx) = (k / (g.kh * g.kw), k / g.kw % g.kh, k % g.kw);
-                    for oy in 0..g.out_h {
-                        for ox in 0..g.out_w {
-                            let (y, xx) = (
-                                (oy + ky).wrapping_sub(g.pad.0),
-                                (ox + kx).wrapping_sub(g.pad.1),
-                            );
-                            if y < g.h && xx < g.w {
-                                let xv = x[((img * g.c_in + ci) * g.h + y) * g.w + xx] as f64;
-                                *d += xv
-                                    * dy[((img * g.c_out + co) * g.out_h + oy) * g.out_w + ox]
-                                        as f64;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        dw
-    }
+    use crate::conv::direct::{has_kernel, naive_filter_grad as naive, test_values as values};
 
     #[test]
     fn few_positions_are_left_to_im2col() {

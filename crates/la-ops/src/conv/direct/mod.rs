@@ -337,7 +337,7 @@ pub(super) fn tap_offsets(g: &Geometry, rows_in: usize, offsets: &mut Vec<usize>
 
 /// Pseudo-random values in [-1, 1) for the kernels' tests, a different sequence per seed.
 #[cfg(test)]
-pub(super) fn test_values(len: usize, seed: u32) -> Vec<f32> {
+pub(in crate::conv) fn test_values(len: usize, seed: u32) -> Vec<f32> {
     (0..len)
         .map(|i| {
             let bits = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
@@ -382,6 +382,38 @@ pub(super) fn naive_forward(
         }
     }
     out
+}
+
+/// The filter gradient dW (c_out, K) by naive loops in f64, for the kernels' tests.
+#[cfg(test)]
+pub(in crate::conv) fn naive_filter_grad(
+    x: &[f32],
+    dy: &[f32],
+    n: usize,
+    g: &Geometry,
+) -> Vec<f64> {
+    let mut dw = vec![0.0; g.c_out * g.k()];
+    for img in 0..n {
+        for co in 0..g.c_out {
+            for (k, d) in dw[co * g.k()..][..g.k()].iter_mut().enumerate() {
+                let (ci, ky, kx) = (k / (g.kh * g.kw), k / g.kw % g.kh, k % g.kw);
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let (y, xx) = (
+                            (oy + ky).wrapping_sub(g.pad.0),
+                            (ox + kx).wrapping_sub(g.pad.1),
+                        );
+                        if y < g.h && xx < g.w {
+                            let xv = x[((img * g.c_in + ci) * g.h + y) * g.w + xx] as f64;
+                            *d += xv
+                                * dy[((img * g.c_out + co) * g.out_h + oy) * g.out_w + ox] as f64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dw
 }
 
 /// Runs `check` on the global pool, then on a pool of one thread, where one thread's padded

@@ -3,7 +3,10 @@
 //! products per input and output channel become 16. The 16 products of one position of the
 //! transformed tile are a matrix product (output channels x input channels, by input channels x
 //! tiles), run on the left-packing GEMM kernel with the transformed weights packed once.
-//! Transforms (Lavin and Gray, 2016): V = B^T d B, U = G g G^T, Y = A^T (U . V) A.
+//! Transforms (Lavin and Gray, 2016): V = B^T d B, U = G g G^T, Y = A^T (U . V) A. The filter
+//! gradient runs them backwards ([`filter_grad`]).
+
+mod filter_grad;
 
 use std::arch::x86_64::*;
 
@@ -15,6 +18,7 @@ use crate::cpu::avx512::lane_mask;
 use crate::cpu::gemm::Strided;
 use crate::cpu::gemm::few_rows::PackedLeft;
 use crate::cpu::{Float, Shared, as_f32, is_f32};
+pub(super) use filter_grad::filter_grad;
 
 /// Positions of a transformed tile: 4 x 4.
 const POSITIONS: usize = 16;
@@ -110,11 +114,17 @@ impl Task {
     }
 }
 
-/// The tasks of `n` images, about [`tiles_per_task`] tiles each: blocks of tile rows of one image,
-/// or whole images when an image has fewer tiles.
+/// The forward pass's tasks of `n` images: about [`tiles_per_task`] tiles each, at least two
+/// per thread where whole images are grouped.
 fn tasks(n: usize, g: &Geometry) -> Vec<Task> {
+    let most_images = n.div_ceil(2 * rayon::current_num_threads());
+    split(n, g, tiles_per_task(g.c_in), most_images)
+}
+
+/// `n` images in tasks of about `per_task` tiles: blocks of tile rows of one image, or whole
+/// images (at most `most_images` of them) when an image has fewer tiles.
+fn split(n: usize, g: &Geometry, per_task: usize, most_images: usize) -> Vec<Task> {
     let (th, tw) = (g.h / 2, g.w / 2);
-    let per_task = tiles_per_task(g.c_in);
     let rows = (per_task / tw).clamp(1, th);
     if rows < th || n == 1 {
         let blocks = (0..th).step_by(rows).map(|ty0| (ty0, (ty0 + rows).min(th)));
@@ -129,10 +139,7 @@ fn tasks(n: usize, g: &Geometry) -> Vec<Task> {
             })
             .collect();
     }
-    // Whole images, at least two tasks per thread.
-    let imgs = (per_task / (th * tw))
-        .min(n.div_ceil(2 * rayon::current_num_threads()))
-        .max(1);
+    let imgs = (per_task / (th * tw)).min(most_images).max(1);
     (0..n)
         .step_by(imgs)
         .map(|img| Task {
@@ -274,7 +281,9 @@ unsafe fn convolve_tiles(
                 }
             }
             let first_tile = i * task.tiles_per_image();
-            transform_inputs(plane, g, (task, first_tile), (ci, v_stride), &mut scratch.v);
+            let v = scratch.v.as_mut_ptr();
+            // SAFETY: v holds POSITIONS blocks of v_stride >= c_in * tiles values.
+            unsafe { transform_inputs(plane, g, (task, first_tile), (ci * tiles, v_stride), v) };
         }
     }
     for c0 in (0..g.c_out).step_by(CHUNK) {
@@ -324,19 +333,22 @@ fn position_stride(len: usize) -> usize {
     len.next_multiple_of(16) + 16
 }
 
-/// V = B^T d B of the task's tiles of one image (from `first_tile` on) for input channel `ci`,
-/// into `v`: each
-/// vector of inputs is read straight from the plane, every other column by a permute, with
-/// the padding's lanes masked off.
+/// V = B^T d B of the task's tiles of one image (from `first_tile` on) for one input channel,
+/// into `v`: tile t of position xi at `xi * stride + channel + t`. Each vector of inputs is
+/// read straight from the plane, every other column by a permute, with the padding's lanes
+/// masked off.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `v` must be writable at those tiles of each position, which no
+/// other thread accesses during the call.
 #[target_feature(enable = "avx512f")]
-fn transform_inputs(
+unsafe fn transform_inputs(
     plane: &[f32],
     g: &Geometry,
     (task, first_tile): (Task, usize),
-    (ci, stride): (usize, usize),
-    v: &mut [f32],
+    (channel, stride): (usize, usize),
+    v: *mut f32,
 ) {
-    let tiles = task.tiles();
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for ty in task.ty.0..task.ty.1 {
         for tx0 in (0..task.tw).step_by(16) {
@@ -374,11 +386,9 @@ fn transform_inputs(
             let tile = first_tile + (ty - task.ty.0) * task.tw + tx0;
             for (a, row) in t.iter().enumerate() {
                 for (b, value) in input_rows(*row).iter().enumerate() {
-                    let at = (a * 4 + b) * stride + ci * tiles + tile;
-                    // SAFETY: tiles tile.. + lanes of position (a, b), channel ci.
-                    unsafe {
-                        _mm512_mask_storeu_ps(v.as_mut_ptr().add(at), lane_mask(lanes), *value)
-                    };
+                    let at = (a * 4 + b) * stride + channel + tile;
+                    // SAFETY: tiles tile.. + lanes of position (a, b) of the channel.
+                    unsafe { _mm512_mask_storeu_ps(v.add(at), lane_mask(lanes), *value) };
                 }
             }
         }
