@@ -1,4 +1,4 @@
-//! The filter gradient of the convolutions [`super::serves`] takes, by Winograd's F(2 x 2, 3 x 3)
+//! The filter gradient of convolutions Winograd computes with a row's tiles in the lanes, by F(2 x 2, 3 x 3)
 //! run backwards: with V = B^T d B of each input tile and Z = A dy A^T of its output gradient
 //! (the gradient of the forward pass's products M), the gradient of the transformed weights
 //! is dU = sum over tiles of Z . V, 16 matrix products (output x input channels, summed over
@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::{POSITIONS, Task, position_stride, split, transform_inputs};
+use super::{Lanes, POSITIONS, Task, position_stride, serves_rows, split, transform_inputs};
 use crate::conv::Geometry;
 use crate::cpu::avx512::lane_mask;
 use crate::cpu::gemm::{Kernel, Mat, matmul};
@@ -31,9 +31,9 @@ fn tiles_per_block(g: &Geometry) -> usize {
 const MIN_CHANNELS: usize = 64;
 
 /// Whether the filter gradient of this convolution is computed here: where the forward pass is
-/// ([`super::serves`]) and there are at least MIN_CHANNELS.
+/// with a row's tiles in the lanes ([`serves_rows`]) and there are at least MIN_CHANNELS.
 fn serves(g: &Geometry) -> bool {
-    super::serves(g) && g.c_in * g.c_out / (g.c_in + g.c_out) >= MIN_CHANNELS
+    serves_rows(g) && g.c_in * g.c_out / (g.c_in + g.c_out) >= MIN_CHANNELS
 }
 
 /// dW (c_out, c_in, 3, 3) of `n` images when [`serves`] and the CPU has AVX-512F, else None.
@@ -56,7 +56,10 @@ fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry, per_block: usize) -> Vec
     // dU: one c_out x c_in matrix per position.
     let mut du = vec![0.0f32; POSITIONS * pairs];
     let (mut v, mut z) = (Vec::new(), Vec::new());
-    for (b, block) in split(n, g, per_block, n).into_iter().enumerate() {
+    for (b, block) in split((n, Lanes::Rows), g, per_block, n)
+        .into_iter()
+        .enumerate()
+    {
         let tiles = block.tiles();
         // Channels' rows not a multiple of 4 KiB apart, which the products' 12 columns read
         // at once.
@@ -266,10 +269,7 @@ mod tests {
         ];
         for (i, &(n, c_in, c_out, h, w, per_block)) in cases.iter().enumerate() {
             let g = Geometry::new([n, c_in, h, w], [c_out, c_in, 3, 3], (1, 1));
-            assert!(
-                super::super::serves(&g),
-                "case {i} must be a Winograd convolution"
-            );
+            assert!(serves_rows(&g), "case {i} must be a Winograd convolution");
             let x = test_values(n * c_in * h * w, 1 + i as u32);
             let dy = test_values(n * c_out * h * w, 9 + i as u32);
             let got = run(&x, &dy, n, &g, per_block);
@@ -297,13 +297,13 @@ mod tests {
         assert_eq!(tiles_per_block(&g(512, 8)), 64);
         assert_eq!(tiles_per_block(&g(128, 32)), 256);
         // 8 x 8 images (16 tiles) four to a block; 32 x 32 ones (256 tiles) one to a block.
-        let blocks = split(64, &g(512, 8), 64, 64);
+        let blocks = split((64, Lanes::Rows), &g(512, 8), 64, 64);
         assert_eq!(blocks.len(), 16);
         assert!(
             blocks
                 .iter()
                 .all(|b| b.imgs.1 - b.imgs.0 == 4 && b.tiles() == 64)
         );
-        assert_eq!(split(64, &g(128, 32), 256, 64).len(), 64);
+        assert_eq!(split((64, Lanes::Rows), &g(128, 32), 256, 64).len(), 64);
     }
 }

@@ -7,6 +7,7 @@
 //! gradient runs them backwards ([`filter_grad`]).
 
 mod filter_grad;
+mod image_lanes;
 
 use std::arch::x86_64::*;
 
@@ -30,38 +31,91 @@ const TILES_PER_TASK: usize = 96;
 /// left a third of the products' columns padding and ran 2x slower).
 const INPUT_BYTES: usize = 1536 * 1024;
 
-/// Tiles per task for `c_in` input channels: within INPUT_BYTES, a multiple of 12, at least 12.
-fn tiles_per_task(c_in: usize) -> usize {
+/// Tiles per task for `c_in` input channels: within INPUT_BYTES, a multiple of 12, at least 12,
+/// at most TILES_PER_TASK, or twice that with the images in the lanes (a group of 4 x 4 planes
+/// alone holds 64 tiles: tasks of one group left the products' last tile of 12 columns a third
+/// full and ran 5-15% slower than tasks of three).
+fn tiles_per_task(c_in: usize, lanes: Lanes) -> usize {
     let fit = INPUT_BYTES / (POSITIONS * c_in * size_of::<f32>());
-    (fit / 12 * 12).clamp(12, TILES_PER_TASK)
+    let most = TILES_PER_TASK * lanes.images().min(2);
+    (fit / 12 * 12).clamp(12, most)
 }
 /// Output channels transformed back at a time: the products of a chunk (16 x 64 x 96 values)
 /// stay in L2.
 const CHUNK: usize = 64;
 /// Channels served: from 64 (fewer leave the transforms' cost uncovered) to 512.
 const CHANNELS: std::ops::RangeInclusive<usize> = 64..=512;
-/// Fewest rows and columns of a plane served.
+/// Fewest rows and columns of a plane whose tile rows fill the transforms' vectors.
 const MIN_SIDE: usize = 8;
+/// Fewest rows and columns of a plane served with the images in the vectors: on 2 x 2 planes
+/// the direct kernels skip the padding's taps and do no more products than Winograd.
+const MIN_SIDE_IMAGES: usize = 4;
+/// Fewest channels, as c_in c_out / (c_in + c_out), on planes under MIN_SIDE: there the direct
+/// kernels skip the padding's taps (a third of them at 4 x 4), so Winograd saves fewer products
+/// (64 -> 64 @ 4 x 4, batch 256, ran 5% faster, within noise; 128 -> 128 @ 4 x 4 25-30%).
+const MIN_CHANNELS_SMALL_PLANES: usize = 64;
 
-/// Whether this convolution is computed here: f32 3 x 3 with padding 1 on even planes of at
-/// least MIN_SIDE, channels in CHANNELS, output channels in whole panels of the GEMM kernel,
-/// and enough channels for the plane's width: the transforms hold a row's tiles in the lanes
-/// of a vector (all 16 from 32 columns on), so their cost per tile grows as rows narrow while
-/// the products saved grow with c_in * c_out / (c_in + c_out) (64 -> 64 @ 8 x 8 ran no faster
-/// than the direct kernel, 128 -> 128 @ 8 x 8 and 64 -> 64 @ 16 x 16 did).
-pub(super) fn serves(g: &Geometry) -> bool {
-    let lanes_used = (g.w / 2).min(16);
-    let channels = g.c_in * g.c_out / (g.c_in + g.c_out).max(1);
+/// How a task's tiles lie in the transforms' vectors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lanes {
+    /// 16 successive tiles of a tile row.
+    Rows,
+    /// The same tile of 16 images ([`image_lanes`]).
+    Images,
+}
+
+impl Lanes {
+    /// Images per vector: 1, or [`image_lanes::IMAGES`].
+    fn images(self) -> usize {
+        match self {
+            Lanes::Rows => 1,
+            Lanes::Images => image_lanes::IMAGES,
+        }
+    }
+}
+
+/// Whether the convolution is one Winograd computes: f32 3 x 3 with padding 1 on even planes,
+/// channels in CHANNELS, output channels in whole panels of the GEMM kernel.
+fn is_winograd_shape(g: &Geometry) -> bool {
     (g.kh, g.kw, g.pad) == (3, 3, (1, 1))
         && g.precision == ConvPrecision::F32
         && CHANNELS.contains(&g.c_in)
         && CHANNELS.contains(&g.c_out)
         && g.c_out.is_multiple_of(PackedLeft::PANEL_ROWS)
-        && g.h >= MIN_SIDE
-        && g.w >= MIN_SIDE
         && g.h.is_multiple_of(2)
         && g.w.is_multiple_of(2)
-        && channels * lanes_used >= 16 * 16
+}
+
+/// Whether the channels pay for transforms that fill `lanes` of a vector's 16: their cost per
+/// tile grows as fewer lanes are used, while the products saved grow with the channels as
+/// c_in * c_out / (c_in + c_out) (with a row's tiles in the lanes, 64 -> 64 @ 8 x 8 ran no
+/// faster than the direct kernel, 128 -> 128 @ 8 x 8 and 64 -> 64 @ 16 x 16 did).
+fn channels_pay(g: &Geometry, lanes: usize) -> bool {
+    let channels = g.c_in * g.c_out / (g.c_in + g.c_out).max(1);
+    channels * lanes >= 16 * 16
+}
+
+/// Whether the convolution is computed here with a row's tiles in the lanes, whatever the
+/// batch: planes of at least MIN_SIDE.
+fn serves_rows(g: &Geometry) -> bool {
+    let lanes = (g.w / 2).min(16);
+    is_winograd_shape(g) && g.h >= MIN_SIDE && g.w >= MIN_SIDE && channels_pay(g, lanes)
+}
+
+/// How the convolution of `n` images is computed here, if it is: with a row's tiles in the
+/// lanes where they fill them (32 columns and more) or the images do not fill them better,
+/// else with the images in the lanes (planes of MIN_SIDE and more, or of MIN_SIDE_IMAGES with
+/// MIN_CHANNELS_SMALL_PLANES).
+fn layout(g: &Geometry, n: usize) -> Option<Lanes> {
+    let row_lanes = (g.w / 2).min(16);
+    let image_lanes = n / n.div_ceil(image_lanes::IMAGES).max(1);
+    if image_lanes <= row_lanes {
+        return serves_rows(g).then_some(Lanes::Rows);
+    }
+    let side = g.h.min(g.w);
+    let channels = g.c_in * g.c_out / (g.c_in + g.c_out).max(1);
+    let fits = side >= MIN_SIDE || side >= MIN_SIDE_IMAGES && channels >= MIN_CHANNELS_SMALL_PLANES;
+    (is_winograd_shape(g) && fits && channels_pay(g, image_lanes)).then_some(Lanes::Images)
 }
 
 /// `out = conv(x, weight) + bias` when [`serves`] and the CPU has AVX-512F, writing every
@@ -78,34 +132,39 @@ pub(super) unsafe fn forward<T: Float>(
     bias: Option<&[T]>,
     out: *mut T,
 ) -> bool {
-    if !is_f32::<T>() || !serves(g) || !is_x86_feature_detected!("avx512f") {
+    let Some(lanes) = layout(g, n) else {
+        return false;
+    };
+    if !is_f32::<T>() || !is_x86_feature_detected!("avx512f") {
         return false;
     }
     let (x, weight, bias) = (as_f32(x), as_f32(weight), bias.map(as_f32));
     // SAFETY: the CPU has AVX-512F (checked above).
     let u = unsafe { transformed_weights(weight, g) };
     let out = Shared(out.cast::<f32>());
-    tasks(n, g)
+    tasks(n, g, lanes)
         .par_iter()
         .for_each_init(Scratch::default, |scratch, &task| {
             // SAFETY: the CPU has AVX-512F; this task alone writes its tile rows of its images.
-            unsafe { convolve_tiles(x, g, (&u, bias), task, scratch, out) };
+            unsafe { convolve_tiles((x, n), g, (&u, bias), task, scratch, out) };
         });
     true
 }
 
-/// One task: tile rows `ty` of images `imgs`, `tw` tiles to a row.
+/// One task: tile rows `ty` of images `imgs` (of groups of 16 images with [`Lanes::Images`]),
+/// `tw` tiles to a row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Task {
     imgs: (usize, usize),
     ty: (usize, usize),
     tw: usize,
+    lanes: Lanes,
 }
 
 impl Task {
-    /// Tiles of one image in the task.
+    /// Tiles of one image (one group of images) in the task.
     fn tiles_per_image(self) -> usize {
-        (self.ty.1 - self.ty.0) * self.tw
+        (self.ty.1 - self.ty.0) * self.tw * self.lanes.images()
     }
 
     /// Tiles of the task, image by image.
@@ -115,37 +174,45 @@ impl Task {
 }
 
 /// The forward pass's tasks of `n` images: about [`tiles_per_task`] tiles each, at least two
-/// per thread where whole images are grouped.
-fn tasks(n: usize, g: &Geometry) -> Vec<Task> {
-    let most_images = n.div_ceil(2 * rayon::current_num_threads());
-    split(n, g, tiles_per_task(g.c_in), most_images)
+/// per thread where whole images (groups of images) are grouped.
+fn tasks(n: usize, g: &Geometry, lanes: Lanes) -> Vec<Task> {
+    let count = n.div_ceil(lanes.images());
+    let most = count.div_ceil(2 * rayon::current_num_threads());
+    split((count, lanes), g, tiles_per_task(g.c_in, lanes), most)
 }
 
-/// `n` images in tasks of about `per_task` tiles: blocks of tile rows of one image, or whole
-/// images (at most `most_images` of them) when an image has fewer tiles.
-fn split(n: usize, g: &Geometry, per_task: usize, most_images: usize) -> Vec<Task> {
+/// `count` images (groups of images) in tasks of about `per_task` tiles: blocks of tile rows of
+/// one, or several whole (at most `most` of them) when one has fewer tiles.
+fn split((count, lanes): (usize, Lanes), g: &Geometry, per_task: usize, most: usize) -> Vec<Task> {
     let (th, tw) = (g.h / 2, g.w / 2);
-    let rows = (per_task / tw).clamp(1, th);
-    if rows < th || n == 1 {
+    let mut rows = (per_task / (tw * lanes.images())).clamp(1, th);
+    // Two tasks per thread where the tile rows allow (16 images of 4 x 4 planes are one task
+    // of two tile rows otherwise, leaving a thread idle).
+    while rows > 1 && count * th.div_ceil(rows) < 2 * rayon::current_num_threads() {
+        rows = rows.div_ceil(2);
+    }
+    if rows < th || count == 1 {
         let blocks = (0..th).step_by(rows).map(|ty0| (ty0, (ty0 + rows).min(th)));
         let blocks: Vec<_> = blocks.collect();
-        return (0..n)
+        return (0..count)
             .flat_map(|img| {
                 blocks.iter().map(move |&ty| Task {
                     imgs: (img, img + 1),
                     ty,
                     tw,
+                    lanes,
                 })
             })
             .collect();
     }
-    let imgs = (per_task / (th * tw)).min(most_images).max(1);
-    (0..n)
+    let imgs = (per_task / (th * tw * lanes.images())).min(most).max(1);
+    (0..count)
         .step_by(imgs)
         .map(|img| Task {
-            imgs: (img, (img + imgs).min(n)),
+            imgs: (img, (img + imgs).min(count)),
             ty: (0, th),
             tw,
+            lanes,
         })
         .collect()
 }
@@ -159,6 +226,8 @@ struct Scratch {
     m: Vec<f32>,
     /// The GEMM kernel's copy of a last, narrow tile.
     edge: Vec<f32>,
+    /// Planes with the images in the lanes ([`image_lanes`]).
+    pixels: Vec<f32>,
 }
 
 /// U = G g G^T of every (output, input) channel pair, one packed c_out x c_in matrix per
@@ -253,7 +322,7 @@ unsafe fn transform_filters(
 /// The CPU must have AVX-512F; this task alone writes its tile rows of `out`.
 #[target_feature(enable = "avx512f")]
 unsafe fn convolve_tiles(
-    x: &[f32],
+    (x, n): (&[f32], usize),
     g: &Geometry,
     (u, bias): (&[PackedLeft], Option<&[f32]>),
     task: Task,
@@ -267,24 +336,13 @@ unsafe fn convolve_tiles(
     );
     scratch.v.resize(POSITIONS * v_stride, 0.0);
     scratch.m.resize(POSITIONS * m_stride, 0.0);
-    // The task's input rows of a channel: 2 * ty0 - 1 ..= 2 * ty1, inside the plane.
-    let rows = (2 * task.ty.0).saturating_sub(1)..(2 * task.ty.1 + 1).min(g.h);
-    let plane_len = g.h * g.w;
-    for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
-        for ci in 0..g.c_in {
-            let plane = &x[(img * g.c_in + ci) * plane_len..][..plane_len];
-            if ci + 1 < g.c_in {
-                // The next channel's rows lie a plane away, too far for the stream prefetchers.
-                let next = plane.as_ptr().wrapping_add(plane_len + rows.start * g.w);
-                for line in (0..rows.len() * g.w).step_by(16) {
-                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line).cast::<i8>());
-                }
-            }
-            let first_tile = i * task.tiles_per_image();
-            let v = scratch.v.as_mut_ptr();
-            // SAFETY: v holds POSITIONS blocks of v_stride >= c_in * tiles values.
-            unsafe { transform_inputs(plane, g, (task, first_tile), (ci * tiles, v_stride), v) };
-        }
+    let v = (scratch.v.as_mut_ptr(), v_stride);
+    // SAFETY: v holds POSITIONS blocks of v_stride >= c_in * tiles values.
+    match task.lanes {
+        Lanes::Rows => unsafe { transform_task_inputs(x, g, task, v) },
+        Lanes::Images => unsafe {
+            image_lanes::transform_inputs(x, (n, g), task, v, &mut scratch.pixels)
+        },
     }
     for c0 in (0..g.c_out).step_by(CHUNK) {
         let chunk = CHUNK.min(g.c_out - c0);
@@ -307,22 +365,83 @@ unsafe fn convolve_tiles(
                 )
             };
         }
-        for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
-            for co in c0..c0 + chunk {
-                let b = bias.map_or(0.0, |b| b[co]);
-                let plane = out.ptr().wrapping_add((img * g.c_out + co) * g.h * g.w);
-                // The next channel's output rows, for writing.
-                let next = plane.wrapping_add(g.h * g.w + 2 * task.ty.0 * g.w);
-                for line in (0..2 * (task.ty.1 - task.ty.0) * g.w).step_by(16) {
-                    _mm_prefetch::<_MM_HINT_ET0>(next.wrapping_add(line).cast::<i8>());
-                }
-                let products = (co - c0) * tiles + i * task.tiles_per_image();
-                // SAFETY: this task's rows of plane co of image img.
-                unsafe {
-                    transform_products((&scratch.m, m_stride), products, task, g.w, b, plane)
-                };
+        for co in c0..c0 + chunk {
+            let b = bias.map_or(0.0, |b| b[co]);
+            let m = ((&scratch.m[..], m_stride), (co - c0) * tiles);
+            // SAFETY: this task alone writes its rows of channel co of its images.
+            match task.lanes {
+                Lanes::Rows => unsafe { transform_task_products(m, g, task, (co, b), out) },
+                Lanes::Images => unsafe {
+                    image_lanes::transform_products(
+                        m,
+                        (n, g),
+                        task,
+                        (co, b),
+                        out,
+                        &mut scratch.pixels,
+                    )
+                },
             }
         }
+    }
+}
+
+/// [`transform_inputs`] of every channel of the task's images into `v` (positions `stride`
+/// apart).
+///
+/// # Safety
+/// The CPU must have AVX-512F; `v` must hold POSITIONS blocks of `stride` >= c_in * tiles values.
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_task_inputs(
+    x: &[f32],
+    g: &Geometry,
+    task: Task,
+    (v, stride): (*mut f32, usize),
+) {
+    let tiles = task.tiles();
+    // The task's input rows of a channel: 2 * ty0 - 1 ..= 2 * ty1, inside the plane.
+    let rows = (2 * task.ty.0).saturating_sub(1)..(2 * task.ty.1 + 1).min(g.h);
+    let plane_len = g.h * g.w;
+    for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
+        for ci in 0..g.c_in {
+            let plane = &x[(img * g.c_in + ci) * plane_len..][..plane_len];
+            if ci + 1 < g.c_in {
+                // The next channel's rows lie a plane away, too far for the stream prefetchers.
+                let next = plane.as_ptr().wrapping_add(plane_len + rows.start * g.w);
+                for line in (0..rows.len() * g.w).step_by(16) {
+                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line).cast::<i8>());
+                }
+            }
+            let first_tile = i * task.tiles_per_image();
+            // SAFETY: as this function's.
+            unsafe { transform_inputs(plane, g, (task, first_tile), (ci * tiles, stride), v) };
+        }
+    }
+}
+
+/// [`transform_products`] of output channel `co` (bias `b`) for each of the task's images,
+/// from its products at `offset` of each position's block of `m`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; this task alone writes its rows of channel co of its images.
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_task_products(
+    ((m, stride), offset): ((&[f32], usize), usize),
+    g: &Geometry,
+    task: Task,
+    (co, b): (usize, f32),
+    out: Shared<f32>,
+) {
+    for (i, img) in (task.imgs.0..task.imgs.1).enumerate() {
+        let plane = out.ptr().wrapping_add((img * g.c_out + co) * g.h * g.w);
+        // The next channel's output rows, for writing.
+        let next = plane.wrapping_add(g.h * g.w + 2 * task.ty.0 * g.w);
+        for line in (0..2 * (task.ty.1 - task.ty.0) * g.w).step_by(16) {
+            _mm_prefetch::<_MM_HINT_ET0>(next.wrapping_add(line).cast::<i8>());
+        }
+        let products = offset + i * task.tiles_per_image();
+        // SAFETY: this task's rows of plane co of image img.
+        unsafe { transform_products((m, stride), products, task, g.w, b, plane) };
     }
 }
 
@@ -497,13 +616,40 @@ mod tests {
             (1, 96, 22, 32, 160, 3, 1),
             (1, 64, 18, 16, 96, 3, 1),
             (1, 256, 16, 16, 64, 3, 1),
-            (7, 128, 8, 8, 128, 3, 1),
+            (6, 128, 8, 12, 128, 3, 1),
             (3, 512, 8, 10, 96, 3, 1),
         ];
         check_forward_cases(
             &cases,
             |v| v,
-            |g, _| serves(g),
+            |g, n| layout(g, n) == Some(Lanes::Rows),
+            |x, n, g, w, b, out| {
+                // SAFETY: `out` holds the whole output.
+                assert!(unsafe { forward(x, n, g, w, Some(b), out.ptr()) });
+            },
+        );
+    }
+
+    #[test]
+    fn images_in_the_lanes_match_naive_loops() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // (n, c_in, h, w, c_out, k, pad): 4 x 4 planes in groups of 16 images with a partial
+        // last one (20), several groups to a task, planes of 36 pixels (a partial vector to
+        // transpose), 8 x 8 planes of 512 channels (tasks of tile rows of one group), 16 x 16.
+        let cases = [
+            (20, 128, 4, 4, 128, 3, 1),
+            (64, 128, 4, 4, 160, 3, 1),
+            (16, 128, 6, 6, 128, 3, 1),
+            (16, 512, 8, 8, 64, 3, 1),
+            (33, 128, 8, 10, 64, 3, 1),
+            (16, 96, 16, 16, 128, 3, 1),
+        ];
+        check_forward_cases(
+            &cases,
+            |v| v,
+            |g, n| layout(g, n) == Some(Lanes::Images),
             |x, n, g, w, b, out| {
                 // SAFETY: `out` holds the whole output.
                 assert!(unsafe { forward(x, n, g, w, Some(b), out.ptr()) });
@@ -528,7 +674,10 @@ mod tests {
             let dy = Tensor::randn(0f32, 1., (n, co, side, side), &Device::Cpu)?;
             let g = Geometry::new([n, ci, side, side], [co, ci, 3, 3], (1, 1));
             let gt = Geometry::new([n, co, side, side], [ci, co, 3, 3], (1, 1));
-            assert!(serves(&g) && serves(&gt), "{n} {ci} {co} {side}");
+            assert!(
+                layout(&g, n).is_some() && layout(&gt, n).is_some(),
+                "{n} {ci} {co} {side}"
+            );
             let grads = |conv: &dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>| -> candle_core::Result<(Tensor, Tensor, Tensor)> {
                 let y = conv(x.as_tensor(), w.as_tensor())?;
                 let gs = (y.mul(&dy)?).sum_all()?.backward()?;
@@ -551,13 +700,23 @@ mod tests {
 
     #[test]
     fn tasks_cover_every_tile_once() {
-        for (n, side) in [(16, 64), (16, 8), (7, 8), (1, 8), (3, 22)] {
+        for (n, side, lanes) in [
+            (16, 64, Lanes::Rows),
+            (16, 8, Lanes::Rows),
+            (7, 8, Lanes::Rows),
+            (1, 8, Lanes::Rows),
+            (3, 22, Lanes::Rows),
+            (256, 4, Lanes::Images),
+            (40, 8, Lanes::Images),
+            (16, 16, Lanes::Images),
+        ] {
             let g = Geometry::new([n, 64, side, side], [64, 64, 3, 3], (1, 1));
-            let (th, tw) = (side / 2, side / 2);
-            let mut seen = vec![0; n * th];
-            for t in tasks(n, &g) {
-                assert_eq!(t.tw, tw);
-                assert!(t.tiles() <= tiles_per_task(64).max(tw), "{t:?}");
+            let (th, tw, count) = (side / 2, side / 2, n.div_ceil(lanes.images()));
+            let mut seen = vec![0; count * th];
+            for t in tasks(n, &g, lanes) {
+                assert_eq!((t.tw, t.lanes), (tw, lanes));
+                let most = tiles_per_task(64, lanes).max(tw * lanes.images());
+                assert!(t.tiles() <= most, "{t:?}");
                 for img in t.imgs.0..t.imgs.1 {
                     (t.ty.0..t.ty.1).for_each(|ty| seen[img * th + ty] += 1);
                 }
@@ -568,12 +727,16 @@ mod tests {
 
     #[test]
     fn tasks_hold_fewer_tiles_for_more_input_channels() {
-        assert_eq!(tiles_per_task(64), 96);
-        assert_eq!(tiles_per_task(256), 96);
-        assert_eq!(tiles_per_task(512), 48);
+        assert_eq!(tiles_per_task(64, Lanes::Rows), 96);
+        assert_eq!(tiles_per_task(256, Lanes::Rows), 96);
+        assert_eq!(tiles_per_task(512, Lanes::Rows), 48);
+        assert_eq!(tiles_per_task(64, Lanes::Images), 192);
+        assert_eq!(tiles_per_task(512, Lanes::Images), 48);
         let g = Geometry::new([16, 512, 8, 8], [512, 512, 3, 3], (1, 1));
         let on_two = rayon::ThreadPoolBuilder::new().num_threads(2).build();
-        let tasks = on_two.expect("a pool").install(|| tasks(16, &g));
+        let tasks = on_two
+            .expect("a pool")
+            .install(|| tasks(16, &g, Lanes::Rows));
         assert_eq!(tasks.len(), 6, "three images a task");
     }
 
@@ -588,12 +751,32 @@ mod tests {
     }
 
     #[test]
-    fn serves_padded_3x3_on_planes_of_16_and_more() {
+    fn serves_padded_3x3_with_rows_on_planes_of_8_and_more() {
         let g =
             |c_in, side, c_out| Geometry::new([1, c_in, side, side], [c_out, c_in, 3, 3], (1, 1));
+        let serves = serves_rows;
         assert!(serves(&g(64, 16, 64)) && serves(&g(256, 64, 256)) && serves(&g(512, 8, 512)));
         assert!(serves(&g(128, 8, 128)) && !serves(&g(64, 8, 64)) && !serves(&g(64, 8, 128)));
         assert!(!serves(&g(32, 64, 64)) && !serves(&g(64, 64, 48)) && !serves(&g(1024, 8, 64)));
         assert!(!serves(&g(64, 6, 64)) && !serves(&g(64, 17, 64)));
+    }
+
+    #[test]
+    fn puts_images_in_the_lanes_where_they_fill_more_of_them() {
+        let at = |n, c, side| layout(&Geometry::new([n, c, side, side], [c, c, 3, 3], (1, 1)), n);
+        // Rows of 16 tiles and more fill the lanes; so do 16 images.
+        assert_eq!(at(16, 64, 64), Some(Lanes::Rows));
+        assert_eq!(at(256, 64, 32), Some(Lanes::Rows));
+        assert_eq!(at(16, 256, 16), Some(Lanes::Images));
+        assert_eq!(at(16, 512, 8), Some(Lanes::Images));
+        assert_eq!(at(1, 512, 8), Some(Lanes::Rows));
+        assert_eq!(at(256, 128, 4), Some(Lanes::Images));
+        assert_eq!(at(256, 64, 8), Some(Lanes::Images));
+        // Too few images for the lanes, too few channels for 4 x 4 planes or for any, planes
+        // of 2 x 2.
+        assert_eq!(at(2, 128, 4), None);
+        assert_eq!(at(256, 64, 4), None);
+        assert_eq!(at(256, 64, 2), None);
+        assert_eq!(at(256, 32, 8), None);
     }
 }
