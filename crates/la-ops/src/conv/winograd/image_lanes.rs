@@ -36,12 +36,15 @@ pub(super) unsafe fn transform_inputs(
 ) {
     let (tiles, plane) = (task.tiles(), g.h * g.w);
     pixels.resize(plane * IMAGES, 0.0);
+    // The pixels the task's tiles read: rows 2 * ty0 - 1 ..= 2 * ty1, inside the plane.
+    let rows = (2 * task.ty.0).saturating_sub(1)..(2 * task.ty.1 + 1).min(g.h);
     for (i, group) in (task.imgs.0..task.imgs.1).enumerate() {
         let (first, count) = group_images(group, n);
         for ci in 0..g.c_in {
             let planes = x[(first * g.c_in + ci) * plane..].as_ptr();
+            let read = rows.start * g.w..rows.end * g.w;
             // SAFETY: `count` planes of channel ci, g.c_in * plane apart.
-            unsafe { to_pixels((planes, g.c_in * plane), count, 0..plane, pixels) };
+            unsafe { to_pixels((planes, g.c_in * plane), count, read, pixels) };
             let first_tile = ci * tiles + i * task.tiles_per_image();
             for ty in task.ty.0..task.ty.1 {
                 for tx in 0..task.tw {
