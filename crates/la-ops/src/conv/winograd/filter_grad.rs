@@ -8,7 +8,10 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::{Lanes, POSITIONS, Task, position_stride, serves_rows, split, transform_inputs};
+use super::{
+    Lanes, POSITIONS, Task, gradient_rows, image_lanes, layout, position_stride, serves_rows,
+    split, transform_inputs,
+};
 use crate::conv::Geometry;
 use crate::cpu::avx512::lane_mask;
 use crate::cpu::gemm::{Kernel, Mat, matmul};
@@ -30,10 +33,27 @@ fn tiles_per_block(g: &Geometry) -> usize {
 /// 64 channels at 64 x 64 ran no faster than the direct kernel, 128 -> 128 at 32 x 32 did).
 const MIN_CHANNELS: usize = 64;
 
-/// Whether the filter gradient of this convolution is computed here: where the forward pass is
-/// with a row's tiles in the lanes ([`serves_rows`]) and there are at least MIN_CHANNELS.
-fn serves(g: &Geometry) -> bool {
-    serves_rows(g) && g.c_in * g.c_out / (g.c_in + g.c_out) >= MIN_CHANNELS
+/// Most bytes of dU per tile of the batch: dU (16 values per channel pair) is written, read and
+/// transformed once, which the products saved on the tiles must pay for (512 -> 512 @ 4 x 4 at
+/// batch 16, 256 KiB a tile, ran slower than the direct kernel; 256 -> 256 @ 4 x 4, 64 KiB, 35%
+/// faster).
+const MAX_DU_BYTES_PER_TILE: usize = 64 << 10;
+
+/// How the filter gradient of this convolution of `n` images is computed here, if it is: with
+/// at least MIN_CHANNELS and tiles enough for dU, with a row's tiles in the lanes where the
+/// forward pass can ([`serves_rows`]; with the images in the lanes 256 -> 256 @ 16 x 16 ran
+/// slower), else with the images in the lanes where it does ([`layout`]).
+fn serves(g: &Geometry, n: usize) -> Option<Lanes> {
+    let channels = g.c_in * g.c_out / (g.c_in + g.c_out).max(1);
+    let tiles = n * (g.h / 2) * (g.w / 2);
+    let du = POSITIONS * g.c_in * g.c_out * size_of::<f32>();
+    if channels < MIN_CHANNELS || du > MAX_DU_BYTES_PER_TILE * tiles {
+        return None;
+    }
+    if serves_rows(g) {
+        return Some(Lanes::Rows);
+    }
+    layout(g, n)
 }
 
 /// dW (c_out, c_in, 3, 3) of `n` images when [`serves`] and the CPU has AVX-512F, else None.
@@ -43,20 +63,28 @@ pub(in crate::conv) fn filter_grad<T: Float>(
     n: usize,
     g: &Geometry,
 ) -> Option<Vec<T>> {
-    if !is_f32::<T>() || !serves(g) || !is_x86_feature_detected!("avx512f") {
+    let lanes = serves(g, n)?;
+    if !is_f32::<T>() || !is_x86_feature_detected!("avx512f") {
         return None;
     }
-    let dw = run(as_f32(x), as_f32(grad), n, g, tiles_per_block(g));
+    let dw = run(as_f32(x), as_f32(grad), (n, lanes), g, tiles_per_block(g));
     Some(dw.into_iter().map(|v| T::of(v as f64)).collect())
 }
 
-/// [`filter_grad`] in blocks of about `per_block` tiles.
-fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry, per_block: usize) -> Vec<f32> {
+/// [`filter_grad`] with `lanes` in blocks of about `per_block` tiles.
+fn run(
+    x: &[f32],
+    grad: &[f32],
+    (n, lanes): (usize, Lanes),
+    g: &Geometry,
+    per_block: usize,
+) -> Vec<f32> {
     let pairs = g.c_out * g.c_in;
     // dU: one c_out x c_in matrix per position.
     let mut du = vec![0.0f32; POSITIONS * pairs];
     let (mut v, mut z) = (Vec::new(), Vec::new());
-    for (b, block) in split((n, Lanes::Rows), g, per_block, n)
+    let count = n.div_ceil(lanes.images());
+    for (b, block) in split((count, lanes), g, per_block, count)
         .into_iter()
         .enumerate()
     {
@@ -68,10 +96,14 @@ fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry, per_block: usize) -> Vec
         v.resize(POSITIONS * strides.0, 0.0);
         z.resize(POSITIONS * strides.1, 0.0);
         let outputs = (Shared(v.as_mut_ptr()), Shared(z.as_mut_ptr()));
-        (0..g.c_in + g.c_out).into_par_iter().for_each(|c| {
-            // SAFETY: the CPU has AVX-512F; each channel's tiles are written by this task alone.
-            unsafe { transform_channel((x, grad), g, (block, ld), c, strides, &outputs) };
-        });
+        (0..g.c_in + g.c_out)
+            .into_par_iter()
+            .for_each_init(Vec::new, |pixels, c| {
+                let at = (block, ld, c);
+                // SAFETY: the CPU has AVX-512F; each channel's tiles are written by this task
+                // alone.
+                unsafe { transform_channel((x, grad), (n, g), at, strides, &outputs, pixels) };
+            });
         du.par_chunks_mut(pairs).enumerate().for_each(|(xi, du)| {
             let zm = Mat::at(xi * strides.1, g.c_out, tiles, ld);
             let vt = Mat::at(xi * strides.0, g.c_in, tiles, ld).t();
@@ -91,19 +123,20 @@ fn run(x: &[f32], grad: &[f32], n: usize, g: &Geometry, per_block: usize) -> Vec
     dw
 }
 
-/// V of input channel `c` (c < c_in) or Z of output channel `c - c_in` for every image of the
-/// block, into `v` or `z` (position strides `strides`).
+/// V of input channel `c` (c < c_in) or Z of output channel `c - c_in` for every image (group
+/// of images) of the block, into `v` or `z` (position strides `strides`); `pixels` is the
+/// transposes' buffer with the images in the lanes.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; the channel's tiles of `v` or `z` must be this call's alone.
 #[target_feature(enable = "avx512f")]
 unsafe fn transform_channel(
     (x, grad): (&[f32], &[f32]),
-    g: &Geometry,
-    (block, ld): (Task, usize),
-    c: usize,
+    (n, g): (usize, &Geometry),
+    (block, ld, c): (Task, usize, usize),
     strides: (usize, usize),
     (v, z): &(Shared<f32>, Shared<f32>),
+    pixels: &mut Vec<f32>,
 ) {
     let plane_len = g.h * g.w;
     for (i, img) in (block.imgs.0..block.imgs.1).enumerate() {
@@ -111,13 +144,32 @@ unsafe fn transform_channel(
         let at = (block, first_tile);
         // SAFETY: as this function's.
         unsafe {
-            if c < g.c_in {
-                let plane = &x[(img * g.c_in + c) * plane_len..][..plane_len];
-                transform_inputs(plane, g, at, (c * ld, strides.0), v.ptr());
-            } else {
-                let co = c - g.c_in;
-                let plane = &grad[(img * g.c_out + co) * plane_len..][..plane_len];
-                transform_gradients(plane, g.w, at, (co * ld, strides.1), z.ptr());
+            match (block.lanes, c < g.c_in) {
+                (Lanes::Rows, true) => {
+                    let plane = &x[(img * g.c_in + c) * plane_len..][..plane_len];
+                    transform_inputs(plane, g, at, (c * ld, strides.0), v.ptr());
+                }
+                (Lanes::Rows, false) => {
+                    let co = c - g.c_in;
+                    let plane = &grad[(img * g.c_out + co) * plane_len..][..plane_len];
+                    transform_gradients(plane, g.w, at, (co * ld, strides.1), z.ptr());
+                }
+                (Lanes::Images, true) => {
+                    let v = (v.ptr().add(c * ld + first_tile), strides.0);
+                    image_lanes::transform_group_inputs(x, (n, g), (block, img), c, v, pixels);
+                }
+                (Lanes::Images, false) => {
+                    let co = c - g.c_in;
+                    let z = (z.ptr().add(co * ld + first_tile), strides.1);
+                    image_lanes::transform_group_gradients(
+                        grad,
+                        (n, g),
+                        (block, img),
+                        co,
+                        z,
+                        pixels,
+                    );
+                }
             }
         }
     }
@@ -179,18 +231,6 @@ unsafe fn transform_gradients(
             }
         }
     }
-}
-
-/// A times two gradient values: (p, p + q, p - q, -q).
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn gradient_rows([p, q]: [__m512; 2]) -> [__m512; 4] {
-    [
-        p,
-        _mm512_add_ps(p, q),
-        _mm512_sub_ps(p, q),
-        _mm512_sub_ps(_mm512_setzero_ps(), q),
-    ]
 }
 
 /// G^T times four values: (u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3).
@@ -256,23 +296,33 @@ mod tests {
         if !is_x86_feature_detected!("avx512f") {
             return;
         }
-        // (n, c_in, c_out, h, w, tiles per block): one block of two whole images, blocks of
-        // tile rows of one image (the last shorter), of whole images (the last with one), rows
-        // of 8, 5 and 11 tiles (partial vectors), input channels not a multiple of 16.
+        // (n, c_in, c_out, h, w, tiles per block, lanes): with a row's tiles in the lanes, one
+        // block of two whole images, blocks of tile rows of one image (the last shorter), of
+        // whole images (the last with one), rows of 8, 5 and 11 tiles (partial vectors), input
+        // channels not a multiple of 16; with the images in the lanes, a partial last group,
+        // blocks of one tile row of a group, blocks of two rows of a group of one image, 6 x 6.
+        let (rows, images) = (Lanes::Rows, Lanes::Images);
         let cases = [
-            (2, 64, 64, 16, 16, 8192),
-            (1, 96, 160, 14, 32, 48),
-            (3, 72, 96, 18, 16, 40),
-            (5, 128, 128, 8, 8, 32),
-            (2, 512, 64, 8, 10, 8192),
-            (1, 64, 96, 20, 22, 8192),
+            (2, 64, 64, 16, 16, 8192, rows),
+            (1, 96, 160, 14, 32, 48, rows),
+            (3, 72, 96, 18, 16, 40, rows),
+            (5, 128, 128, 8, 8, 32, rows),
+            (2, 512, 64, 8, 10, 8192, rows),
+            (1, 64, 96, 20, 22, 8192, rows),
+            (20, 128, 128, 4, 4, 8192, images),
+            (16, 512, 64, 8, 8, 64, images),
+            (33, 96, 128, 8, 10, 200, images),
+            (40, 128, 96, 6, 6, 8192, images),
         ];
-        for (i, &(n, c_in, c_out, h, w, per_block)) in cases.iter().enumerate() {
+        for (i, &(n, c_in, c_out, h, w, per_block, lanes)) in cases.iter().enumerate() {
             let g = Geometry::new([n, c_in, h, w], [c_out, c_in, 3, 3], (1, 1));
-            assert!(serves_rows(&g), "case {i} must be a Winograd convolution");
+            assert!(
+                super::super::is_winograd_shape(&g),
+                "case {i} must be a Winograd shape"
+            );
             let x = test_values(n * c_in * h * w, 1 + i as u32);
             let dy = test_values(n * c_out * h * w, 9 + i as u32);
-            let got = run(&x, &dy, n, &g, per_block);
+            let got = run(&x, &dy, (n, lanes), &g, per_block);
             let want = naive_filter_grad(&x, &dy, n, &g);
             assert_eq!(got.len(), want.len());
             for (j, (&got, want)) in got.iter().zip(want).enumerate() {
@@ -285,10 +335,25 @@ mod tests {
     }
 
     #[test]
-    fn serves_128_channels_and_more() {
-        let g = |c_in, c_out| Geometry::new([16, c_in, 32, 32], [c_out, c_in, 3, 3], (1, 1));
-        assert!(serves(&g(128, 128)) && serves(&g(512, 512)) && serves(&g(96, 192)));
-        assert!(!serves(&g(64, 64)) && !serves(&g(64, 128)) && !serves(&g(32, 512)));
+    fn serves_128_channels_and_more_with_tiles_enough() {
+        let at = |n, c_in, c_out, side| {
+            serves(
+                &Geometry::new([n, c_in, side, side], [c_out, c_in, 3, 3], (1, 1)),
+                n,
+            )
+        };
+        assert_eq!(at(16, 128, 128, 32), Some(Lanes::Rows));
+        assert_eq!(at(16, 96, 192, 32), Some(Lanes::Rows));
+        assert_eq!(at(16, 512, 512, 8), Some(Lanes::Rows));
+        assert_eq!(at(16, 256, 256, 16), Some(Lanes::Rows));
+        assert_eq!(at(16, 256, 256, 4), Some(Lanes::Images));
+        assert_eq!(at(256, 128, 128, 4), Some(Lanes::Images));
+        // Too few tiles for dU's 16 MiB; too few channels.
+        assert_eq!(at(16, 512, 512, 4), None);
+        assert_eq!(at(8, 512, 512, 8), None);
+        assert_eq!(at(16, 64, 64, 32), None);
+        assert_eq!(at(16, 64, 128, 32), None);
+        assert_eq!(at(16, 32, 512, 32), None);
     }
 
     #[test]

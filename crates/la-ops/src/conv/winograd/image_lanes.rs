@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Task, input_rows, output_rows};
+use super::{Task, gradient_rows, input_rows, output_rows};
 use crate::conv::Geometry;
 use crate::cpu::Shared;
 use crate::cpu::avx512::{lane_mask, transpose16};
@@ -34,24 +34,88 @@ pub(super) unsafe fn transform_inputs(
     (v, stride): (*mut f32, usize),
     pixels: &mut Vec<f32>,
 ) {
-    let (tiles, plane) = (task.tiles(), g.h * g.w);
+    let tiles = task.tiles();
+    for (i, group) in (task.imgs.0..task.imgs.1).enumerate() {
+        for ci in 0..g.c_in {
+            let at = v.wrapping_add(ci * tiles + i * task.tiles_per_image());
+            // SAFETY: as this function's.
+            unsafe { transform_group_inputs(x, (n, g), (task, group), ci, (at, stride), pixels) };
+        }
+    }
+}
+
+/// V of input channel `ci` of group `group`'s images over the task's tile rows, tile (ty, tx)
+/// of the rows at `v + ((ty - ty0) * tw + tx) * 16` of each position's block (`stride` apart).
+///
+/// # Safety
+/// The CPU must have AVX-512F; `v` must be writable at those tiles, which no other thread
+/// accesses during the call.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn transform_group_inputs(
+    x: &[f32],
+    (n, g): (usize, &Geometry),
+    (task, group): (Task, usize),
+    ci: usize,
+    (v, stride): (*mut f32, usize),
+    pixels: &mut Vec<f32>,
+) {
+    let plane = g.h * g.w;
     pixels.resize(plane * IMAGES, 0.0);
     // The pixels the task's tiles read: rows 2 * ty0 - 1 ..= 2 * ty1, inside the plane.
     let rows = (2 * task.ty.0).saturating_sub(1)..(2 * task.ty.1 + 1).min(g.h);
-    for (i, group) in (task.imgs.0..task.imgs.1).enumerate() {
-        let (first, count) = group_images(group, n);
-        for ci in 0..g.c_in {
-            let planes = x[(first * g.c_in + ci) * plane..].as_ptr();
-            let read = rows.start * g.w..rows.end * g.w;
-            // SAFETY: `count` planes of channel ci, g.c_in * plane apart.
-            unsafe { to_pixels((planes, g.c_in * plane), count, read, pixels) };
-            let first_tile = ci * tiles + i * task.tiles_per_image();
-            for ty in task.ty.0..task.ty.1 {
-                for tx in 0..task.tw {
-                    let d = window(pixels, g, (ty, tx));
-                    let tile = first_tile + ((ty - task.ty.0) * task.tw + tx) * IMAGES;
-                    // SAFETY: tiles tile..tile + 16 of each position, within `v`.
-                    unsafe { store_input_tile(d, v.add(tile), stride) };
+    let (first, count) = group_images(group, n);
+    let planes = x[(first * g.c_in + ci) * plane..].as_ptr();
+    let read = rows.start * g.w..rows.end * g.w;
+    // SAFETY: `count` planes of channel ci, g.c_in * plane apart.
+    unsafe { to_pixels((planes, g.c_in * plane), count, read, pixels) };
+    for ty in task.ty.0..task.ty.1 {
+        for tx in 0..task.tw {
+            let d = window(pixels, g, (ty, tx));
+            let tile = ((ty - task.ty.0) * task.tw + tx) * IMAGES;
+            // SAFETY: tiles tile..tile + 16 of each position (the caller's guarantee).
+            unsafe { store_input_tile(d, v.add(tile), stride) };
+        }
+    }
+}
+
+/// Z = A dy A^T of output channel `co` of group `group`'s images over the task's tile rows,
+/// from the output gradient `grad` (n, c_out, h, w), laid out as [`transform_group_inputs`]'s V.
+///
+/// # Safety
+/// As [`transform_group_inputs`], for `z`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn transform_group_gradients(
+    grad: &[f32],
+    (n, g): (usize, &Geometry),
+    (task, group): (Task, usize),
+    co: usize,
+    (z, stride): (*mut f32, usize),
+    pixels: &mut Vec<f32>,
+) {
+    let plane = g.h * g.w;
+    pixels.resize(plane * IMAGES, 0.0);
+    let (first, count) = group_images(group, n);
+    let planes = grad[(first * g.c_out + co) * plane..].as_ptr();
+    let read = 2 * task.ty.0 * g.w..2 * task.ty.1 * g.w;
+    // SAFETY: `count` planes of channel co, g.c_out * plane apart.
+    unsafe { to_pixels((planes, g.c_out * plane), count, read, pixels) };
+    let pixel = |y: usize, x: usize| {
+        let at = (y * g.w + x) * IMAGES;
+        // SAFETY: pixel (y, x) lies in the plane.
+        unsafe { _mm512_loadu_ps(pixels[at..at + IMAGES].as_ptr()) }
+    };
+    for ty in task.ty.0..task.ty.1 {
+        for tx in 0..task.tw {
+            // A dy, column by column, then (A dy) A^T, row by row.
+            let columns: [[__m512; 4]; 2] = std::array::from_fn(|j| {
+                gradient_rows([pixel(2 * ty, 2 * tx + j), pixel(2 * ty + 1, 2 * tx + j)])
+            });
+            let t: [[__m512; 2]; 4] = std::array::from_fn(|a| [columns[0][a], columns[1][a]]);
+            let tile = ((ty - task.ty.0) * task.tw + tx) * IMAGES;
+            for (a, row) in t.iter().enumerate() {
+                for (b, value) in gradient_rows(*row).into_iter().enumerate() {
+                    // SAFETY: tiles tile..tile + 16 of position (a, b) (the caller's guarantee).
+                    unsafe { _mm512_storeu_ps(z.add((a * 4 + b) * stride + tile), value) };
                 }
             }
         }

@@ -533,6 +533,18 @@ fn input_rows([d0, d1, d2, d3]: [__m512; 4]) -> [__m512; 4] {
     ]
 }
 
+/// A times two gradient values: (p, p + q, p - q, -q).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn gradient_rows([p, q]: [__m512; 2]) -> [__m512; 4] {
+    [
+        p,
+        _mm512_add_ps(p, q),
+        _mm512_sub_ps(p, q),
+        _mm512_sub_ps(_mm512_setzero_ps(), q),
+    ]
+}
+
 /// A^T times four products: (m0 + m1 + m2, m1 - m2 - m3).
 #[inline]
 #[target_feature(enable = "avx512f")]
