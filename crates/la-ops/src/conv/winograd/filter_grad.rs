@@ -1,8 +1,9 @@
-//! The filter gradient of convolutions Winograd computes with a row's tiles in the lanes, by F(2 x 2, 3 x 3)
-//! run backwards: with V = B^T d B of each input tile and Z = A dy A^T of its output gradient
-//! (the gradient of the forward pass's products M), the gradient of the transformed weights
-//! is dU = sum over tiles of Z . V, 16 matrix products (output x input channels, summed over
-//! tiles), and dW = G^T dU G: 16 products of 4 x 4 per tile and channel pair instead of 36.
+//! The filter gradient of Winograd's convolutions, by F(2 x 2, 3 x 3) run backwards: with V =
+//! B^T d B of each input tile and Z = A dy A^T of its output gradient (the gradient of the
+//! forward pass's products M), the gradient of the transformed weights is dU = sum over tiles
+//! of Z . V, 16 matrix products (output x input channels, summed over tiles), and dW = G^T dU G:
+//! 16 products of 4 x 4 per tile and channel pair instead of 36. The tiles lie in the vectors
+//! as in the forward pass: a row's, or 16 images' ([`image_lanes`]).
 
 use std::arch::x86_64::*;
 

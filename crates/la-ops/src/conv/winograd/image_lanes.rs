@@ -1,7 +1,8 @@
 //! Winograd's transforms with the images in the vector lanes, for planes too narrow for a row's
 //! tiles to fill a vector (under 32 columns): each vector holds one tile of 16 images. A group
 //! of 16 images' planes of a channel is transposed into pixels of 16 lanes (16 x 16 register
-//! transposes), transformed tile by tile, and the outputs transposed back.
+//! transposes), transformed tile by tile, and the outputs transposed back; the filter gradient
+//! transforms the output gradient's planes the same way.
 
 use std::arch::x86_64::*;
 
