@@ -4,7 +4,7 @@
 //! transformed tile are a matrix product (output channels x input channels, by input channels x
 //! tiles), run on the left-packing GEMM kernel with the transformed weights packed once.
 //! Transforms (Lavin and Gray, 2016): V = B^T d B, U = G g G^T, Y = A^T (U . V) A. The filter
-//! gradient runs them backwards ([`filter_grad`]).
+//! gradient runs them backwards (`filter_grad.rs`).
 
 mod filter_grad;
 mod image_lanes;
@@ -118,7 +118,7 @@ fn layout(g: &Geometry, n: usize) -> Option<Lanes> {
     (is_winograd_shape(g) && fits && channels_pay(g, image_lanes)).then_some(Lanes::Images)
 }
 
-/// `out = conv(x, weight) + bias` when [`serves`] and the CPU has AVX-512F, writing every
+/// `out = conv(x, weight) + bias` when [`layout`] takes it and the CPU has AVX-512F, writing every
 /// element of `out` (which may be uninitialised); false, with `out` untouched, otherwise.
 ///
 /// # Safety
