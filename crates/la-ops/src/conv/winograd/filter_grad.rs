@@ -85,7 +85,7 @@ fn run(
     let mut du = vec![0.0f32; POSITIONS * pairs];
     let (mut v, mut z) = (Vec::new(), Vec::new());
     let count = n.div_ceil(lanes.images());
-    for (b, block) in split((count, lanes), g, per_block, count)
+    for (b, block) in split((count, lanes), g, per_block, 1)
         .into_iter()
         .enumerate()
     {
@@ -363,13 +363,16 @@ mod tests {
         assert_eq!(tiles_per_block(&g(512, 8)), 64);
         assert_eq!(tiles_per_block(&g(128, 32)), 256);
         // 8 x 8 images (16 tiles) four to a block; 32 x 32 ones (256 tiles) one to a block.
-        let blocks = split((64, Lanes::Rows), &g(512, 8), 64, 64);
+        let blocks = split((64, Lanes::Rows), &g(512, 8), 64, 1);
         assert_eq!(blocks.len(), 16);
         assert!(
             blocks
                 .iter()
                 .all(|b| b.imgs.1 - b.imgs.0 == 4 && b.tiles() == 64)
         );
-        assert_eq!(split((64, Lanes::Rows), &g(128, 32), 256, 64).len(), 64);
+        assert_eq!(split((64, Lanes::Rows), &g(128, 32), 256, 1).len(), 64);
+        // One image is one block: the blocks run one after the other, their products each in
+        // parallel, so none is cut for the threads.
+        assert_eq!(split((1, Lanes::Rows), &g(128, 32), 256, 1).len(), 1);
     }
 }

@@ -37,7 +37,10 @@ const INPUT_BYTES: usize = 1536 * 1024;
 /// full and ran 5-15% slower than tasks of three).
 fn tiles_per_task(c_in: usize, lanes: Lanes) -> usize {
     let fit = INPUT_BYTES / (POSITIONS * c_in * size_of::<f32>());
-    let most = TILES_PER_TASK * lanes.images().min(2);
+    let most = match lanes {
+        Lanes::Rows => TILES_PER_TASK,
+        Lanes::Images => 2 * TILES_PER_TASK,
+    };
     (fit / 12 * 12).clamp(12, most)
 }
 /// Output channels transformed back at a time: the products of a chunk (16 x 64 x 96 values)
@@ -108,14 +111,14 @@ fn serves_rows(g: &Geometry) -> bool {
 /// MIN_CHANNELS_SMALL_PLANES).
 fn layout(g: &Geometry, n: usize) -> Option<Lanes> {
     let row_lanes = (g.w / 2).min(16);
-    let image_lanes = n / n.div_ceil(image_lanes::IMAGES).max(1);
-    if image_lanes <= row_lanes {
+    let images_per_vector = n / n.div_ceil(image_lanes::IMAGES).max(1);
+    if images_per_vector <= row_lanes {
         return serves_rows(g).then_some(Lanes::Rows);
     }
     let side = g.h.min(g.w);
     let channels = g.c_in * g.c_out / (g.c_in + g.c_out).max(1);
     let fits = side >= MIN_SIDE || side >= MIN_SIDE_IMAGES && channels >= MIN_CHANNELS_SMALL_PLANES;
-    (is_winograd_shape(g) && fits && channels_pay(g, image_lanes)).then_some(Lanes::Images)
+    (is_winograd_shape(g) && fits && channels_pay(g, images_per_vector)).then_some(Lanes::Images)
 }
 
 /// `out = conv(x, weight) + bias` when [`layout`] takes it and the CPU has AVX-512F, writing every
@@ -174,21 +177,26 @@ impl Task {
 }
 
 /// The forward pass's tasks of `n` images: about [`tiles_per_task`] tiles each, at least two
-/// per thread where whole images (groups of images) are grouped.
+/// per thread where the tile rows or the images allow.
 fn tasks(n: usize, g: &Geometry, lanes: Lanes) -> Vec<Task> {
     let count = n.div_ceil(lanes.images());
-    let most = count.div_ceil(2 * rayon::current_num_threads());
-    split((count, lanes), g, tiles_per_task(g.c_in, lanes), most)
+    let wanted = 2 * rayon::current_num_threads();
+    split((count, lanes), g, tiles_per_task(g.c_in, lanes), wanted)
 }
 
 /// `count` images (groups of images) in tasks of about `per_task` tiles: blocks of tile rows of
-/// one, or several whole (at most `most` of them) when one has fewer tiles.
-fn split((count, lanes): (usize, Lanes), g: &Geometry, per_task: usize, most: usize) -> Vec<Task> {
+/// one, or several whole when one has fewer tiles; fewer tiles to a task where that makes
+/// `wanted` tasks (16 images of 4 x 4 planes are otherwise one task of two tile rows for the
+/// forward pass, leaving a thread idle).
+fn split(
+    (count, lanes): (usize, Lanes),
+    g: &Geometry,
+    per_task: usize,
+    wanted: usize,
+) -> Vec<Task> {
     let (th, tw) = (g.h / 2, g.w / 2);
     let mut rows = (per_task / (tw * lanes.images())).clamp(1, th);
-    // Two tasks per thread where the tile rows allow (16 images of 4 x 4 planes are one task
-    // of two tile rows otherwise, leaving a thread idle).
-    while rows > 1 && count * th.div_ceil(rows) < 2 * rayon::current_num_threads() {
+    while rows > 1 && count * th.div_ceil(rows) < wanted {
         rows = rows.div_ceil(2);
     }
     if rows < th || count == 1 {
@@ -205,6 +213,7 @@ fn split((count, lanes): (usize, Lanes), g: &Geometry, per_task: usize, most: us
             })
             .collect();
     }
+    let most = count.div_ceil(wanted.max(1));
     let imgs = (per_task / (th * tw * lanes.images())).min(most).max(1);
     (0..count)
         .step_by(imgs)
