@@ -4,14 +4,16 @@
 //! are large, or groups of whole images when they are small, so that every GEMM has enough
 //! columns to run near the machine's peak.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-use super::Geometry;
 use super::im2col::im2col;
 use super::task::Task;
+use super::{Geometry, WeightForm};
 use crate::cpu::Shared;
 use crate::cpu::gemm::{Kernel, Mat, matmul};
-use crate::cpu::{Float, LANES, lane_dot};
+use crate::cpu::{Float, LANES, lane_dot, par_filled};
 
 /// Bytes of column matrix per task: big enough for an efficient GEMM, small enough to stay
 /// in the outer caches.
@@ -40,7 +42,7 @@ unsafe fn winograd_forward<T: Float>(
     x: &[T],
     n: usize,
     g: &Geometry,
-    weight: &[T],
+    weight: (&[T], WeightForm),
     bias: Option<&[T]>,
     out: *mut T,
 ) -> bool {
@@ -90,26 +92,50 @@ fn gemm_parallel(tasks: usize) -> bool {
     tasks < 2 * rayon::current_num_threads()
 }
 
-/// y = conv(x, weight) + bias for `n` images; `weight` is (c_out, K) row-major.
+/// y = conv(x, weight) + bias for `n` images; `weight` holds the weight in `form`: (c_out, K)
+/// row-major, or the (c_in, c_out, kh, kw) weight it is the rotated transpose of.
 pub(crate) fn forward<T: Float>(
+    x: &[T],
+    n: usize,
+    g: &Geometry,
+    (weight, form): (&[T], WeightForm),
+    bias: Option<&[T]>,
+) -> Vec<T> {
+    let len = n * g.c_out * g.out_h * g.out_w;
+    // Not zeroed for the direct kernels, which write every element (zeroing 16 MB took 5% of
+    // a 64-channel layer at 64 x 64).
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: `out` has room for `len` elements and is this function's own.
+    if unsafe { winograd_forward(x, n, g, (weight, form), bias, out.as_mut_ptr()) } {
+        // SAFETY: the Winograd kernel wrote all `len` elements.
+        unsafe { out.set_len(len) };
+        return out;
+    }
+    // The other kernels read the applied weight as a matrix.
+    match form {
+        WeightForm::Direct => forward_applied(x, n, g, weight, bias, out),
+        WeightForm::Adjoint => {
+            let rotated = flip_transpose(weight, [g.c_in, g.c_out, g.kh, g.kw]);
+            forward_applied(x, n, g, &rotated, bias, out)
+        }
+    }
+}
+
+/// [`forward`] by the direct kernels or im2col + GEMM, into `out` (empty, with room for the
+/// output); `weight` is (c_out, K) row-major.
+fn forward_applied<T: Float>(
     x: &[T],
     n: usize,
     g: &Geometry,
     weight: &[T],
     bias: Option<&[T]>,
+    mut out: Vec<T>,
 ) -> Vec<T> {
     let out_plane = g.out_h * g.out_w;
     let len = n * g.c_out * out_plane;
-    // Not zeroed for the direct kernels, which write every element (zeroing 16 MB took 5% of
-    // a 64-channel layer at 64 x 64).
-    let mut out = Vec::with_capacity(len);
     // SAFETY: `out` has room for `len` elements and is this function's own.
-    let written = unsafe {
-        winograd_forward(x, n, g, weight, bias, out.as_mut_ptr())
-            || super::direct::forward(x, n, g, weight, bias, out.as_mut_ptr())
-    };
-    if written {
-        // SAFETY: the Winograd or direct kernel wrote all `len` elements.
+    if unsafe { super::direct::forward(x, n, g, weight, bias, out.as_mut_ptr()) } {
+        // SAFETY: the direct kernel wrote all `len` elements.
         unsafe { out.set_len(len) };
         return out;
     }
@@ -323,24 +349,32 @@ fn sum_buffers<T: Float>(mut partials: Vec<Vec<T>>) -> Vec<T> {
     total
 }
 
+/// Output rows (of one `b` each) [`flip_transpose`] writes per chunk: each input row `a` then
+/// lends them one contiguous run (FLIP_ROWS * kh * kw values), where a row at a time read kh
+/// * kw values 18 KB apart (512 x 512 x 3 x 3 took a third of a 512 @ 4 x 4 convolution).
+const FLIP_ROWS: usize = 16;
+
 /// w (a, b, kh, kw) -> (b, a, kh, kw) rotated by 180 degrees: the weight of the adjoint
-/// convolution. Each thread writes whole output rows (one `b` each).
+/// convolution. Each chunk of FLIP_ROWS output rows is written by one task, input row by
+/// input row.
 pub(crate) fn flip_transpose<T: Float>(w: &[T], dims: [usize; 4]) -> Vec<T> {
     let [a, b, kh, kw] = dims;
     let k = kh * kw;
-    let mut out = vec![T::zero(); w.len()];
-    if out.is_empty() {
-        return out;
-    }
-    out.par_chunks_mut(a * k).enumerate().for_each(|(bi, row)| {
-        for (ai, dst) in row.chunks_exact_mut(k).enumerate() {
-            let src = &w[(ai * b + bi) * k..][..k];
-            dst.iter_mut()
-                .zip(src.iter().rev())
-                .for_each(|(d, &s)| *d = s);
+    let fill = |chunk: usize, rows: &mut [MaybeUninit<T>]| {
+        let b0 = chunk * FLIP_ROWS;
+        let count = rows.len() / (a * k);
+        for ai in 0..a {
+            let run = &w[(ai * b + b0) * k..][..count * k];
+            for (r, taps) in run.chunks_exact(k).enumerate() {
+                let dst = &mut rows[(r * a + ai) * k..][..k];
+                dst.iter_mut()
+                    .zip(taps.iter().rev())
+                    .for_each(|(d, &s)| _ = d.write(s));
+            }
         }
-    });
-    out
+    };
+    // SAFETY: each chunk holds `count` whole output rows, every tap of which `fill` writes.
+    unsafe { par_filled(w.len(), FLIP_ROWS * a * k, fill) }
 }
 
 /// Channels summed side by side: independent chains of additions keep the adder pipeline

@@ -5,7 +5,8 @@
 //! fill) or by im2col + GEMM (everything else). The input gradient
 //! of a convolution is the forward convolution of the output gradient with the 180-degree
 //! rotated, transposed weight; a transposed convolution is the forward convolution with that
-//! same rotated weight, so its backward passes come out of autograd for free.
+//! same rotated weight. The op takes either weight as it is given ([`WeightForm`]): Winograd's
+//! weight transform reads the rotation in place, the other kernels get a rotated copy.
 
 pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
@@ -29,6 +30,35 @@ use grad_ops::{FilterGrad, FlipTranspose};
 
 const CONV: &str = "conv2d";
 const CONV_T: &str = "conv_transpose2d";
+
+/// How the convolution op's weight tensor holds the weight it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WeightForm {
+    /// (c_out, c_in, kh, kw): the weight itself.
+    Direct,
+    /// (c_in, c_out, kh, kw), the weight being its 180-degree rotated transpose: the weight
+    /// of the adjoint convolution (input gradients) and of a transposed one, which Winograd's
+    /// weight transform reads in place (a 512-channel layer's rotated copy is 9.4 MB).
+    Adjoint,
+}
+
+impl WeightForm {
+    /// The form in which the same tensor is the adjoint convolution's weight.
+    fn adjoint(self) -> Self {
+        match self {
+            WeightForm::Direct => WeightForm::Adjoint,
+            WeightForm::Adjoint => WeightForm::Direct,
+        }
+    }
+
+    /// The (c_out, c_in, kh, kw) of the applied weight, from the tensor's dimensions.
+    fn applied(self, [a, b, kh, kw]: [usize; 4]) -> [usize; 4] {
+        match self {
+            WeightForm::Direct => [a, b, kh, kw],
+            WeightForm::Adjoint => [b, a, kh, kw],
+        }
+    }
+}
 
 /// The sizes of one image's convolution: input (c_in, h, w) -> output (c_out, out_h, out_w),
 /// and how its products are computed (the process's setting when the op was built, so that a
@@ -101,7 +131,13 @@ pub fn conv2d(
     if !crate::backend::has_kernels(xs.device()) {
         return generic::conv(xs, weight, bias, padding);
     }
-    conv_padded(CONV, xs, weight, bias, (padding, padding))
+    conv_padded(
+        CONV,
+        xs,
+        (weight, WeightForm::Direct),
+        bias,
+        (padding, padding),
+    )
 }
 
 /// 2-d transposed convolution with stride 1 and `padding`, as PyTorch's `conv_transpose2d`.
@@ -130,11 +166,10 @@ pub fn conv_transpose2d(
     if !crate::backend::has_kernels(xs.device()) {
         return generic::conv_transpose(xs, weight, bias, padding);
     }
-    let rotated = weight.contiguous()?.apply_op1(FlipTranspose)?;
     conv_padded(
         CONV_T,
         xs,
-        &rotated,
+        (weight, WeightForm::Adjoint),
         bias,
         (kh - 1 - padding, kw - 1 - padding),
     )
@@ -261,18 +296,22 @@ fn validate(
 fn conv_padded(
     op: &'static str,
     xs: &Tensor,
-    weight: &Tensor,
+    (weight, form): (&Tensor, WeightForm),
     bias: Option<&Tensor>,
     pad: (usize, usize),
 ) -> Result<Tensor> {
-    let g = Geometry::new(xs.dims4()?.into(), weight.dims4()?.into(), pad);
+    let g = Geometry::new(
+        xs.dims4()?.into(),
+        form.applied(weight.dims4()?.into()),
+        pad,
+    );
     if g.out_h == 0 || g.out_w == 0 {
         return Err(empty_output(op, xs, weight, &g));
     }
     let (xs, weight) = (xs.contiguous()?, weight.contiguous()?);
     match bias {
-        Some(b) => xs.apply_op3(&weight, &b.contiguous()?, Conv(g)),
-        None => xs.apply_op2(&weight, Conv(g)),
+        Some(b) => xs.apply_op3(&weight, &b.contiguous()?, Conv(g, form)),
+        None => xs.apply_op2(&weight, Conv(g, form)),
     }
 }
 
@@ -295,8 +334,9 @@ fn empty_output(
     .into()
 }
 
-/// The stride-1 convolution op, with or without bias.
-struct Conv(Geometry);
+/// The stride-1 convolution op, with or without bias, and how its weight tensor holds the
+/// weight.
+struct Conv(Geometry, WeightForm);
 
 impl Conv {
     fn fwd(
@@ -306,7 +346,7 @@ impl Conv {
         b: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let n = x.1.dims()[0];
-        let out = dispatch_float!(CONV, x.0, conv_fwd(x, w, b, n, &self.0))?;
+        let out = dispatch_float!(CONV, x.0, conv_fwd(x, (w, self.1), b, n, &self.0))?;
         Ok((
             out,
             Shape::from((n, self.0.c_out, self.0.out_h, self.0.out_w)),
@@ -323,24 +363,39 @@ impl Conv {
         input_and_filter_grads(
             &self.0,
             xs,
-            weight,
+            (weight, self.1),
             grad,
             (xs.track_op(), weight.track_op()),
         )
     }
+
+    /// The forward pass on CUDA, which takes the weight itself.
+    #[cfg(feature = "cuda")]
+    fn cuda_conv(
+        &self,
+        x: (&CudaStorage, &Layout),
+        w: (&CudaStorage, &Layout),
+        b: Option<(&CudaStorage, &Layout)>,
+    ) -> Result<(CudaStorage, Shape)> {
+        if self.1 == WeightForm::Direct {
+            return cuda::conv(&self.0, x, w, b);
+        }
+        let (rotated, shape) = cuda::flip_transpose_op(w.0, w.1)?;
+        cuda::conv(&self.0, x, (&rotated, &Layout::contiguous(shape)), b)
+    }
 }
 
-/// The gradients of a convolution's input and weight from its output gradient `grad`, each
-/// computed only where `wanted` says so; none of them is recorded for autograd.
+/// The gradients of a convolution's input and weight tensor (in its `form`) from its output
+/// gradient `grad`, each computed only where `wanted` says so; none of them is recorded for
+/// autograd.
 pub(crate) fn input_and_filter_grads(
     g: &Geometry,
     xs: &Tensor,
-    weight: &Tensor,
+    (weight, form): (&Tensor, WeightForm),
     grad: &Tensor,
     wanted: (bool, bool),
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let dx = if wanted.0 {
-        let rotated = weight.apply_op1_no_bwd(&FlipTranspose)?;
         // The adjoint pads by k - 1 - p; a negative padding crops the gradient instead.
         let (crop_h, crop_w) = (
             (g.pad.0 + 1).saturating_sub(g.kh),
@@ -352,12 +407,22 @@ pub(crate) fn input_and_filter_grads(
             g.out_w - 2 * crop_w,
         )?;
         let pad = ((g.kh - 1 + crop_h) - g.pad.0, (g.kw - 1 + crop_w) - g.pad.1);
-        Some(conv_padded(CONV, &grad, &rotated, None, pad)?)
+        Some(conv_padded(
+            CONV,
+            &grad,
+            (weight, form.adjoint()),
+            None,
+            pad,
+        )?)
     } else {
         None
     };
     let dw = if wanted.1 {
-        Some(xs.apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(*g))?)
+        let dw = xs.apply_op2_no_bwd(&grad.contiguous()?, &FilterGrad(*g))?;
+        Some(match form {
+            WeightForm::Direct => dw,
+            WeightForm::Adjoint => dw.apply_op1_no_bwd(&FlipTranspose)?,
+        })
     } else {
         None
     };
@@ -366,7 +431,7 @@ pub(crate) fn input_and_filter_grads(
 
 fn conv_fwd<T: Float>(
     x: (&CpuStorage, &Layout),
-    w: (&CpuStorage, &Layout),
+    (w, form): ((&CpuStorage, &Layout), WeightForm),
     b: Option<(&CpuStorage, &Layout)>,
     n: usize,
     g: &Geometry,
@@ -374,7 +439,13 @@ fn conv_fwd<T: Float>(
     let xs = slice::<T>(CONV, x.0, x.1)?;
     let ws = slice::<T>(CONV, w.0, w.1)?;
     let bs = b.map(|(s, l)| slice::<T>(CONV, s, l)).transpose()?;
-    Ok(T::to_cpu_storage_owned(cpu::forward(xs, n, g, ws, bs)))
+    Ok(T::to_cpu_storage_owned(cpu::forward(
+        xs,
+        n,
+        g,
+        (ws, form),
+        bs,
+    )))
 }
 
 impl CustomOp2 for Conv {
@@ -400,7 +471,7 @@ impl CustomOp2 for Conv {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        cuda::conv(&self.0, (s1, l1), (s2, l2), None)
+        self.cuda_conv((s1, l1), (s2, l2), None)
     }
 
     fn bwd(
@@ -441,7 +512,7 @@ impl CustomOp3 for Conv {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        cuda::conv(&self.0, (s1, l1), (s2, l2), Some((s3, l3)))
+        self.cuda_conv((s1, l1), (s2, l2), Some((s3, l3)))
     }
 
     fn bwd(

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, Device, Layout, Result, Tensor};
 
 use super::{NormConv, OP};
 use crate::batch_norm::cpu::{Backward, Dims, ReluGate, Stats, batch_stats, normalize, to_f64};
-use crate::conv::{ChannelSum, cpu as conv_cpu, input_and_filter_grads};
+use crate::conv::{ChannelSum, WeightForm, cpu as conv_cpu, input_and_filter_grads};
 use crate::cpu::{Float, slice, storage_slice};
 use crate::pool::cpu::pool_planes;
 use crate::unpool::{gather_planes, scatter_add_planes};
@@ -48,7 +48,7 @@ pub(super) fn forward<T: Float>(
         &xs,
         op.dims.n,
         &op.conv,
-        slice::<T>(OP, weight.0, weight.1)?,
+        (slice::<T>(OP, weight.0, weight.1)?, WeightForm::Direct),
         bias,
     );
     let _ = op.stats.set(stats.to_tensor()?);
@@ -79,7 +79,7 @@ pub(super) fn backward<T: Float>(
     let (dxs, dw) = input_and_filter_grads(
         &op.conv,
         &xs,
-        weight,
+        (weight, WeightForm::Direct),
         &grad,
         (norm_grads, weight.track_op()),
     )?;

@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::Geometry;
+use super::{Geometry, WeightForm};
 use crate::ConvPrecision;
 use crate::cpu::avx512::lane_mask;
 use crate::cpu::gemm::Strided;
@@ -121,8 +121,9 @@ fn layout(g: &Geometry, n: usize) -> Option<Lanes> {
     (is_winograd_shape(g) && fits && channels_pay(g, images_per_vector)).then_some(Lanes::Images)
 }
 
-/// `out = conv(x, weight) + bias` when [`layout`] takes it and the CPU has AVX-512F, writing every
-/// element of `out` (which may be uninitialised); false, with `out` untouched, otherwise.
+/// `out = conv(x, weight) + bias`, the weight given in `form`, when [`layout`] takes it and the
+/// CPU has AVX-512F, writing every element of `out` (which may be uninitialised); false, with
+/// `out` untouched, otherwise.
 ///
 /// # Safety
 /// `out` must be valid for writes of n * c_out * h * w elements that nothing else accesses
@@ -131,7 +132,7 @@ pub(super) unsafe fn forward<T: Float>(
     x: &[T],
     n: usize,
     g: &Geometry,
-    weight: &[T],
+    (weight, form): (&[T], WeightForm),
     bias: Option<&[T]>,
     out: *mut T,
 ) -> bool {
@@ -143,7 +144,7 @@ pub(super) unsafe fn forward<T: Float>(
     }
     let (x, weight, bias) = (as_f32(x), as_f32(weight), bias.map(as_f32));
     // SAFETY: the CPU has AVX-512F (checked above).
-    let u = unsafe { transformed_weights(weight, g) };
+    let u = unsafe { transformed_weights((weight, form), g) };
     let out = Shared(out.cast::<f32>());
     tasks(n, g, lanes)
         .par_iter()
@@ -241,11 +242,12 @@ struct Scratch {
 
 /// U = G g G^T of every (output, input) channel pair, one packed c_out x c_in matrix per
 /// position, written straight into the packed panels: 16 output channels at a time, their
-/// taps gathered into vectors; panels in parallel.
+/// taps gathered into vectors (from the weight in either form: the rotated transpose is read
+/// in place); panels in parallel.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
-unsafe fn transformed_weights(w: &[f32], g: &Geometry) -> Vec<PackedLeft> {
+unsafe fn transformed_weights((w, form): (&[f32], WeightForm), g: &Geometry) -> Vec<PackedLeft> {
     let mut u: Vec<PackedLeft> = (0..POSITIONS)
         .map(|_| PackedLeft::zeroed((g.c_out, g.c_in)))
         .collect();
@@ -260,36 +262,42 @@ unsafe fn transformed_weights(w: &[f32], g: &Geometry) -> Vec<PackedLeft> {
         .into_par_iter()
         .enumerate()
         .for_each(|(p, mut out)| {
-            for half in 0..2 {
-                let first = p * PackedLeft::PANEL_ROWS + half * 16;
-                // SAFETY: the CPU has AVX-512F (the caller's guarantee).
-                unsafe { transform_filters(w, g, first, half * 16, &mut out) };
-            }
+            // SAFETY: the CPU has AVX-512F (the caller's guarantee).
+            unsafe { transform_filters((w, form), g, p * PackedLeft::PANEL_ROWS, &mut out) };
         });
     u
 }
 
-/// U of output channels `first..first + 16` (those that exist) for every input channel, into
-/// lanes `lane0..lane0 + 16` of each position's panel `out[position]`.
+/// U of the PANEL_ROWS output channels from `first` (those that exist) for every input
+/// channel, into each position's panel `out[position]`: an input channel's filters of both
+/// halves of the panel one after the other, so that the rotated transpose's (which lie side
+/// by side) are read in one pass.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn transform_filters(
-    w: &[f32],
+    (w, form): (&[f32], WeightForm),
     g: &Geometry,
     first: usize,
-    lane0: usize,
     out: &mut [&mut [f32]],
 ) {
-    let (filter, rows) = (g.c_in * 9, PackedLeft::PANEL_ROWS);
-    let mask = lane_mask(g.c_out.saturating_sub(first));
-    if mask == 0 {
-        return;
-    }
-    let lanes: [i32; 16] = std::array::from_fn(|l| (l * filter) as i32);
+    let rows = PackedLeft::PANEL_ROWS;
+    // Tap t of filter (o, i) at o * per_out + i * per_in + tap(t): the rotated transpose's
+    // filter (i, o) holds the taps in reverse.
+    let (per_out, per_in, tap): (usize, usize, fn(usize) -> usize) = match form {
+        WeightForm::Direct => (g.c_in * 9, 9, |t| t),
+        WeightForm::Adjoint => (9, g.c_out * 9, |t| 8 - t),
+    };
+    let lanes: [i32; 16] = std::array::from_fn(|l| (l * per_out) as i32);
     // SAFETY: plain data of the same size.
     let offsets = unsafe { std::mem::transmute::<[i32; 16], __m512i>(lanes) };
+    // The halves of the panel with channels: their first channel, lane and mask.
+    let halves: Vec<(usize, usize, u16)> = (0..rows / 16)
+        .map(|h| (first + h * 16, h * 16))
+        .map(|(o, lane)| (o, lane, lane_mask(g.c_out.saturating_sub(o))))
+        .filter(|&(_, _, mask)| mask != 0)
+        .collect();
     let half = _mm512_set1_ps(0.5);
     let weight_rows = |[a, b, c]: [__m512; 3]| {
         let (sum, diff) = (_mm512_add_ps(a, c), b);
@@ -301,24 +309,63 @@ unsafe fn transform_filters(
         ]
     };
     for c in 0..g.c_in {
-        let base = w.as_ptr().wrapping_add(first * filter + c * 9);
-        // SAFETY: tap k of filter (first + l, c) for the lanes l of existing channels.
-        let taps: [__m512; 9] = std::array::from_fn(|k| unsafe {
-            _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, offsets, base.add(k).cast())
-        });
-        // G g, column by column, then (G g) G^T, row by row.
-        let mut gg = [[_mm512_setzero_ps(); 3]; 4];
-        for k in 0..3 {
-            let col = weight_rows([taps[k], taps[3 + k], taps[6 + k]]);
-            for r in 0..4 {
-                gg[r][k] = col[r];
+        prefetch_filters((w, form), g, first, c);
+        for &(o, lane0, mask) in &halves {
+            let base = w.as_ptr().wrapping_add(o * per_out + c * per_in);
+            // SAFETY: tap k of filter (o + l, c) for the lanes l of existing channels.
+            let taps: [__m512; 9] = std::array::from_fn(|k| unsafe {
+                let at = base.add(tap(k)).cast();
+                _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, offsets, at)
+            });
+            // G g, column by column, then (G g) G^T, row by row.
+            let mut gg = [[_mm512_setzero_ps(); 3]; 4];
+            for k in 0..3 {
+                let col = weight_rows([taps[k], taps[3 + k], taps[6 + k]]);
+                for r in 0..4 {
+                    gg[r][k] = col[r];
+                }
+            }
+            for (r, row) in gg.iter().enumerate() {
+                for (s, v) in weight_rows(*row).iter().enumerate() {
+                    let at = c * rows + lane0;
+                    // SAFETY: step c of the panel, lanes lane0..lane0 + 16 of its PANEL_ROWS.
+                    unsafe { _mm512_storeu_ps(out[r * 4 + s][at..at + 16].as_mut_ptr(), *v) };
+                }
             }
         }
-        for (r, row) in gg.iter().enumerate() {
-            for (s, v) in weight_rows(*row).iter().enumerate() {
-                let at = c * rows + lane0;
-                // SAFETY: step c of the panel, lanes lane0..lane0 + 16 of its PANEL_ROWS.
-                unsafe { _mm512_storeu_ps(out[r * 4 + s][at..at + 16].as_mut_ptr(), *v) };
+    }
+}
+
+/// Input channels ahead of the one being transformed whose filters are fetched into the
+/// cache, per form of the weight: the rows of a panel's filters lie a page apart or more,
+/// which the hardware prefetchers do not follow (512 x 512 filters in the rotated transpose
+/// took half of a 512 @ 4 x 4 convolution's time, a fifth after prefetching). In the weight
+/// itself a row's next line serves 16 / 9 channels, in the rotated transpose one channel
+/// reads a run of 18 lines.
+const PREFETCH_AHEAD: (usize, usize) = (16, 2);
+
+/// Fetches the filters of the panel from `first` that [`transform_filters`] reads PREFETCH_AHEAD
+/// input channels after channel `c`: in the weight itself the line each output channel's
+/// filter starts there (where it has not been fetched for an earlier channel), in the rotated
+/// transpose the run of the panel's filters.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn prefetch_filters((w, form): (&[f32], WeightForm), g: &Geometry, first: usize, c: usize) {
+    let (rows, line) = (PackedLeft::PANEL_ROWS.min(g.c_out - first), 16);
+    let fetch = |at: usize| _mm_prefetch::<_MM_HINT_T0>(w.as_ptr().wrapping_add(at).cast());
+    match form {
+        WeightForm::Direct => {
+            let ahead = c + PREFETCH_AHEAD.0;
+            if ahead < g.c_in && (ahead * 9) % line < 9 {
+                let per_out = g.c_in * 9;
+                (first..first + rows).for_each(|o| fetch(o * per_out + ahead * 9 + 8));
+            }
+        }
+        WeightForm::Adjoint => {
+            let ahead = c + PREFETCH_AHEAD.1;
+            if ahead < g.c_in {
+                let run = (ahead * g.c_out + first) * 9;
+                (0..rows * 9).step_by(line).for_each(|i| fetch(run + i));
             }
         }
     }
@@ -640,15 +687,29 @@ mod tests {
             (6, 128, 8, 12, 128, 3, 1),
             (3, 512, 8, 10, 96, 3, 1),
         ];
-        check_forward_cases(
-            &cases,
-            |v| v,
-            |g, n| layout(g, n) == Some(Lanes::Rows),
-            |x, n, g, w, b, out| {
-                // SAFETY: `out` holds the whole output.
-                assert!(unsafe { forward(x, n, g, w, Some(b), out.ptr()) });
-            },
-        );
+        check_both_forms(&cases, Lanes::Rows);
+    }
+
+    /// [`check_forward_cases`] on the path of `lanes`, the weight given as itself and as the
+    /// rotated transpose of another ([`WeightForm::Adjoint`], read in place).
+    fn check_both_forms(cases: &[(usize, usize, usize, usize, usize, usize, usize)], lanes: Lanes) {
+        for form in [WeightForm::Direct, WeightForm::Adjoint] {
+            check_forward_cases(
+                cases,
+                |v| v,
+                |g, n| layout(g, n) == Some(lanes),
+                |x, n, g, w, b, out| {
+                    let rotated = crate::conv::cpu::flip_transpose(w, [g.c_out, g.c_in, 3, 3]);
+                    let w = if form == WeightForm::Direct {
+                        w
+                    } else {
+                        &rotated
+                    };
+                    // SAFETY: `out` holds the whole output.
+                    assert!(unsafe { forward(x, n, g, (w, form), Some(b), out.ptr()) });
+                },
+            );
+        }
     }
 
     #[test]
@@ -667,20 +728,14 @@ mod tests {
             (33, 128, 8, 10, 64, 3, 1),
             (16, 96, 16, 16, 128, 3, 1),
         ];
-        check_forward_cases(
-            &cases,
-            |v| v,
-            |g, n| layout(g, n) == Some(Lanes::Images),
-            |x, n, g, w, b, out| {
-                // SAFETY: `out` holds the whole output.
-                assert!(unsafe { forward(x, n, g, w, Some(b), out.ptr()) });
-            },
-        );
+        check_both_forms(&cases, Lanes::Images);
     }
 
     #[test]
-    fn input_gradient_matches_the_generic_convolution() -> candle_core::Result<()> {
+    fn gradients_and_transposed_convolutions_match_the_generic_convolution()
+    -> candle_core::Result<()> {
         use candle_core::{Device, Tensor, Var};
+        type Conv<'a> = &'a dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>;
         if !is_x86_feature_detected!("avx512f") {
             return Ok(());
         }
@@ -692,6 +747,7 @@ mod tests {
         ] {
             let x = Var::from_tensor(&Tensor::randn(0f32, 1., (n, ci, side, side), &Device::Cpu)?)?;
             let w = Var::from_tensor(&Tensor::randn(0f32, 0.1, (co, ci, 3, 3), &Device::Cpu)?)?;
+            let wt = Var::from_tensor(&Tensor::randn(0f32, 0.1, (ci, co, 3, 3), &Device::Cpu)?)?;
             let dy = Tensor::randn(0f32, 1., (n, co, side, side), &Device::Cpu)?;
             let g = Geometry::new([n, ci, side, side], [co, ci, 3, 3], (1, 1));
             let gt = Geometry::new([n, co, side, side], [ci, co, 3, 3], (1, 1));
@@ -699,21 +755,36 @@ mod tests {
                 layout(&g, n).is_some() && layout(&gt, n).is_some(),
                 "{n} {ci} {co} {side}"
             );
-            let grads = |conv: &dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>| -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+            let grads = |w: &Var, conv: Conv| -> candle_core::Result<[Tensor; 3]> {
                 let y = conv(x.as_tensor(), w.as_tensor())?;
                 let gs = (y.mul(&dy)?).sum_all()?.backward()?;
-                Ok((y, gs.get(x.as_tensor()).unwrap().clone(), gs.get(w.as_tensor()).unwrap().clone()))
+                let grad = |v: &Var| gs.get(v.as_tensor()).expect("takes part").clone();
+                Ok([y, grad(&x), grad(w)])
             };
-            let ours = grads(&|x, w| crate::conv2d(x, w, None, 1))?;
-            let stock = grads(&|x, w| x.conv2d(w, 1, 1, 1, 1))?;
-            for (name, a, b) in [
-                ("y", &ours.0, &stock.0),
-                ("dx", &ours.1, &stock.1),
-                ("dw", &ours.2, &stock.2),
-            ] {
-                let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
-                let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
-                assert!(diff <= 1e-4 * scale, "{name}: {diff} of {scale}");
+            // The transposed convolution by its definition: the convolution with the
+            // rotated transpose (candle's ops, differentiable), padding k - 1 - p.
+            let rotated = |w: &Tensor| w.permute((1, 0, 2, 3))?.contiguous()?.flip(&[2, 3]);
+            let pairs = [
+                (
+                    grads(&w, &|x, w| crate::conv2d(x, w, None, 1))?,
+                    grads(&w, &|x, w| x.conv2d(w, 1, 1, 1, 1))?,
+                ),
+                (
+                    grads(&wt, &|x, w| crate::conv_transpose2d(x, w, None, 1))?,
+                    grads(&wt, &|x, w| x.conv2d(&rotated(w)?, 1, 1, 1, 1))?,
+                ),
+            ];
+            for (ours, stock) in &pairs {
+                for (name, a, b) in ["y", "dx", "dw"]
+                    .into_iter()
+                    .zip(ours)
+                    .zip(stock)
+                    .map(|((n, a), b)| (n, a, b))
+                {
+                    let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                    let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
+                    assert!(diff <= 1e-4 * scale, "{name}: {diff} of {scale}");
+                }
             }
         }
         Ok(())
