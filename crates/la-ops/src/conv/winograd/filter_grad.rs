@@ -14,7 +14,7 @@ use super::{
     split, transform_inputs,
 };
 use crate::conv::Geometry;
-use crate::cpu::avx512::lane_mask;
+use crate::cpu::avx512::{lane_mask, transpose16};
 use crate::cpu::gemm::{Kernel, Mat, matmul};
 use crate::cpu::{Float, Shared, as_f32, is_f32};
 
@@ -255,9 +255,6 @@ fn filter_rows([u0, u1, u2, u3]: [__m512; 4]) -> [__m512; 3] {
 #[target_feature(enable = "avx512f")]
 unsafe fn transform_filter_grads(du: &[f32], g: &Geometry, co: usize, dw: &mut [f32]) {
     let pairs = g.c_out * g.c_in;
-    let lanes: [i32; 16] = std::array::from_fn(|l| (l * 9) as i32);
-    // SAFETY: plain data of the same size.
-    let offsets = unsafe { std::mem::transmute::<[i32; 16], __m512i>(lanes) };
     for ci0 in (0..g.c_in).step_by(16) {
         let mask = lane_mask(g.c_in - ci0);
         let u: [[__m512; 4]; 4] = std::array::from_fn(|a| {
@@ -277,12 +274,18 @@ unsafe fn transform_filter_grads(du: &[f32], g: &Geometry, co: usize, dw: &mut [
                 t[k][b] = value;
             }
         }
+        // One vector per tap, transposed into one row of 9 taps per input channel.
+        let mut by_tap = [_mm512_setzero_ps(); 16];
         for (k, row) in t.iter().enumerate() {
             for (l, value) in filter_rows(*row).into_iter().enumerate() {
-                let at = dw[ci0 * 9 + k * 3 + l..].as_mut_ptr();
-                // SAFETY: tap (k, l) of the existing channels ci0.. of this filter row.
-                unsafe { _mm512_mask_i32scatter_ps::<4>(at.cast(), mask, offsets, value) };
+                by_tap[k * 3 + l] = value;
             }
+        }
+        let filters = transpose16(by_tap);
+        for (i, filter) in filters.iter().enumerate().take(16.min(g.c_in - ci0)) {
+            let at = dw[(ci0 + i) * 9..][..9].as_mut_ptr();
+            // SAFETY: the 9 taps of input channel ci0 + i in this filter row.
+            unsafe { _mm512_mask_storeu_ps(at, 0x1ff, *filter) };
         }
     }
 }
