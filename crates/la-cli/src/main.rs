@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     } else {
         cli.progress
     };
-    let result = match &cli.command {
+    let run = || match &cli.command {
         Command::Train(a) => train::run(a, &given(matches.subcommand_matches("train")), mode),
         Command::Cluster(a) => cluster::run(a, mode),
         Command::Eval(a) => eval::run(a, mode),
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Report(a) => report::run(a, mode),
         Command::Export(a) => export::run(a, mode),
     };
+    let result = la_ops::run_in_worker_pool(run);
     result.unwrap_or_else(|e| {
         report_error(&e, cli.verbose);
         ExitCode::from(2)

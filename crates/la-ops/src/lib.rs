@@ -58,7 +58,7 @@ pub use norm_conv::{NormConvOutput, NormPrologue, norm_conv2d};
 pub use normalize::l2_normalize_rows;
 pub use pool::max_pool2d_with_indices;
 pub use precision::{ConvPrecision, conv_precision, has_bf16_products, set_conv_precision};
-pub use runtime::{release_freed_memory, tune_cpu_runtime};
+pub use runtime::{release_freed_memory, run_in_worker_pool, tune_cpu_runtime};
 pub use softmax_mass::neg_log_softmax_mass;
 pub use topk::topk;
 pub use topk_unordered::topk_unordered;
