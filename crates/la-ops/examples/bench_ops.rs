@@ -61,6 +61,12 @@ fn gemm_shape(m: usize, k: usize, n: usize, transposed: bool) -> String {
 fn main() -> Result<()> {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { la_ops::tune_cpu_runtime() };
+    // On a worker of the kernels' thread pool, as `la` runs.
+    la_ops::run_in_worker_pool(run)
+}
+
+/// The benchmark, on a worker of the pool.
+fn run() -> Result<()> {
     let reps = std::env::args()
         .skip_while(|a| a != "--reps")
         .nth(1)

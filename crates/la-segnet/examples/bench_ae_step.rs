@@ -20,9 +20,18 @@ use la_vgg::{FeatureLayer, VggConfig};
 /// (batch, side) of the timed steps.
 const CASES: &[(usize, usize)] = &[(16, 64), (4, 224)];
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The benchmark's errors, sendable from the pool's worker.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), BoxError> {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { la_ops::tune_cpu_runtime() };
+    // On a worker of the kernels' thread pool, as `la` runs.
+    la_ops::run_in_worker_pool(run)
+}
+
+/// The benchmark, on a worker of the pool.
+fn run() -> Result<(), BoxError> {
     let reps = std::env::args()
         .skip_while(|a| a != "--reps")
         .nth(1)
@@ -36,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (precision, &(batch, side)) in cases.flat_map(|p| CASES.iter().map(move |c| (p, c))) {
         la_ops::set_conv_precision(precision);
         let x = Tensor::randn(0f32, 1., (batch, 3, side, side), &Device::Cpu)?;
-        let step = || -> Result<f64, Box<dyn std::error::Error>> {
+        let step = || -> Result<f64, BoxError> {
             let start = Instant::now();
             let loss = (ae.forward_t(&x, true)? - &x)?.sqr()?.mean_all()?;
             let grads = loss.backward()?;
@@ -67,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// of the step is a few percent of it): forward, input gradient and filter gradient of every
 /// encoder convolution and of the decoder's transposed convolution mirroring it, at the
 /// resolution of its stage, less the first layer's input gradient (the image needs none).
-fn step_flop(vgg: &VggConfig, side: usize) -> Result<f64, Box<dyn std::error::Error>> {
+fn step_flop(vgg: &VggConfig, side: usize) -> Result<f64, BoxError> {
     let (mut plane, mut forward, mut first) = (side * side, 0, None);
     for layer in vgg.features()? {
         match layer {

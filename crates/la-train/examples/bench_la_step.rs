@@ -30,6 +30,12 @@ const PARTS: [&str; 6] = ["search", "mask", "loss", "backward", "update", "step"
 fn main() -> Result<()> {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { la_ops::tune_cpu_runtime() };
+    // On a worker of the kernels' thread pool, as `la` runs.
+    la_ops::run_in_worker_pool(run)
+}
+
+/// The benchmark, on a worker of the pool.
+fn run() -> Result<()> {
     let reps: usize = std::env::args()
         .skip_while(|a| a != "--reps")
         .nth(1)
