@@ -37,20 +37,19 @@ pub unsafe fn tune_cpu_runtime() {
     }
 }
 
-/// Runs `work` on a worker thread of a new rayon pool of the default size (`RAYON_NUM_THREADS`,
-/// else one thread per CPU), which the parallel kernels inside it then use; on the calling
-/// thread where no pool can be built. Call it once, around a program's whole work.
+/// Runs `work` on a worker thread of rayon's global pool, which the parallel kernels inside
+/// it then share (its size: `RAYON_NUM_THREADS`, else one thread per CPU). Call it once,
+/// around a program's whole work.
 ///
 /// Run from a thread outside the pool, a program's serial work (the training loop, candle's
 /// element-wise ops) shares the cores with the pool's idle workers, which spin and yield for a
 /// while after each parallel kernel: on 2 cores they took the serial thread's core (`la train`
-/// on the sample: 25-28 s outside the pool, 23.5-25 s inside it; system time 4.0-4.2 s ->
-/// 1.6-1.9 s).
+/// on the sample: 25.8-27.2 s outside the pool, 23.9-24.9 s inside it; system time 3.9-4.2 s
+/// -> 2.1-2.3 s). The global pool, not a pool of its own: the data loader's threads use the
+/// global one, and two pools of two threads each on 2 cores halved the images/s at 224 pixels.
 pub fn run_in_worker_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    match rayon::ThreadPoolBuilder::new().build() {
-        Ok(pool) => pool.install(work),
-        Err(_) => work(),
-    }
+    // Called from outside the pool, a scope's body runs on one of the global pool's workers.
+    rayon::scope(|_| work())
 }
 
 /// Hands the memory the allocator holds freed back to the system, for a program moving from
@@ -70,7 +69,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn work_runs_on_a_worker_of_a_pool_of_the_default_size() {
+    fn work_runs_on_a_worker_of_the_global_pool() {
         assert_eq!(rayon::current_thread_index(), None, "the test's own thread");
         let (index, threads, value) = run_in_worker_pool(|| {
             let threads = rayon::current_num_threads();
