@@ -700,7 +700,11 @@ mod tests {
                 |v| v,
                 |g, n| layout(g, n) == Some(lanes),
                 |x, n, g, w, b, out| {
-                    let rotated = crate::conv::cpu::flip_transpose(w, [g.c_out, g.c_in, 3, 3]);
+                    // Filter (i, o) of the rotated transpose is filter (o, i) reversed.
+                    let rotated: Vec<f32> = (0..w.len())
+                        .map(|at| (at / 9 / g.c_out, at / 9 % g.c_out, at % 9))
+                        .map(|(i, o, t)| w[(o * g.c_in + i) * 9 + 8 - t])
+                        .collect();
                     let w = if form == WeightForm::Direct {
                         w
                     } else {
