@@ -47,6 +47,11 @@ pub unsafe fn tune_cpu_runtime() {
 /// on the sample: 25.8-27.2 s outside the pool, 23.9-24.9 s inside it; system time 3.9-4.2 s
 /// -> 2.1-2.3 s). The global pool, not a pool of its own: the data loader's threads use the
 /// global one, and two pools of two threads each on 2 cores halved the images/s at 224 pixels.
+///
+/// `work` holds one of the pool's workers until it returns: it must not wait on a thread
+/// outside the pool that itself waits on the global pool (with one worker, as under
+/// `RAYON_NUM_THREADS=1`, that would never finish). la's data loader decodes on a pool of its
+/// own (`la train` runs to the end under `RAYON_NUM_THREADS=1`).
 pub fn run_in_worker_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     // Called from outside the pool, a scope's body runs on one of the global pool's workers.
     rayon::scope(|_| work())
