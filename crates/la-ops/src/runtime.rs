@@ -45,8 +45,8 @@ pub unsafe fn tune_cpu_runtime() {
 /// element-wise ops) shares the cores with the pool's idle workers, which spin and yield for a
 /// while after each parallel kernel: on 2 cores they took the serial thread's core (`la train`
 /// on the sample: 25.8-27.2 s outside the pool, 23.9-24.9 s inside it; system time 3.9-4.2 s
-/// -> 2.1-2.3 s). The global pool, not a pool of its own: the data loader's threads use the
-/// global one, and two pools of two threads each on 2 cores halved the images/s at 224 pixels.
+/// -> 2.1-2.3 s). The global pool, not a pool of its own: with a second pool of two threads
+/// beside the global one, `la train` at 224 pixels ran at half the images/s.
 ///
 /// `work` holds one of the pool's workers until it returns: it must not wait on a thread
 /// outside the pool that itself waits on the global pool (with one worker, as under
