@@ -351,7 +351,7 @@ fn sum_buffers<T: Float>(mut partials: Vec<Vec<T>>) -> Vec<T> {
 
 /// Output rows (of one `b` each) [`flip_transpose`] writes per chunk: each input row `a` then
 /// lends them one contiguous run (FLIP_ROWS * kh * kw values), where a row at a time read kh
-/// * kw values 18 KB apart (512 x 512 x 3 x 3 took a third of a 512 @ 4 x 4 convolution).
+/// * kw values a whole input row apart (18 KB at 512 x 512 x 3 x 3).
 const FLIP_ROWS: usize = 16;
 
 /// w (a, b, kh, kw) -> (b, a, kh, kw) rotated by 180 degrees: the weight of the adjoint

@@ -700,15 +700,17 @@ mod tests {
                 |v| v,
                 |g, n| layout(g, n) == Some(lanes),
                 |x, n, g, w, b, out| {
-                    // Filter (i, o) of the rotated transpose is filter (o, i) reversed.
-                    let rotated: Vec<f32> = (0..w.len())
-                        .map(|at| (at / 9 / g.c_out, at / 9 % g.c_out, at % 9))
-                        .map(|(i, o, t)| w[(o * g.c_in + i) * 9 + 8 - t])
-                        .collect();
-                    let w = if form == WeightForm::Direct {
-                        w
-                    } else {
-                        &rotated
+                    let rotated;
+                    let w = match form {
+                        WeightForm::Direct => w,
+                        // Filter (i, o) of the rotated transpose is filter (o, i) reversed.
+                        WeightForm::Adjoint => {
+                            rotated = (0..w.len())
+                                .map(|at| (at / 9 / g.c_out, at / 9 % g.c_out, at % 9))
+                                .map(|(i, o, t)| w[(o * g.c_in + i) * 9 + 8 - t])
+                                .collect::<Vec<f32>>();
+                            &rotated
+                        }
                     };
                     // SAFETY: `out` holds the whole output.
                     assert!(unsafe { forward(x, n, g, (w, form), Some(b), out.ptr()) });
@@ -780,12 +782,7 @@ mod tests {
                 ),
             ];
             for (ours, stock) in &pairs {
-                for (name, a, b) in ["y", "dx", "dw"]
-                    .into_iter()
-                    .zip(ours)
-                    .zip(stock)
-                    .map(|((n, a), b)| (n, a, b))
-                {
+                for ((name, a), b) in ["y", "dx", "dw"].into_iter().zip(ours).zip(stock) {
                     let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
                     let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
                     assert!(diff <= 1e-4 * scale, "{name}: {diff} of {scale}");
