@@ -17,7 +17,7 @@ use super::{Geometry, WeightForm};
 use crate::ConvPrecision;
 use crate::cpu::avx512::{lane_mask, transpose16};
 use crate::cpu::gemm::Strided;
-use crate::cpu::gemm::few_rows::PackedLeft;
+use crate::cpu::gemm::few_rows::{PackedLeft, Strips};
 use crate::cpu::{Float, Shared, as_f32, is_f32};
 pub(super) use filter_grad::filter_grad;
 
@@ -234,8 +234,8 @@ struct Scratch {
     v: Vec<f32>,
     /// Products of a chunk of output channels: [position][CHUNK][tiles].
     m: Vec<f32>,
-    /// The GEMM kernel's copy of a last, narrow tile.
-    edge: Vec<f32>,
+    /// The GEMM kernel's copy of a tile's columns.
+    strips: Strips,
     /// Planes with the images in the lanes ([`image_lanes`]).
     pixels: Vec<f32>,
 }
@@ -418,7 +418,7 @@ unsafe fn convolve_tiles(
                     (v, tiles),
                     (m, tiles),
                     false,
-                    &mut scratch.edge,
+                    &mut scratch.strips,
                 )
             };
         }

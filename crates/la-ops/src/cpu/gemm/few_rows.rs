@@ -1,6 +1,7 @@
 //! An f32 matrix product for AVX-512 with few output rows (a few panels of 32): the left
 //! operand packed, transposed into panels of 32 rows, a block of steps at a time, and the right
-//! operand read in place, 12 columns at a time broadcast against a panel's two vectors. Packing
+//! operand read in place (or, where its rows lie far apart, copied a block of columns at a
+//! time), 12 columns at a time broadcast against a panel's two vectors. Packing
 //! the right operand instead (the `gemm` crate, [`super::avx512`]) costs as much per element as
 //! a few rows of products earn from it (docs/benchmarks.md, la-ops).
 
@@ -21,6 +22,10 @@ const MAX_ROWS: usize = 4 * MR;
 /// cache line per step where its rows lie far apart, stay in a 48 KiB L1 (32 KiB) while every
 /// panel passes over them.
 const MAX_STEPS: usize = 512;
+/// Columns of the right operand copied at once, as strips of NR: each of its rows is read as
+/// a run of lines (rows read a strip at a time missed the cache every step), and the copy,
+/// 256 KiB at MAX_STEPS, stays in L2 while every panel passes over its strips.
+const BLOCK_COLUMNS: usize = 8 * NR;
 
 /// Fewest steps of the inner dimension served: a tile's transposed store costs about as much
 /// as 16 of its steps (the first layer's 27-tap products ran 1.6x slower than on the `gemm`
@@ -63,14 +68,14 @@ pub(super) unsafe fn product(
     accumulate: bool,
 ) {
     let steps = block_steps(k);
-    let mut edge = Vec::new();
+    let mut strips = Strips::default();
     for p0 in (0..k).step_by(steps) {
         // SAFETY: every block of steps of a, b and c lies inside them (the caller's guarantee).
         unsafe {
             let packed = PackedLeft::pack(a.at(0, p0), (m, steps.min(k - p0)));
             let panels = 0..m.div_ceil(MR);
             let add = accumulate || p0 > 0;
-            packed.product(panels, (b.at(p0, 0), n), (c, ldc), add, &mut edge);
+            packed.product(panels, (b.at(p0, 0), n), (c, ldc), add, &mut strips);
         }
     }
 }
@@ -124,7 +129,7 @@ impl PackedLeft {
 
     /// `c = a[panels] @ b`, or `c += a[panels] @ b` when `accumulate`, for the rows of panels
     /// `panels` (c's first row is the first panel's) and a `steps` x `n` operand `b`; `c`
-    /// row-major with row stride `ldc`; `edge` holds the copy of a last, narrow tile of `b`.
+    /// row-major with row stride `ldc`; `strips` holds the copies of tiles' columns of `b`.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; `b` must be readable at every element of steps x n and `c`
@@ -136,27 +141,26 @@ impl PackedLeft {
         (b, n): (Strided, usize),
         (c, ldc): (*mut f32, usize),
         accumulate: bool,
-        edge: &mut Vec<f32>,
+        strips: &mut Strips,
     ) {
         let per_panel = self.steps * MR / 16;
-        for j0 in (0..n).step_by(NR) {
-            let cols = NR.min(n - j0);
-            let b_tile = if cols == NR {
-                b.at(0, j0)
-            } else {
-                // SAFETY: the last `cols` columns of b (the caller's guarantee).
-                unsafe { padded_columns(b.at(0, j0), (self.steps, cols), edge) }
-            };
-            for (i, p) in panels.clone().enumerate() {
-                let tile = Tile {
-                    rows: MR.min(self.rows - p * MR),
-                    cols,
-                    kc: self.steps,
-                };
-                let panel = &self.lines[p * per_panel..(p + 1) * per_panel];
-                let at = c.wrapping_add(i * MR * ldc + j0);
-                // SAFETY: the tile lies inside b and c (the caller's guarantee).
-                unsafe { kernel(&tile, panel, b_tile, at, ldc, accumulate) };
+        for j0 in (0..n).step_by(BLOCK_COLUMNS) {
+            let width = BLOCK_COLUMNS.min(n - j0);
+            // SAFETY: `width` columns of b (the caller's guarantee).
+            let tiles = unsafe { strips.copy(b.at(0, j0), (self.steps, width)) };
+            for (s, b_tile) in tiles.enumerate() {
+                let cols = NR.min(width - s * NR);
+                for (i, p) in panels.clone().enumerate() {
+                    let tile = Tile {
+                        rows: MR.min(self.rows - p * MR),
+                        cols,
+                        kc: self.steps,
+                    };
+                    let panel = &self.lines[p * per_panel..(p + 1) * per_panel];
+                    let at = c.wrapping_add(i * MR * ldc + j0 + s * NR);
+                    // SAFETY: the tile lies inside b and c (the caller's guarantee).
+                    unsafe { kernel(&tile, panel, b_tile, at, ldc, accumulate) };
+                }
             }
         }
     }
@@ -233,26 +237,93 @@ unsafe fn tile_sums(kc: usize, panel: &[Line], b: Strided) -> [[__m512; 2]; NR] 
     acc
 }
 
-/// The `cols` (< NR) columns of `b` over `kc` steps copied into `buf` as a row-major kc x NR
-/// matrix, columns past `cols` zero: the last tile of a product reads NR columns like the
-/// others.
-///
-/// # Safety
-/// The kc x cols values of `b` must be readable.
-unsafe fn padded_columns(b: Strided, (kc, cols): (usize, usize), buf: &mut Vec<f32>) -> Strided {
-    buf.clear();
-    buf.resize(kc * NR, 0.0);
-    for (p, row) in buf.chunks_exact_mut(NR).enumerate() {
-        for (j, x) in row.iter_mut().enumerate().take(cols) {
-            // SAFETY: element (p, j) of b.
-            *x = unsafe { *b.at(p, j).ptr };
+/// The right operand's columns of a block of tiles, each tile's a strip of a cache line per
+/// step, where they are copied (see [`Strips::copy`]); kept from call to call.
+#[derive(Default)]
+pub(crate) struct Strips(Vec<Line>);
+
+impl Strips {
+    /// The `cols` (<= BLOCK_COLUMNS) columns of `b` over `kc` steps as strips of NR columns,
+    /// in order, each read in place or copied as a kc x 16 row-major matrix with columns past
+    /// the operand's zero. A row-major `b` whose rows lie far apart ([`FAR_APART`]) is copied
+    /// whole, a row of the block at a time, so that each row's lines are read together, and
+    /// the next block's lines of the row are prefetched into L2 meanwhile (a prefetch past b's
+    /// end does not fault); otherwise full strips are read in place and only a last, narrow
+    /// one is copied.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; the kc x cols values of `b` must be readable.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn copy(
+        &mut self,
+        b: Strided,
+        (kc, cols): (usize, usize),
+    ) -> impl Iterator<Item = Strided> {
+        let strips = cols.div_ceil(NR);
+        let copied = if b.cs == 1 && rows_far_apart(b.rs) {
+            0..strips
+        } else {
+            cols / NR..strips
+        };
+        // A line between strips, so that a row's lines of successive strips fall in other L1
+        // sets when kc is a multiple of 64.
+        let stride = kc + 1;
+        if self.0.len() < copied.len() * stride {
+            self.0.resize(copied.len() * stride, Line([0.0; 16]));
         }
+        for p in 0..kc {
+            if b.cs == 1 && copied.start == 0 {
+                let next = b.at(p, BLOCK_COLUMNS).ptr;
+                for line in (0..BLOCK_COLUMNS).step_by(16) {
+                    _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(line).cast());
+                }
+            }
+            for s in copied.clone() {
+                let (first, width) = (s * NR, NR.min(cols - s * NR));
+                let line = &mut self.0[(s - copied.start) * stride + p].0;
+                if b.cs == 1 {
+                    // SAFETY: `width` values of row p of b from column `first`; a Line is 16
+                    // aligned f32 values.
+                    unsafe {
+                        let row = _mm512_maskz_loadu_ps(lane_mask(width), b.at(p, first).ptr);
+                        _mm512_store_ps(line.as_mut_ptr(), row);
+                    }
+                } else {
+                    for (j, x) in line.iter_mut().enumerate() {
+                        // SAFETY: element (p, first + j) of b, read only for j < width.
+                        *x = if j < width {
+                            unsafe { *b.at(p, first + j).ptr }
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+        let base = self.0.as_ptr();
+        (0..strips).map(move |s| {
+            if copied.contains(&s) {
+                Strided {
+                    ptr: base.wrapping_add((s - copied.start) * stride).cast(),
+                    rs: 16,
+                    cs: 1,
+                }
+            } else {
+                b.at(0, s * NR)
+            }
+        })
     }
-    Strided {
-        ptr: buf.as_ptr(),
-        rs: NR,
-        cs: 1,
-    }
+}
+
+/// Bytes between a row-major right operand's rows from which its strips are copied: read in
+/// place, each step of a strip was then a line of a page of its own or of one shared with a few
+/// steps, which the hardware prefetchers do not run ahead of. On an Intel Xeon copying made
+/// rows 2-57 KiB apart 10-30% faster and Winograd's rows 256 bytes apart 7% slower.
+const FAR_APART: usize = 1024;
+
+/// Whether a row-major right operand's rows `rs` values apart are copied (see FAR_APART).
+fn rows_far_apart(rs: usize) -> bool {
+    rs * size_of::<f32>() >= FAR_APART
 }
 
 /// Packs `rows` (at most MR) rows of `a` over `kc` steps as `kc` panel rows of MR values,
@@ -325,6 +396,9 @@ mod tests {
             (17, 40, 12),
             (64, 600, 37),
             (128, 1100, 25),
+            // Rows 2 KiB apart: copied, in blocks of 96 columns and a last one of three strips
+            // and four columns.
+            (64, 130, 520),
         ] {
             for layouts in [(false, false), (true, true), (false, true), (true, false)] {
                 for accumulate in [false, true] {
@@ -335,6 +409,12 @@ mod tests {
         assert_eq!(block_steps(1100), 367);
         assert_eq!(block_steps(512), 512);
         assert_eq!(block_steps(0), 0);
+    }
+
+    #[test]
+    fn rows_from_a_kibibyte_apart_are_copied() {
+        assert!(!rows_far_apart(64) && !rows_far_apart(255));
+        assert!(rows_far_apart(256) && rows_far_apart(512) && rows_far_apart(14_400));
     }
 
     #[test]
