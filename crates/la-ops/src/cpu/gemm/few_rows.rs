@@ -271,7 +271,9 @@ impl Strips {
         if self.0.len() < copied.len() * stride {
             self.0.resize(copied.len() * stride, Line([0.0; 16]));
         }
-        for p in 0..kc {
+        // Full strips read in place leave nothing to copy.
+        let rows = if copied.is_empty() { 0 } else { kc };
+        for p in 0..rows {
             if b.cs == 1 && copied.start == 0 {
                 let next = b.at(p, BLOCK_COLUMNS).ptr;
                 for line in (0..BLOCK_COLUMNS).step_by(16) {
