@@ -260,11 +260,8 @@ impl Strips {
         (kc, cols): (usize, usize),
     ) -> impl Iterator<Item = Strided> {
         let strips = cols.div_ceil(NR);
-        let copied = if b.cs == 1 && rows_far_apart(b.rs) {
-            0..strips
-        } else {
-            cols / NR..strips
-        };
+        let far = b.cs == 1 && rows_far_apart(b.rs);
+        let copied = if far { 0..strips } else { cols / NR..strips };
         // A line between strips, so that a row's lines of successive strips fall in other L1
         // sets when kc is a multiple of 64.
         let stride = kc + 1;
@@ -274,7 +271,7 @@ impl Strips {
         // Full strips read in place leave nothing to copy.
         let rows = if copied.is_empty() { 0 } else { kc };
         for p in 0..rows {
-            if b.cs == 1 && copied.start == 0 {
+            if far {
                 let next = b.at(p, BLOCK_COLUMNS).ptr;
                 for line in (0..BLOCK_COLUMNS).step_by(16) {
                     _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(line).cast());
